@@ -1,0 +1,53 @@
+"""Fan-out of committed changes to subscribers (web UIs, other tools).
+
+Publishing never blocks the writer: each subscriber has a bounded queue, and a subscriber that
+falls that far behind is cut off (its channel closed) rather than slowing every write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+import trio
+
+from memhub.protocol import messages as m
+
+log = logging.getLogger(__name__)
+SUBSCRIBER_QUEUE: Final = 1024
+
+
+class EventHub:
+    """Publish ``Event``s to every current subscriber."""
+
+    def __init__(self, queue_size: int = SUBSCRIBER_QUEUE) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[trio.MemorySendChannel[m.Event]] = set()
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[m.Event]]:
+        send, recv = trio.open_memory_channel[m.Event](self._queue_size)
+        self._subscribers.add(send)
+        try:
+            with recv:
+                yield recv
+        finally:
+            self._subscribers.discard(send)
+            send.close()
+
+    def publish(self, events: list[m.Event]) -> None:
+        for send in list(self._subscribers):
+            try:
+                for event in events:
+                    send.send_nowait(event)
+            except trio.WouldBlock:
+                log.warning("dropping a subscriber that fell %d events behind", self._queue_size)
+                self._subscribers.discard(send)
+                send.close()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.discard(send)

@@ -1,0 +1,368 @@
+"""The storage engine's read side: pure sync queries run by the reader actors.
+
+Each function runs on a read-only connection inside one read transaction opened by the reader,
+so every statement of one request sees the same snapshot. Nothing here writes (the connection
+is ``mode=ro`` and ``query_only``): access statistics, if ever kept, go through the writer.
+
+Filters (tags, type, time range, superseded, 12.x store and pending embeddings) are applied
+*before* the top-k cut, unlike upstream which filters after KNN and often returns fewer than
+``limit`` results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import numpy as np
+
+from memhub.actors.vectors import FloatArray, normalized, vector_to_blob
+from memhub.domain.tags import tag_filter_sql, tags_from_db
+from memhub.domain.timestamps import iso_utc
+from memhub.protocol import messages as m
+
+if TYPE_CHECKING:
+    import apsw
+
+    from memhub.actors.schema import Schema
+    from memhub.actors.vectors import VectorIndex
+
+ROW_COLUMNS: Final = (
+    "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
+    "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso"
+)
+#: sqlite-vec refuses a KNN ``k`` above this.
+VEC0_MAX_K: Final = 4096
+_FTS_STRIP: Final = re.compile(r"[^\w\s-]")
+
+
+def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
+    """Build a record from ROW_COLUMNS, tolerating what legacy writers left behind."""
+    content_hash, content, tags, memory_type, metadata, created, updated, c_iso, u_iso = row
+    try:
+        meta = json.loads(metadata) if metadata else {}
+    except (TypeError, ValueError):
+        meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    created_at = float(created) if created is not None else 0.0
+    updated_at = float(updated) if updated is not None else created_at
+    return m.MemoryRecord(
+        content_hash=content_hash,
+        content=content,
+        tags=tags_from_db(tags),
+        memory_type=(memory_type or "note").strip().lower(),
+        metadata=meta,
+        created_at=created_at,
+        updated_at=updated_at,
+        created_at_iso=c_iso or iso_utc(created_at),
+        updated_at_iso=u_iso or iso_utc(updated_at),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Filters:
+    """Row filters shared by search, list and delete."""
+
+    tags: list[str] = attrs.field(factory=list)
+    match_all: bool = False
+    memory_type: str | None = None
+    after: float | None = None
+    before: float | None = None
+    include_superseded: bool = False
+    stale_before: float | None = None  # COALESCE(last_accessed, created_at) < this
+
+    def where(self, schema: Schema, *, searchable: bool) -> tuple[str, list[Any]]:
+        """SQL condition over alias ``m`` and its parameters."""
+        if searchable:
+            parts = [schema.searchable_filter("m", include_superseded=self.include_superseded)]
+        else:
+            parts = [schema.active_filter("m")]
+        params: list[Any] = []
+        if self.tags:
+            sql, tag_params = tag_filter_sql(self.tags, self.match_all, column="m.tags")
+            parts.append(sql)
+            params.extend(tag_params)
+        if self.memory_type:
+            parts.append("LOWER(m.memory_type) = ?")
+            params.append(self.memory_type.lower())
+        if self.after is not None:
+            parts.append("m.created_at >= ?")
+            params.append(self.after)
+        if self.before is not None:
+            parts.append("m.created_at <= ?")
+            params.append(self.before)
+        if self.stale_before is not None:
+            column = "m.last_accessed" if "last_accessed" in schema.memory_columns else "NULL"
+            parts.append(f"COALESCE({column}, m.created_at) < ?")
+            params.append(self.stale_before)
+        return " AND ".join(parts), params
+
+    @property
+    def narrowing(self) -> bool:
+        """True when the filter can exclude rows beyond the base visibility rules."""
+        return bool(self.tags or self.memory_type or self.after is not None
+                    or self.before is not None or self.stale_before is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# point reads and pages
+
+
+def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.MemoryRecord | None:
+    rows = conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM memories m "
+        f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
+        (content_hash,),
+    ).fetchall()
+    return row_to_record(rows[0]) if rows else None
+
+
+def list_page(
+    conn: apsw.Connection, schema: Schema, filters: Filters, *, page: int, page_size: int
+) -> tuple[list[m.MemoryRecord], int]:
+    """One page, newest first, and the total count of matching rows."""
+    where, params = filters.where(schema, searchable=False)
+    total = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
+    rows = conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
+        [*params, page_size, (page - 1) * page_size],
+    ).fetchall()
+    return [row_to_record(r) for r in rows], int(total)
+
+
+def select_targets(
+    conn: apsw.Connection, schema: Schema, filters: Filters, content_hash: str | None
+) -> list[tuple[int, str]]:
+    """Rows a delete would remove: ``(rowid, content_hash)``."""
+    if content_hash is not None:
+        return [
+            (int(r[0]), r[1])
+            for r in conn.execute(
+                f"SELECT m.id, m.content_hash FROM memories m "
+                f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
+                (content_hash,),
+            )
+        ]
+    where, params = filters.where(schema, searchable=False)
+    return [
+        (int(r[0]), r[1])
+        for r in conn.execute(
+            f"SELECT m.id, m.content_hash FROM memories m WHERE {where} ORDER BY m.id", params
+        )
+    ]
+
+
+def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
+    """(active memories, soft-deleted memories)."""
+    active = conn.execute(
+        f"SELECT COUNT(*) FROM memories m WHERE {schema.active_filter('m')}"
+    ).fetchall()[0][0]
+    deleted = conn.execute(
+        "SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL"
+    ).fetchall()[0][0]
+    return int(active), int(deleted)
+
+
+def all_tags(conn: apsw.Connection, schema: Schema) -> dict[str, int]:
+    """Every tag in use with its count (for the ``memory://tags`` resource)."""
+    found: dict[str, int] = {}
+    for (raw,) in conn.execute(f"SELECT m.tags FROM memories m WHERE {schema.active_filter('m')}"):
+        for tag in tags_from_db(raw):
+            found[tag] = found.get(tag, 0) + 1
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# search
+
+
+def _records_by_id(
+    conn: apsw.Connection, ids: Sequence[int], where: str, params: list[Any]
+) -> dict[int, m.MemoryRecord]:
+    if not ids:
+        return {}
+    placeholders = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT m.id, {ROW_COLUMNS} FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
+        [*ids, *params],
+    ).fetchall()
+    return {int(r[0]): row_to_record(r[1:]) for r in rows}
+
+
+def score_from_distance(distance: float) -> float:
+    """mcp-memory-service's relevance: ``max(0, 1 - d/2)``."""
+    return max(0.0, 1.0 - distance / 2.0)
+
+
+def semantic_search(
+    conn: apsw.Connection,
+    schema: Schema,
+    index: VectorIndex | None,
+    query_vector: FloatArray,
+    filters: Filters,
+    limit: int,
+) -> list[m.Hit]:
+    """Exact nearest neighbours among the rows that pass the filters, best first."""
+    where, params = filters.where(schema, searchable=True)
+    if index is None:
+        return _vec0_search(conn, schema, query_vector, filters, where, params, limit)
+    index.catch_up(conn, schema)
+    allowed = None
+    if filters.narrowing:
+        allowed = np.fromiter(
+            (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
+            dtype=np.int64,
+        )
+    hits: list[m.Hit] = []
+    rejected: list[int] = []
+    want = limit
+    while len(hits) < limit:
+        # Ask for a few more than needed: mirror rows hidden in this snapshot get rejected.
+        batch = index.nearest(query_vector, want + 8, allowed=allowed, exclude=rejected)
+        records = _records_by_id(conn, [rowid for rowid, _ in batch], where, params)
+        for rowid, distance in batch:
+            record = records.get(rowid)
+            if record is None:
+                rejected.append(rowid)
+            elif len(hits) < limit:
+                hits.append(m.Hit(memory=record, score=score_from_distance(distance)))
+                rejected.append(rowid)
+        if len(batch) < want + 8:
+            break  # the index has nothing more
+        want = (limit - len(hits)) * 2
+    return hits
+
+
+def _vec0_search(
+    conn: apsw.Connection,
+    schema: Schema,
+    query_vector: FloatArray,
+    filters: Filters,
+    where: str,
+    params: list[Any],
+    limit: int,
+) -> list[m.Hit]:
+    """The same search done by sqlite-vec's brute-force KNN (``MEMHUB_VECTOR_INDEX=vec0``)."""
+    blob = vector_to_blob(normalized(query_vector))
+    prefilter = ""
+    pre_params: list[Any] = []
+    if filters.narrowing:
+        # vec0 applies a rowid IN (...) term before choosing the k nearest.
+        prefilter = f" AND rowid IN (SELECT m.id FROM memories m WHERE {where})"
+        pre_params = params
+    k = min(VEC0_MAX_K, limit * 2 + 8)
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, distance FROM memory_embeddings "
+            f"WHERE content_embedding MATCH ? AND k = ?{prefilter} ORDER BY distance",
+            [blob, k, *pre_params],
+        ).fetchall()
+        records = _records_by_id(conn, [int(r[0]) for r in rows], where, params)
+        hits = [
+            m.Hit(memory=records[int(rowid)], score=score_from_distance(float(dist)))
+            for rowid, dist in rows
+            if int(rowid) in records
+        ]
+        if len(hits) >= limit or len(rows) < k or k >= VEC0_MAX_K:
+            return hits[:limit]
+        k = min(VEC0_MAX_K, k * 4)
+
+
+def exact_search(
+    conn: apsw.Connection, schema: Schema, text: str, filters: Filters, limit: int
+) -> list[m.Hit]:
+    """Case-insensitive substring match, newest first (upstream's ``mode: exact``)."""
+    where, params = filters.where(schema, searchable=True)
+    rows = conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        "AND m.content LIKE '%' || ? || '%' COLLATE NOCASE "
+        "ORDER BY m.created_at DESC LIMIT ?",
+        [*params, text, limit],
+    ).fetchall()
+    return [m.Hit(memory=row_to_record(r), score=1.0) for r in rows]
+
+
+def recent(
+    conn: apsw.Connection, schema: Schema, filters: Filters, limit: int
+) -> list[m.Hit]:
+    """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
+    where, params = filters.where(schema, searchable=True)
+    rows = conn.execute(
+        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [m.Hit(memory=row_to_record(r), score=0.5) for r in rows]
+
+
+def fts_query(text: str) -> str | None:
+    """12.x's BM25 query: an OR of quoted terms of 3+ characters, else the whole phrase."""
+    clean = _FTS_STRIP.sub("", text)
+    if not clean.strip():
+        return None
+    terms = [t for t in clean.split() if len(t) >= 3]
+    if terms:
+        return " OR ".join('"{}"'.format(t.replace('"', '""')) for t in terms)
+    return '"{}"'.format(clean.replace('"', '""'))
+
+
+def keyword_scores(
+    conn: apsw.Connection, schema: Schema, text: str, filters: Filters, limit: int
+) -> dict[int, float]:
+    """BM25 over the FTS5 trigram table, as ``rowid -> x / (1 + x)`` with ``x = -rank``."""
+    if not schema.has_fts:
+        return {}
+    query = fts_query(text)
+    if query is None:
+        return {}
+    where, params = filters.where(schema, searchable=True)
+    rows = conn.execute(
+        "SELECT f.rowid, bm25(memory_content_fts) AS rank FROM memory_content_fts f "
+        f"JOIN memories m ON m.id = f.rowid WHERE memory_content_fts MATCH ? AND {where} "
+        "ORDER BY rank LIMIT ?",
+        [query, *params, limit],
+    ).fetchall()
+    scores = {}
+    for rowid, rank in rows:
+        strength = max(0.0, -float(rank))
+        scores[int(rowid)] = strength / (1.0 + strength)
+    return scores
+
+
+def hybrid_search(
+    conn: apsw.Connection,
+    schema: Schema,
+    index: VectorIndex | None,
+    text: str,
+    query_vector: FloatArray,
+    filters: Filters,
+    limit: int,
+    *,
+    keyword_weight: float = 0.3,
+    semantic_weight: float = 0.7,
+) -> list[m.Hit]:
+    """Weighted fusion of BM25 and vector scores over the union of both candidate lists."""
+    semantic = semantic_search(conn, schema, index, query_vector, filters, limit * 2)
+    keyword = keyword_scores(conn, schema, text, filters, limit * 2)
+    where, params = filters.where(schema, searchable=True)
+    by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
+        h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
+    }
+    keyword_only = [rowid for rowid in keyword]
+    records = _records_by_id(conn, keyword_only, where, params)
+    for rowid, kw in keyword.items():
+        record = records.get(rowid)
+        if record is None:
+            continue
+        _, _, sem = by_hash.get(record.content_hash, (record, 0.0, 0.0))
+        by_hash[record.content_hash] = (record, kw, sem)
+    fused = [
+        m.Hit(memory=record, score=keyword_weight * kw + semantic_weight * sem)
+        for record, kw, sem in by_hash.values()
+    ]
+    fused.sort(key=lambda h: h.score, reverse=True)
+    return fused[:limit]

@@ -1,0 +1,428 @@
+"""The memory service: turns protocol requests into work for the embedder, writer and readers.
+
+This is the one place that validates input (sizes, tags, types, metadata) before anything is
+queued, so a bad request fails fast with a clear ``bad_request`` or ``too_large`` and nothing is
+written. A store embeds first, outside any transaction, then queues the insert; the writer does
+the duplicate checks and the insert atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from memhub import PROTOCOL_VERSION, __version__
+from memhub.actors import db, queries
+from memhub.actors.embedder import EmbeddingActor
+from memhub.actors.events import EventHub
+from memhub.actors.queries import Filters
+from memhub.actors.reader import ReaderPool
+from memhub.actors.vectors import VectorIndex
+from memhub.actors.writer import WriterActor
+from memhub.config import Settings
+from memhub.domain.hashing import content_hash
+from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
+from memhub.domain.tags import normalize_tags
+from memhub.domain.timeparse import parse_time_expression
+from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
+from memhub.protocol import messages as m
+from memhub.transport.backend import ServerIdentity
+
+
+class MemoryService:
+    """Implements :class:`memhub.transport.backend.Backend` over the three actors."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        writer: WriterActor,
+        readers: ReaderPool,
+        embedder: EmbeddingActor,
+        index: VectorIndex | None,
+        hub: EventHub,
+        identity: ServerIdentity,
+        sqlite_version: str,
+        sqlite_vec_version: str,
+        on_shutdown: trio.Event,
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.readers = readers
+        self.embedder = embedder
+        self._index = index
+        self.hub = hub
+        self._identity = identity
+        self._sqlite_version = sqlite_version
+        self._sqlite_vec_version = sqlite_vec_version
+        self._shutdown = on_shutdown
+        self._started = time.monotonic()
+        self._custom_types = custom_types_from_env(
+            {"MCP_CUSTOM_MEMORY_TYPES": settings.custom_memory_types}
+            if settings.custom_memory_types
+            else {}
+        )
+        self.connected_clients = 0
+        self.last_activity = time.monotonic()
+
+    # -- Backend protocol -----------------------------------------------------------------------
+
+    @property
+    def identity(self) -> ServerIdentity:
+        return self._identity
+
+    def connection_opened(self) -> None:
+        self.connected_clients += 1
+        self.last_activity = time.monotonic()
+
+    def connection_closed(self) -> None:
+        self.connected_clients -= 1
+        self.last_activity = time.monotonic()
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    @contextmanager
+    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[m.Event]]:
+        with self.hub.subscribe() as channel:
+            yield channel
+
+    async def handle(self, request: m.Request) -> m.Reply:
+        self.last_activity = time.monotonic()
+        match request:
+            case m.Store():
+                return await self._store(request)
+            case m.StoreSession():
+                return await self._store_session(request)
+            case m.Search():
+                return await self._search(request)
+            case m.ListMemories():
+                return await self._list(request)
+            case m.Get():
+                return await self._get(request)
+            case m.Delete():
+                return await self._delete(request)
+            case m.Update():
+                return await self._update(request)
+            case m.CleanupDuplicates():
+                hashes = await self.writer.submit(db.cleanup_duplicates)
+                return m.CleanedUp(id=request.id, content_hashes=hashes)
+            case m.Health():
+                return await self.health(request.id)
+        raise BadRequest(f"unsupported request {type(request).__name__}")
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def _tags(self, raw: list[str]) -> list[str]:
+        if len(raw) > self.settings.max_tags:
+            raise TooLarge(f"too many tags: {len(raw)} (at most {self.settings.max_tags})")
+        try:
+            return normalize_tags(raw)
+        except ValueError as exc:
+            raise BadRequest(f"invalid tags: {exc}") from None
+
+    def _content(self, content: str) -> str:
+        if not content.strip():
+            raise BadRequest("content is empty")
+        if len(content) > self.settings.max_content_chars:
+            raise TooLarge(
+                f"content is {len(content)} characters; the limit is "
+                f"{self.settings.max_content_chars} (MEMHUB_MAX_CONTENT_CHARS)"
+            )
+        return content
+
+    @staticmethod
+    def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+        try:
+            # Round-trip: proves it is plain JSON (no NaN/Infinity) and copies it.
+            text = json.dumps(metadata, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"metadata is not plain JSON: {exc}") from None
+        if len(text) > 1_000_000:
+            raise TooLarge("metadata is larger than 1 MB")
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+    def _type(self, requested: str | None) -> tuple[str, str | None]:
+        return canonical_memory_type(requested, custom=self._custom_types)
+
+    @staticmethod
+    def _limit(value: int, upper: int = 1000) -> int:
+        if not 1 <= value <= upper:
+            raise BadRequest(f"limit must be between 1 and {upper}")
+        return value
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def _store(self, req: m.Store) -> m.Stored:
+        content = self._content(req.content)
+        tags = self._tags(req.tags)
+        memory_type, warning = self._type(req.memory_type)
+        metadata = self._metadata(req.metadata)
+        if req.conversation_id is not None:
+            metadata["conversation_id"] = req.conversation_id
+        vector = (await self.embedder.embed([content]))[0]
+        item = db.NewMemory(
+            content=content,
+            content_hash=content_hash(content),
+            tags=tags,
+            memory_type=memory_type,
+            metadata=metadata,
+            vector=vector,
+            skip_semantic_dedup=(
+                req.skip_semantic_dedup
+                or req.conversation_id is not None
+                or memory_type == "session"
+            ),
+        )
+        record: m.MemoryRecord = await self.writer.submit(lambda batch: db.store(batch, item))
+        return m.Stored(
+            id=req.id,
+            content_hash=record.content_hash,
+            memory_type=record.memory_type,
+            created_at=record.created_at,
+            warning=warning,
+        )
+
+    async def _store_session(self, req: m.StoreSession) -> m.SessionStored:
+        if not req.turns:
+            raise BadRequest("a session needs at least one turn")
+        session_id = req.session_id or str(uuid.uuid4())
+        lines = [f"[{t.role}] {t.content}" for t in req.turns]
+        chunks = _chunk_turns(lines, self.settings.session_chunk_size)
+        extra = self._tags(req.tags)
+        metadata = self._metadata(req.metadata)
+        texts = ["\n".join(chunk) for chunk in chunks]
+        for text in texts:
+            self._content(text)
+        vectors = await self.embedder.embed(texts)
+        items = []
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+            tags = [f"session:{session_id}", *extra]
+            meta = {**metadata, "session_id": session_id, "turns": len(req.turns)}
+            if len(texts) > 1:
+                tags.append(f"chunk:{i + 1}/{len(texts)}")
+                meta.update(chunk_index=i, total_chunks=len(texts))
+            items.append(
+                db.NewMemory(
+                    content=text,
+                    content_hash=content_hash(text),
+                    tags=normalize_tags(tags),
+                    memory_type="session",
+                    metadata=meta,
+                    vector=vector,
+                    skip_semantic_dedup=True,
+                )
+            )
+        hashes = await self.writer.submit(lambda batch: db.store_session(batch, items))
+        return m.SessionStored(
+            id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
+        )
+
+    async def _delete(self, req: m.Delete) -> m.Deleted:
+        filters = Filters(
+            tags=self._tags(req.tags),
+            match_all=req.tag_match == "all",
+            after=req.after,
+            before=req.before,
+        )
+        if req.content_hash is None and not (
+            filters.tags or req.after is not None or req.before is not None
+        ):
+            raise BadRequest("At least one filter required (content_hash, tags, before, or after)")
+        schema = self.writer.schema
+        if req.dry_run:
+            targets = await self.readers.submit(
+                lambda conn: queries.select_targets(conn, schema, filters, req.content_hash)
+            )
+            return m.Deleted(id=req.id, content_hashes=[h for _, h in targets], dry_run=True)
+
+        def delete(batch: db.WriteBatch) -> list[str]:
+            targets = queries.select_targets(batch.conn, schema, filters, req.content_hash)
+            return db.soft_delete(batch, targets)
+
+        hashes = await self.writer.submit(delete)
+        return m.Deleted(id=req.id, content_hashes=hashes, dry_run=False)
+
+    async def _update(self, req: m.Update) -> m.Updated:
+        tags = self._tags(req.tags) if req.tags is not None else None
+        memory_type = self._type(req.memory_type)[0] if req.memory_type is not None else None
+        metadata = self._metadata(req.metadata) if req.metadata is not None else None
+
+        def update(batch: db.WriteBatch) -> tuple[m.MemoryRecord, list[str]]:
+            return db.update(
+                batch,
+                req.content_hash,
+                tags=tags,
+                memory_type=memory_type,
+                metadata=metadata,
+                preserve_timestamps=req.preserve_timestamps,
+            )
+
+        _, fields = await self.writer.submit(update)
+        return m.Updated(id=req.id, content_hash=req.content_hash, fields=fields)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def _search(self, req: m.Search) -> m.SearchResult:
+        limit = self._limit(req.limit)
+        after, before = req.after, req.before
+        if req.time_expr:
+            start, end = parse_time_expression(req.time_expr)
+            if start is not None or end is not None:
+                after, before = start, end
+        filters = Filters(
+            tags=self._tags(req.tags),
+            match_all=req.tag_match == "all",
+            memory_type=req.memory_type,
+            after=after,
+            before=before,
+            include_superseded=req.include_superseded,
+        )
+        schema = self.writer.schema
+        index = self._index
+        query = (req.query or "").strip()
+        if req.mode == "exact":
+            if not query:
+                raise BadRequest("query is required for exact mode")
+            hits = await self.readers.submit(
+                lambda conn: queries.exact_search(conn, schema, query, filters, limit)
+            )
+        elif not query:
+            hits = await self.readers.submit(
+                lambda conn: queries.recent(conn, schema, filters, limit)
+            )
+        else:
+            vector = (await self.embedder.embed([query], use_cache=True))[0]
+            if req.mode == "hybrid":
+                hits = await self.readers.submit(
+                    lambda conn: queries.hybrid_search(
+                        conn, schema, index, query, vector, filters, limit
+                    )
+                )
+            else:
+                hits = await self.readers.submit(
+                    lambda conn: queries.semantic_search(conn, schema, index, vector, filters, limit)
+                )
+        debug = None
+        if req.include_debug:
+            debug = {
+                "returned": len(hits),
+                "limit": limit,
+                "time_range": [after, before],
+                "vector_index": self.settings.vector_index,
+                "filters_before_cut": True,
+            }
+        return m.SearchResult(id=req.id, mode=req.mode, query=req.query, hits=hits, debug=debug)
+
+    async def _list(self, req: m.ListMemories) -> m.Page:
+        if req.page < 1:
+            raise BadRequest("page must be at least 1")
+        size = self._limit(req.page_size, 100)
+        stale_before = None
+        if req.stale_days is not None:
+            if req.stale_days < 1:
+                raise BadRequest("stale_days must be at least 1")
+            stale_before = time.time() - req.stale_days * 86400
+        filters = Filters(
+            tags=self._tags(req.tags),
+            match_all=req.tag_match == "all",
+            memory_type=req.memory_type,
+            stale_before=stale_before,
+        )
+        schema = self.writer.schema
+        records, total = await self.readers.submit(
+            lambda conn: queries.list_page(conn, schema, filters, page=req.page, page_size=size)
+        )
+        total_pages = math.ceil(total / size) if total else 0
+        return m.Page(
+            id=req.id,
+            memories=records,
+            page=req.page,
+            page_size=size,
+            total=total,
+            total_pages=total_pages,
+            has_more=req.page < total_pages,
+        )
+
+    async def _get(self, req: m.Get) -> m.Found:
+        schema = self.writer.schema
+        record = await self.readers.submit(
+            lambda conn: queries.get_by_hash(conn, schema, req.content_hash)
+        )
+        if record is None:
+            raise NotFound(f"Memory with hash {req.content_hash} not found")
+        return m.Found(id=req.id, memory=record)
+
+    async def health(self, request_id: int = 0) -> m.HealthReport:
+        schema = self.writer.schema
+        status: Any = "healthy"
+        message = "Database is healthy"
+        try:
+            active, deleted = await self.readers.submit(lambda conn: queries.counts(conn, schema))
+        except ServiceError as exc:
+            status, message, active, deleted = "unhealthy", exc.message, 0, 0
+        path = self.settings.db_path
+        embedder = self.embedder.statistics()
+        index = self._index
+        return m.HealthReport(
+            id=request_id,
+            status=status,
+            message=message,
+            server_version=__version__,
+            protocol=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            uptime_s=time.monotonic() - self._started,
+            db_path=str(path),
+            schema=schema.generation,
+            sqlite_version=self._sqlite_version,
+            sqlite_vec_version=self._sqlite_vec_version,
+            total_memories=active,
+            deleted_memories=deleted,
+            database_size_bytes=_size(path),
+            wal_size_bytes=_size(Path(str(path) + "-wal")),
+            connected_clients=self.connected_clients,
+            subscribers=len(self.hub),
+            writer=self.writer.statistics(),
+            embedder=embedder,
+            readers=m.ReaderStats(
+                readers=self.readers.size,
+                queue_depth=self.readers.queue_depth,
+                queries=self.readers.queries,
+                timeouts=self.readers.timeouts,
+                mean_query_ms=self.readers.mean_query_ms,
+                vector_index=self.settings.vector_index,
+                indexed_vectors=len(index) if index is not None else 0,
+            ),
+        )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _chunk_turns(lines: list[str], size: int) -> list[list[str]]:
+    """Split turns into chunks of at most ``size`` characters on turn boundaries (0: one chunk)."""
+    if size <= 0:
+        return [lines]
+    chunks: list[list[str]] = [[]]
+    length = 0
+    for line in lines:
+        if chunks[-1] and length + len(line) + 1 > size:
+            chunks.append([])
+            length = 0
+        chunks[-1].append(line)
+        length += len(line) + 1
+    return chunks

@@ -1,0 +1,279 @@
+"""``memhub`` command line: serve, status, stop, bridge, install, doctor, stress.
+
+Imports stay inside the subcommands: ``memhub bridge`` must answer its MCP client within a
+second, and a second ``memhub serve`` must learn that the file is taken before it spends
+seconds importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_NOT_RUNNING: Final = 3  # `status`: no daemon; `serve`: another daemon holds the file
+
+
+def _err(message: str) -> None:
+    print(f"memhub: {message}", file=sys.stderr, flush=True)
+
+
+def _settings(db: str | None) -> object:
+    from memhub.config import ConfigError, Settings  # noqa: PLC0415
+
+    try:
+        return Settings.from_env(db=db)
+    except ConfigError as exc:
+        _err(str(exc))
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def setup_logging(level: str, log_file: Path | None) -> None:
+    """Log to stderr and, for the daemon, to a rotating file beside the database."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        try:
+            handlers.append(
+                logging.handlers.RotatingFileHandler(
+                    log_file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8"
+                )
+            )
+        except OSError as exc:
+            _err(f"cannot write the log file {log_file}: {exc}")
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from memhub.config import Settings  # noqa: PLC0415
+    from memhub.runtime import DaemonLock, read_runtime_file  # noqa: PLC0415
+
+    settings = _settings(args.db)
+    assert isinstance(settings, Settings)
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.embedder is not None:
+        overrides["embedder"] = args.embedder
+    if args.idle_shutdown is not None:
+        overrides["idle_shutdown_s"] = args.idle_shutdown
+    if overrides:
+        import attrs  # noqa: PLC0415
+
+        settings = attrs.evolve(settings, **overrides)
+    paths = settings.paths
+    try:
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _err(f"{settings.db_path.parent}: cannot create the database directory: {exc}")
+        return EXIT_ERROR
+    lock = DaemonLock(paths.lock)
+    if not lock.acquire():
+        info = read_runtime_file(paths.runtime)
+        where = f" (pid {info.pid}, port {info.port})" if info else ""
+        _err(f"a daemon already serves {settings.db_path}{where}; see `memhub status`")
+        return EXIT_NOT_RUNNING
+    try:
+        setup_logging(settings.log_level, paths.log)
+        return _serve_locked(settings)
+    finally:
+        lock.release()
+
+
+def _serve_locked(settings: object) -> int:
+    import trio  # noqa: PLC0415
+
+    from memhub.config import Settings  # noqa: PLC0415
+    from memhub.daemon import DaemonHandle, run_daemon  # noqa: PLC0415
+    from memhub.errors import StartupError  # noqa: PLC0415
+
+    assert isinstance(settings, Settings)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            handle: DaemonHandle = await nursery.start(
+                lambda task_status: run_daemon(
+                    settings, handle_signals=True, task_status=task_status
+                )
+            )
+            print(
+                f"memhub {handle.service.identity.server_version}: serving {settings.db_path} "
+                f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
+                f"embedder {handle.service.identity.embedder})",
+                flush=True,
+            )
+
+    try:
+        trio.run(main)
+    except StartupError as exc:
+        logging.getLogger("memhub").error("%s", exc)
+        _err(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import trio  # noqa: PLC0415
+
+    from memhub.config import Settings  # noqa: PLC0415
+    from memhub.daemon_client import fetch_health  # noqa: PLC0415
+
+    settings = _settings(args.db)
+    assert isinstance(settings, Settings)
+    report = trio.run(fetch_health, settings.db_path)
+    if report is None:
+        if args.json:
+            print(json.dumps({"running": False, "db_path": str(settings.db_path)}))
+        else:
+            print(f"memhub: no daemon serves {settings.db_path}")
+        return EXIT_NOT_RUNNING
+    info, health = report
+    data = {
+        "running": True,
+        "pid": info.pid,
+        "port": info.port,
+        "db_path": info.db_path,
+        "version": info.version,
+        "protocol": info.protocol,
+        "connected_clients": health.connected_clients,
+        "memories": health.total_memories,
+        "schema": health.schema,
+        "embedder": health.embedder.name,
+        "uptime_s": round(health.uptime_s, 1),
+        "log_path": info.log_path,
+    }
+    if args.json:
+        print(json.dumps(data))
+    else:
+        width = max(len(k) for k in data)
+        for key, value in data.items():
+            print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    import trio  # noqa: PLC0415
+
+    from memhub.config import Settings  # noqa: PLC0415
+    from memhub.daemon_client import stop_daemon  # noqa: PLC0415
+
+    settings = _settings(args.db)
+    assert isinstance(settings, Settings)
+    stopped = trio.run(stop_daemon, settings.db_path, args.timeout)
+    if stopped is None:
+        print(f"memhub: no daemon serves {settings.db_path}")
+        return EXIT_NOT_RUNNING
+    if not stopped:
+        _err(f"the daemon for {settings.db_path} did not stop within {args.timeout:g} s")
+        return EXIT_ERROR
+    print(f"memhub: stopped the daemon for {settings.db_path}")
+    return EXIT_OK
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from memhub.mcp_bridge.main import run_bridge  # noqa: PLC0415
+
+    return run_bridge(args.db)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from memhub.mcp_bridge.install import main_install  # noqa: PLC0415
+
+    return main_install(args.client, print_only=args.print_only, db=args.db, name=args.name)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from memhub.mcp_bridge.doctor import main_doctor  # noqa: PLC0415
+
+    return main_doctor(args.db)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from memhub import __version__  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="memhub",
+        description="One shared memory daemon for every MCP client (drop-in for "
+        "mcp-memory-service).",
+    )
+    parser.add_argument("--version", action="version", version=f"memhub {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def db_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db",
+            help="database file (default: MCP_MEMORY_SQLITE_PATH, MCP_MEMORY_SQLITEVEC_PATH, "
+            "or <MCP_MEMORY_BASE_DIR>/sqlite_vec.db)",
+        )
+
+    p = sub.add_parser("serve", help="run the daemon for one database in the foreground")
+    db_arg(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 0: pick a free one)")
+    p.add_argument("--embedder", choices=("model", "hash"), help="hash: tests and stress only")
+    p.add_argument("--idle-shutdown", type=float, help="stop after N seconds without clients")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("status", help="is a daemon serving the database? (exit 3 if not)")
+    db_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("stop", help="stop the daemon gracefully (drain, commit, checkpoint)")
+    db_arg(p)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("bridge", help="stdio MCP server for one Claude app (starts the daemon)")
+    db_arg(p)
+    p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("install", help="add memhub to a client's MCP configuration")
+    p.add_argument("client", choices=("claude-desktop", "claude-code", "cursor"))
+    p.add_argument("--print", dest="print_only", action="store_true", help="print, write nothing")
+    p.add_argument("--name", default="memory", help="server name in the config (default memory)")
+    db_arg(p)
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("doctor", help="check the setup and say what to fix")
+    db_arg(p)
+    p.set_defaults(func=cmd_doctor)
+
+    sub.add_parser("stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["stress"]:
+        from memhub.stress.cli import main_stress  # noqa: PLC0415
+
+        return main_stress(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""Settings: where the database is and how the daemon behaves, read from the environment.
+
+Database path resolution and the ``MCP_*`` variables follow mcp-memory-service exactly so that an
+existing client configuration keeps pointing at the same file. memhub's own knobs use the
+``MEMHUB_`` prefix; every one is listed in the README's configuration reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+DEFAULT_PRAGMAS: Final[dict[str, str]] = {
+    # busy_timeout first: switching to WAL may itself need to wait for another process.
+    "busy_timeout": "5000",
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "cache_size": "10000",
+    "temp_store": "MEMORY",
+}
+DEFAULT_MODEL: Final = "all-MiniLM-L6-v2"
+TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(ValueError):
+    """A setting has a value memhub cannot use; the message names the variable."""
+
+
+def default_base_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """mcp-memory-service's per-OS data directory (it ignores ``XDG_DATA_HOME``, so do we)."""
+    env = os.environ if environ is None else environ
+    plat = sys.platform if platform is None else platform
+    home = Path(env.get("HOME") or Path.home())
+    if plat == "darwin":
+        return home / "Library" / "Application Support" / "mcp-memory"
+    if plat.startswith("win"):
+        local = env.get("LOCALAPPDATA")
+        return (Path(local) if local else home / "AppData" / "Local") / "mcp-memory"
+    return home / ".local" / "share" / "mcp-memory"
+
+
+def base_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``MCP_MEMORY_BASE_DIR`` or the per-OS default."""
+    env = os.environ if environ is None else environ
+    raw = env.get("MCP_MEMORY_BASE_DIR")
+    return Path(raw).expanduser() if raw else default_base_dir(env)
+
+
+def resolve_db_path(environ: Mapping[str, str] | None = None, explicit: str | None = None) -> Path:
+    """The database file, resolved like mcp-memory-service.
+
+    Order: an explicit ``--db``, ``MCP_MEMORY_SQLITE_PATH``, ``MCP_MEMORY_SQLITEVEC_PATH``,
+    then ``<BASE_DIR>/sqlite_vec.db``. The result is absolute and symlink-free, so that two
+    spellings of one file find one daemon.
+    """
+    env = os.environ if environ is None else environ
+    raw = (
+        explicit
+        or env.get("MCP_MEMORY_SQLITE_PATH")
+        or env.get("MCP_MEMORY_SQLITEVEC_PATH")
+        or str(base_dir(env) / "sqlite_vec.db")
+    )
+    return Path(os.path.realpath(Path(raw).expanduser()))
+
+
+def parse_pragmas(raw: str | None) -> dict[str, str]:
+    """``MCP_MEMORY_SQLITE_PRAGMAS`` ("k=v,k=v") merged over the defaults, validated.
+
+    Names must be identifiers and values simple tokens: unlike upstream we never paste
+    arbitrary text into a PRAGMA statement.
+    """
+    pragmas = dict(DEFAULT_PRAGMAS)
+    if not raw:
+        return pragmas
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if not sep or not name.isidentifier() or not value or not _simple_token(value):
+            raise ConfigError(
+                f"MCP_MEMORY_SQLITE_PRAGMAS: cannot use {part!r}; expected name=value pairs "
+                "separated by commas, e.g. busy_timeout=15000,cache_size=20000"
+            )
+        pragmas[name] = value
+    return pragmas
+
+
+def _simple_token(value: str) -> bool:
+    return all(ch.isalnum() or ch in "-_." for ch in value)
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean variable; anything but a recognised word is an error, not a silent default."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def runtime_paths(db_path: Path) -> RuntimePaths:
+    """Files that sit beside the database: the daemon lock, its runtime file and its log.
+
+    Keeping them next to the database (not in a per-user directory) means one file always has
+    one lock, whatever environment a client was started with.
+    """
+    return RuntimePaths(
+        lock=db_path.with_name(db_path.name + ".memhub.lock"),
+        runtime=db_path.with_name(db_path.name + ".memhub.json"),
+        log=db_path.with_name(db_path.name + ".memhub.log"),
+    )
+
+
+@attrs.frozen
+class RuntimePaths:
+    lock: Path
+    runtime: Path
+    log: Path
+
+
+def db_key(db_path: Path) -> str:
+    """A short stable id of a database path (for log names and test output)."""
+    return hashlib.sha256(str(db_path).encode()).hexdigest()[:12]
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything the daemon needs, resolved once at start-up."""
+
+    db_path: Path
+    pragmas: dict[str, str]
+    host: str = "127.0.0.1"
+    port: int = 0
+    readers: int = 2
+    embedder: str = "model"  # "model" (sentence-transformers) or "hash" (tests, stress only)
+    model_name: str = DEFAULT_MODEL
+    torch_threads: int = 2
+    write_queue: int = 1024
+    max_write_batch: int = 256
+    max_embed_batch: int = 32
+    query_timeout_s: float = 10.0
+    max_inflight_per_conn: int = 64
+    max_message_bytes: int = 8 * 1024 * 1024
+    max_content_chars: int = 1_000_000
+    max_tags: int = 100
+    idle_shutdown_s: float = 0.0
+    semantic_dedup: bool = True
+    semantic_dedup_hours: float = 24.0
+    semantic_dedup_threshold: float = 0.85
+    session_chunk_size: int = 1500
+    busy_retries: int = 8
+    checkpoint_wal_bytes: int = 4 * 1024 * 1024
+    vector_index: str = "ram"  # "ram" (exact numpy mirror) or "vec0" (sqlite-vec scan)
+    embed_cache_size: int = 1024
+    custom_memory_types: str | None = None
+    allow_origin: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    @property
+    def paths(self) -> RuntimePaths:
+        return runtime_paths(self.db_path)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, db: str | None = None
+    ) -> Settings:
+        """Read every setting; raise ConfigError naming the variable on a bad value."""
+        env = os.environ if environ is None else environ
+        cores = os.cpu_count() or 2
+        embedder = env.get("MEMHUB_EMBEDDER", "model").strip().lower() or "model"
+        if embedder not in ("model", "hash"):
+            raise ConfigError(f"MEMHUB_EMBEDDER={embedder!r}: expected model or hash")
+        index = env.get("MEMHUB_VECTOR_INDEX", "ram").strip().lower() or "ram"
+        if index not in ("ram", "vec0"):
+            raise ConfigError(f"MEMHUB_VECTOR_INDEX={index!r}: expected ram or vec0")
+        origins = tuple(o.strip() for o in env.get("MEMHUB_ALLOW_ORIGIN", "").split(",") if o.strip())
+        return cls(
+            db_path=resolve_db_path(env, db),
+            pragmas=parse_pragmas(env.get("MCP_MEMORY_SQLITE_PRAGMAS")),
+            host=env.get("MEMHUB_HOST", "127.0.0.1"),
+            port=env_int(env, "MEMHUB_PORT", 0),
+            readers=env_int(env, "MEMHUB_READERS", cores, minimum=1),
+            embedder=embedder,
+            model_name=env.get("MCP_EMBEDDING_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL,
+            torch_threads=env_int(env, "MEMHUB_TORCH_THREADS", cores, minimum=1),
+            write_queue=env_int(env, "MEMHUB_WRITE_QUEUE", 1024, minimum=1),
+            max_write_batch=env_int(env, "MEMHUB_MAX_WRITE_BATCH", 256, minimum=1),
+            max_embed_batch=env_int(env, "MEMHUB_MAX_EMBED_BATCH", 32, minimum=1),
+            query_timeout_s=env_float(env, "MEMHUB_QUERY_TIMEOUT", 10.0, minimum=0.01),
+            max_inflight_per_conn=env_int(env, "MEMHUB_MAX_INFLIGHT", 64, minimum=1),
+            max_message_bytes=env_int(env, "MEMHUB_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=65536),
+            max_content_chars=env_int(env, "MEMHUB_MAX_CONTENT_CHARS", 1_000_000, minimum=1),
+            idle_shutdown_s=env_float(env, "MEMHUB_IDLE_SHUTDOWN", 0.0),
+            semantic_dedup=env_bool(env, "MCP_SEMANTIC_DEDUP_ENABLED", True),
+            semantic_dedup_hours=env_float(env, "MCP_SEMANTIC_DEDUP_TIME_WINDOW_HOURS", 24.0),
+            semantic_dedup_threshold=env_float(env, "MCP_SEMANTIC_DEDUP_THRESHOLD", 0.85),
+            session_chunk_size=env_int(env, "SESSION_CHUNK_SIZE", 1500),
+            busy_retries=env_int(env, "MEMHUB_BUSY_RETRIES", 8),
+            checkpoint_wal_bytes=env_int(env, "MEMHUB_CHECKPOINT_WAL_BYTES", 4 * 1024 * 1024),
+            vector_index=index,
+            embed_cache_size=env_int(env, "MEMHUB_EMBED_CACHE", 1024),
+            custom_memory_types=env.get("MCP_CUSTOM_MEMORY_TYPES") or None,
+            allow_origin=origins,
+            log_level=(env.get("MEMHUB_LOG_LEVEL") or "INFO").upper(),
+        )

@@ -1,0 +1,167 @@
+"""The one cattrs converter of the protocol: strict, tagged, JSON via orjson.
+
+Structuring is strict: no type coercion (``"5"`` is not an int, ``"ab"`` is not a list), unknown
+fields are rejected, and every failure becomes :class:`~memhub.errors.BadRequest` with a message
+that names the field. Messages are tagged by a ``type`` field whose values are listed in
+:data:`TAGS`; the Python class names can change without breaking the wire.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, TypeVar, get_args
+
+import cattrs
+import orjson
+from cattrs.preconf.orjson import make_converter
+from cattrs.strategies import configure_tagged_union
+
+from memhub.errors import BadRequest
+from memhub.protocol import messages as m
+
+T = TypeVar("T")
+
+TAGS: Final[dict[type, str]] = {
+    m.Hello: "hello",
+    m.Store: "store",
+    m.StoreSession: "store_session",
+    m.Search: "search",
+    m.ListMemories: "list",
+    m.Get: "get",
+    m.Delete: "delete",
+    m.Update: "update",
+    m.CleanupDuplicates: "cleanup_duplicates",
+    m.Health: "health",
+    m.Subscribe: "subscribe",
+    m.Unsubscribe: "unsubscribe",
+    m.Shutdown: "shutdown",
+    m.Welcome: "welcome",
+    m.Stored: "stored",
+    m.SessionStored: "session_stored",
+    m.SearchResult: "search_result",
+    m.Page: "page",
+    m.Found: "found",
+    m.Deleted: "deleted",
+    m.Updated: "updated",
+    m.CleanedUp: "cleaned_up",
+    m.HealthReport: "health_report",
+    m.Ok: "ok",
+    m.Failed: "error",
+    m.Event: "event",
+}
+CLIENT_TAGS: Final = frozenset(TAGS[t] for t in get_args(m.ClientMsg))
+SERVER_TAGS: Final = frozenset(TAGS[t] for t in get_args(m.ServerMsg))
+
+
+def _exact(tp: type[T]) -> Any:
+    """A structure hook that accepts only values whose type is exactly ``tp``."""
+
+    def hook(value: object, _: object) -> T:
+        if type(value) is not tp:
+            raise TypeError(f"expected {tp.__name__}, got {type(value).__name__}")
+        return value  # type: ignore[return-value]
+
+    return hook
+
+
+def _float(value: object, _: object) -> float:
+    # JSON has one number type: an integral float arrives as int, so accept int (not bool).
+    if type(value) is int:
+        return float(value)
+    if type(value) is not float or not math.isfinite(value):
+        raise TypeError(f"expected a finite number, got {type(value).__name__}")
+    return value
+
+
+def _json_object(value: object, _: object) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = make_converter(forbid_extra_keys=True, detailed_validation=True)
+    for tp in (str, int, bool):
+        conv.register_structure_hook(tp, _exact(tp))
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook_func(lambda tp: tp == dict[str, Any], _json_object)
+
+    def strict_list(tp: Any) -> Any:
+        (item_tp,) = get_args(tp) or (Any,)
+
+        def hook(value: object, _: object) -> list[Any]:
+            if type(value) is not list:
+                raise TypeError(f"expected an array, got {type(value).__name__}")
+            return [conv.structure(v, item_tp) for v in value]
+
+        return hook
+
+    conv.register_structure_hook_factory(
+        lambda tp: getattr(tp, "__origin__", None) is list, strict_list
+    )
+    configure_tagged_union(m.ClientMsg, conv, tag_name="type", tag_generator=TAGS.__getitem__)
+    configure_tagged_union(m.ServerMsg, conv, tag_name="type", tag_generator=TAGS.__getitem__)
+    return conv
+
+
+CONVERTER: Final = _make_converter()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc))
+    return str(exc)
+
+
+def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadRequest("expected a JSON object")
+    tag = obj.get("type")
+    if tag not in known:
+        raise BadRequest(f"unknown message type {tag!r}", detail={"id": _peek_id(obj)})
+    return obj
+
+
+def _peek_id(obj: dict[str, Any]) -> int | None:
+    value = obj.get("id")
+    return value if type(value) is int else None
+
+
+def decode_client(raw: str | bytes) -> m.ClientMsg:
+    """Parse a client frame.
+
+    Raises:
+        BadRequest: the frame is not JSON, not an object, of an unknown type, or its fields are
+            missing, unknown or of the wrong type. ``detail["id"]`` holds the request id when
+            the frame carried a readable one, so the error reply can echo it.
+    """
+    obj = _load_object(raw, CLIENT_TAGS)
+    try:
+        return CONVERTER.structure(obj, m.ClientMsg)  # type: ignore[arg-type]
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise BadRequest(_describe(exc), detail={"id": _peek_id(obj)}) from None
+
+
+def decode_server(raw: str | bytes) -> m.ServerMsg:
+    """Parse a daemon frame (client side). Raises BadRequest like :func:`decode_client`."""
+    obj = _load_object(raw, SERVER_TAGS)
+    try:
+        return CONVERTER.structure(obj, m.ServerMsg)  # type: ignore[arg-type]
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise BadRequest(_describe(exc)) from None
+
+
+def encode(msg: m.ClientMsg | m.ServerMsg) -> str:
+    """Serialize any message to a JSON text frame (with its ``type`` tag)."""
+    union = m.ClientMsg if type(msg) in get_args(m.ClientMsg) else m.ServerMsg
+    data = CONVERTER.unstructure(msg, unstructure_as=union)
+    return orjson.dumps(data).decode()
+
+
+def to_jsonable(value: object) -> Any:
+    """Unstructure an attrs record (for example a ``MemoryRecord``) into plain JSON types."""
+    return CONVERTER.unstructure(value)

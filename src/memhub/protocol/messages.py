@@ -1,0 +1,427 @@
+"""Wire messages of the memhub protocol: frozen, keyword-only, behaviour-free attrs classes.
+
+Every client request carries an ``id`` that its reply echoes. The serialization rules (the
+``type`` tag of each class, strict structuring) live in :mod:`memhub.protocol.codec`; this module
+only says what the messages are. ``docs/protocol.md`` shows each one as JSON.
+
+Times on the wire are Unix epoch seconds (floats). Content hashes are the 64-hex sha256 of the
+stripped, lower-cased content, as mcp-memory-service computes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+SearchMode = Literal["semantic", "exact", "hybrid"]
+TagMatch = Literal["any", "all"]
+EventKind = Literal["stored", "updated", "deleted"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared records
+
+
+@attrs.frozen(kw_only=True)
+class MemoryRecord:
+    """One memory as stored in the database (tombstones never travel)."""
+
+    content_hash: str
+    content: str
+    tags: list[str]
+    memory_type: str
+    metadata: dict[str, Any]
+    created_at: float
+    updated_at: float
+    created_at_iso: str
+    updated_at_iso: str
+
+
+@attrs.frozen(kw_only=True)
+class Hit:
+    """A search result: the memory and its relevance score in [0, 1]."""
+
+    memory: MemoryRecord
+    score: float
+
+
+@attrs.frozen(kw_only=True)
+class Turn:
+    """One turn of a conversation passed to ``store_session``."""
+
+    role: str
+    content: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Client -> daemon
+
+
+@attrs.frozen(kw_only=True)
+class Hello:
+    """First message on every connection. Nothing else is accepted before it."""
+
+    id: int
+    protocol: int
+    token: str
+    client: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Store:
+    """Store one memory. Exact duplicates always fail with ``duplicate``; semantic dedup
+    follows the daemon's settings and is skipped for a ``conversation_id``, for the type
+    ``session`` and when ``skip_semantic_dedup`` is set."""
+
+    id: int
+    content: str
+    tags: list[str] = attrs.field(factory=list)
+    memory_type: str | None = None
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    conversation_id: str | None = None
+    skip_semantic_dedup: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class StoreSession:
+    """Store a conversation as one memory (or several chunks split on turn boundaries)."""
+
+    id: int
+    turns: list[Turn]
+    session_id: str | None = None
+    tags: list[str] = attrs.field(factory=list)
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Search:
+    """Search memories. Filters are applied before the top-``limit`` cut.
+
+    ``time_expr`` is a natural-language range parsed in the daemon's local time; it takes
+    precedence over ``after``/``before``. Without a query, matching memories are returned
+    newest first with a score of 0.5 (as mcp-memory-service does).
+    """
+
+    id: int
+    query: str | None = None
+    mode: SearchMode = "semantic"
+    limit: int = 10
+    tags: list[str] = attrs.field(factory=list)
+    tag_match: TagMatch = "any"
+    memory_type: str | None = None
+    after: float | None = None
+    before: float | None = None
+    time_expr: str | None = None
+    include_superseded: bool = False
+    include_debug: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ListMemories:
+    """One page of memories, newest first."""
+
+    id: int
+    page: int = 1
+    page_size: int = 20
+    tags: list[str] = attrs.field(factory=list)
+    tag_match: TagMatch = "any"
+    memory_type: str | None = None
+    stale_days: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Get:
+    """Fetch one memory by content hash."""
+
+    id: int
+    content_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class Delete:
+    """Soft-delete by hash, or by tags and/or a created-at range. ``content_hash`` wins."""
+
+    id: int
+    content_hash: str | None = None
+    tags: list[str] = attrs.field(factory=list)
+    tag_match: TagMatch = "any"
+    after: float | None = None
+    before: float | None = None
+    dry_run: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Update:
+    """Change tags (replace), type, or metadata (merge) of one memory."""
+
+    id: int
+    content_hash: str
+    tags: list[str] | None = None
+    memory_type: str | None = None
+    metadata: dict[str, Any] | None = None
+    preserve_timestamps: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class CleanupDuplicates:
+    """Soft-delete every active memory whose hash repeats an older active one."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Health:
+    """Health and statistics of the daemon and its database."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Subscribe:
+    """Receive an ``Event`` for every memory stored, updated or deleted by any client."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Unsubscribe:
+    """Stop receiving events on this connection."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Shutdown:
+    """Ask the daemon to stop gracefully (drain queues, commit, checkpoint)."""
+
+    id: int
+
+
+Request = (
+    Store
+    | StoreSession
+    | Search
+    | ListMemories
+    | Get
+    | Delete
+    | Update
+    | CleanupDuplicates
+    | Health
+    | Subscribe
+    | Unsubscribe
+    | Shutdown
+)
+ClientMsg = Hello | Request
+
+
+# ---------------------------------------------------------------------------------------------
+# Daemon -> client
+
+
+@attrs.frozen(kw_only=True)
+class Welcome:
+    """Reply to ``Hello``: who the daemon is and what it serves."""
+
+    id: int
+    protocol: int
+    server_version: str
+    db_path: str
+    pid: int
+    schema: str
+    embedder: str
+    embedding_dim: int
+
+
+@attrs.frozen(kw_only=True)
+class Stored:
+    """The memory is committed. ``warning`` carries a type coercion notice."""
+
+    id: int
+    content_hash: str
+    memory_type: str
+    created_at: float
+    warning: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionStored:
+    """A session is committed: one hash per chunk (one chunk when it was short enough)."""
+
+    id: int
+    session_id: str
+    content_hashes: list[str]
+    turns: int
+
+
+@attrs.frozen(kw_only=True)
+class SearchResult:
+    """Hits best first; ``debug`` holds filter counts when asked for."""
+
+    id: int
+    mode: SearchMode
+    query: str | None
+    hits: list[Hit]
+    debug: dict[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """One page of ``ListMemories``; the fields match mcp-memory-service's memory_list JSON."""
+
+    id: int
+    memories: list[MemoryRecord]
+    page: int
+    page_size: int
+    total: int
+    total_pages: int
+    has_more: bool
+
+
+@attrs.frozen(kw_only=True)
+class Found:
+    """Reply to ``Get``."""
+
+    id: int
+    memory: MemoryRecord
+
+
+@attrs.frozen(kw_only=True)
+class Deleted:
+    """What a delete removed (or, with ``dry_run``, would remove)."""
+
+    id: int
+    content_hashes: list[str]
+    dry_run: bool
+
+
+@attrs.frozen(kw_only=True)
+class Updated:
+    """The update is committed; ``fields`` lists what changed, ``updated_at`` last if it moved."""
+
+    id: int
+    content_hash: str
+    fields: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class CleanedUp:
+    """Duplicates soft-deleted by ``CleanupDuplicates``."""
+
+    id: int
+    content_hashes: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class WriterStats:
+    """Counters of the single writer."""
+
+    queue_depth: int
+    batches: int
+    writes: int
+    last_batch_size: int
+    max_batch_size: int
+    mean_batch_size: float
+    busy_retries: int
+    busy_failures: int
+    checkpoints: int
+
+
+@attrs.frozen(kw_only=True)
+class EmbedderStats:
+    """Counters of the embedding actor."""
+
+    name: str
+    dimension: int
+    queue_depth: int
+    batches: int
+    texts: int
+    max_batch_size: int
+    mean_batch_size: float
+    cache_hits: int
+    cache_misses: int
+
+
+@attrs.frozen(kw_only=True)
+class ReaderStats:
+    """Counters shared by the reader actors."""
+
+    readers: int
+    queue_depth: int
+    queries: int
+    timeouts: int
+    mean_query_ms: float
+    vector_index: str
+    indexed_vectors: int
+
+
+@attrs.frozen(kw_only=True)
+class HealthReport:
+    """Everything ``memhub status``, ``memory_health`` and ``memory_stats`` show."""
+
+    id: int
+    status: Literal["healthy", "unhealthy"]
+    message: str
+    server_version: str
+    protocol: int
+    pid: int
+    uptime_s: float
+    db_path: str
+    schema: str
+    sqlite_version: str
+    sqlite_vec_version: str
+    total_memories: int
+    deleted_memories: int
+    database_size_bytes: int
+    wal_size_bytes: int
+    connected_clients: int
+    subscribers: int
+    writer: WriterStats
+    embedder: EmbedderStats
+    readers: ReaderStats
+
+
+@attrs.frozen(kw_only=True)
+class Ok:
+    """Plain acknowledgement (subscribe, unsubscribe, shutdown)."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class Failed:
+    """A request failed. ``id`` is None when the frame could not be read far enough to know it."""
+
+    id: int | None
+    code: str
+    message: str
+    detail: dict[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Pushed to subscribers after the commit of a change, from any client.
+
+    ``memory`` is the record as committed for ``stored`` and ``updated``, None for ``deleted``.
+    """
+
+    kind: EventKind
+    content_hash: str
+    memory: MemoryRecord | None = None
+
+
+Reply = (
+    Welcome
+    | Stored
+    | SessionStored
+    | SearchResult
+    | Page
+    | Found
+    | Deleted
+    | Updated
+    | CleanedUp
+    | HealthReport
+    | Ok
+    | Failed
+)
+ServerMsg = Reply | Event

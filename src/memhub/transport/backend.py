@@ -1,0 +1,60 @@
+"""What the websocket server needs from the daemon behind it.
+
+The server knows frames, connections and limits; the backend knows memories. Keeping this
+seam as a small protocol lets the transport be tested against a toy backend and lets the
+daemon be driven by anything that speaks it.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import attrs
+import trio
+
+from memhub.protocol import messages as m
+
+
+@attrs.frozen(kw_only=True)
+class ServerIdentity:
+    """Fields of the ``Welcome`` reply that do not depend on the request."""
+
+    protocol: int
+    server_version: str
+    db_path: str
+    pid: int
+    schema: str
+    embedder: str
+    embedding_dim: int
+
+
+class Backend(Protocol):
+    """The daemon as the transport sees it."""
+
+    @property
+    def identity(self) -> ServerIdentity: ...
+
+    async def handle(self, request: m.Request) -> m.Reply:
+        """Serve one request (never ``Subscribe``/``Unsubscribe``: the server does those).
+
+        Raises:
+            ServiceError: any expected failure; the server turns it into a ``Failed`` reply.
+        """
+        ...
+
+    def subscribe(self) -> AbstractContextManager[trio.MemoryReceiveChannel[m.Event]]:
+        """A bounded channel of every committed change, closed when the context exits.
+
+        A subscriber that falls too far behind has its channel closed by the daemon
+        (the server then tells the client with a ``Failed(code="overloaded")``).
+        """
+        ...
+
+    def connection_opened(self) -> None: ...
+
+    def connection_closed(self) -> None: ...
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful stop (``Shutdown`` request or ``memhub stop``)."""
+        ...
