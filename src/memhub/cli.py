@@ -28,7 +28,7 @@ def _err(message: str) -> None:
 
 
 def _settings(db: str | None) -> object:
-    from memhub.config import ConfigError, Settings  # noqa: PLC0415
+    from memhub.config import ConfigError, Settings
 
     try:
         return Settings.from_env(db=db)
@@ -61,8 +61,8 @@ def setup_logging(level: str, log_file: Path | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from memhub.config import Settings  # noqa: PLC0415
-    from memhub.runtime import DaemonLock, read_runtime_file  # noqa: PLC0415
+    from memhub.config import Settings
+    from memhub.runtime import DaemonLock, read_runtime_file
 
     settings = _settings(args.db)
     assert isinstance(settings, Settings)
@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.idle_shutdown is not None:
         overrides["idle_shutdown_s"] = args.idle_shutdown
     if overrides:
-        import attrs  # noqa: PLC0415
+        import attrs
 
         settings = attrs.evolve(settings, **overrides)
     paths = settings.paths
@@ -99,11 +99,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_locked(settings: object) -> int:
-    import trio  # noqa: PLC0415
+    import trio
 
-    from memhub.config import Settings  # noqa: PLC0415
-    from memhub.daemon import DaemonHandle, run_daemon  # noqa: PLC0415
-    from memhub.errors import StartupError  # noqa: PLC0415
+    from memhub.config import Settings
+    from memhub.daemon import DaemonHandle, run_daemon
+    from memhub.errors import StartupError
 
     assert isinstance(settings, Settings)
 
@@ -133,10 +133,10 @@ def _serve_locked(settings: object) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import trio  # noqa: PLC0415
+    import trio
 
-    from memhub.config import Settings  # noqa: PLC0415
-    from memhub.daemon_client import fetch_health  # noqa: PLC0415
+    from memhub.config import Settings
+    from memhub.daemon_client import fetch_health
 
     settings = _settings(args.db)
     assert isinstance(settings, Settings)
@@ -172,10 +172,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    import trio  # noqa: PLC0415
+    import trio
 
-    from memhub.config import Settings  # noqa: PLC0415
-    from memhub.daemon_client import stop_daemon  # noqa: PLC0415
+    from memhub.config import Settings
+    from memhub.daemon_client import stop_daemon
 
     settings = _settings(args.db)
     assert isinstance(settings, Settings)
@@ -191,25 +191,25 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from memhub.mcp_bridge.main import run_bridge  # noqa: PLC0415
+    from memhub.mcp_bridge.main import run_bridge
 
     return run_bridge(args.db)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from memhub.mcp_bridge.install import main_install  # noqa: PLC0415
+    from memhub.mcp_bridge.install import main_install
 
     return main_install(args.client, print_only=args.print_only, db=args.db, name=args.name)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from memhub.mcp_bridge.doctor import main_doctor  # noqa: PLC0415
+    from memhub.mcp_bridge.doctor import main_doctor
 
     return main_doctor(args.db)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from memhub import __version__  # noqa: PLC0415
+    from memhub import __version__
 
     parser = argparse.ArgumentParser(
         prog="memhub",
@@ -259,14 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(p)
     p.set_defaults(func=cmd_doctor)
 
-    sub.add_parser("stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False)
+    sub.add_parser(
+        "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["stress"]:
-        from memhub.stress.cli import main_stress  # noqa: PLC0415
+        from memhub.stress.cli import main_stress
 
         return main_stress(args_list[1:])
     parser = build_parser()

@@ -212,7 +212,9 @@ class Settings:
         index = env.get("MEMHUB_VECTOR_INDEX", "ram").strip().lower() or "ram"
         if index not in ("ram", "vec0"):
             raise ConfigError(f"MEMHUB_VECTOR_INDEX={index!r}: expected ram or vec0")
-        origins = tuple(o.strip() for o in env.get("MEMHUB_ALLOW_ORIGIN", "").split(",") if o.strip())
+        origins = tuple(
+            o.strip() for o in env.get("MEMHUB_ALLOW_ORIGIN", "").split(",") if o.strip()
+        )
         return cls(
             db_path=resolve_db_path(env, db),
             pragmas=parse_pragmas(env.get("MCP_MEMORY_SQLITE_PRAGMAS")),
@@ -227,7 +229,9 @@ class Settings:
             max_embed_batch=env_int(env, "MEMHUB_MAX_EMBED_BATCH", 32, minimum=1),
             query_timeout_s=env_float(env, "MEMHUB_QUERY_TIMEOUT", 10.0, minimum=0.01),
             max_inflight_per_conn=env_int(env, "MEMHUB_MAX_INFLIGHT", 64, minimum=1),
-            max_message_bytes=env_int(env, "MEMHUB_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=65536),
+            max_message_bytes=env_int(
+                env, "MEMHUB_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=65536
+            ),
             max_content_chars=env_int(env, "MEMHUB_MAX_CONTENT_CHARS", 1_000_000, minimum=1),
             idle_shutdown_s=env_float(env, "MEMHUB_IDLE_SHUTDOWN", 0.0),
             semantic_dedup=env_bool(env, "MCP_SEMANTIC_DEDUP_ENABLED", True),

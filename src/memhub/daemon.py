@@ -61,7 +61,9 @@ def embedder_factory(settings: Settings) -> Callable[[], Embedder]:
     return lambda: load_model_embedder(settings.model_name, settings.torch_threads)
 
 
-def check_embedder(schema: schema_mod.Schema, embedder: Embedder, has_rows: bool, path: Path) -> None:
+def check_embedder(
+    schema: schema_mod.Schema, embedder: Embedder, has_rows: bool, path: Path
+) -> None:
     """Refuse to mix vectors of two embedders in one file (a fake one must never write here)."""
     if schema.dimension != embedder.dimension:
         raise StartupError(
@@ -145,7 +147,10 @@ async def run_daemon(
                     raise StartupError(f"MEMHUB_NEW_SCHEMA={generation!r}: expected v10 or v12")
                 found = await trio.to_thread.run_sync(
                     lambda: schema_mod.create(
-                        conn, path, dimension=model.dimension, generation=generation  # type: ignore[arg-type]
+                        conn,
+                        path,
+                        dimension=model.dimension,
+                        generation=generation,  # type: ignore[arg-type]
                     )
                 )
                 log.info("created a new %s database at %s", generation, path)

@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def stop_daemon(db_path: Path, timeout: float) -> bool | None:
+async def stop_daemon(db_path: Path, wait_s: float) -> bool | None:
     """Ask the daemon to stop and wait for it; None if none was running, False on time-out."""
     paths = runtime_paths(db_path)
     info = read_runtime_file(paths.runtime)
@@ -68,8 +68,9 @@ async def stop_daemon(db_path: Path, timeout: float) -> bool | None:
             asked = True
     if not asked:
         return None
-    with trio.move_on_after(timeout):
-        while lock_is_held(paths.lock):
+    with trio.move_on_after(wait_s):
+        # Another process's lock: there is no event to wait on, only time.
+        while lock_is_held(paths.lock):  # noqa: ASYNC110
             await trio.sleep(0.1)
         return True
     return False

@@ -17,23 +17,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import apsw
 import attrs
 import numpy as np
 
 from memhub.actors.queries import ROW_COLUMNS, row_to_record
-from memhub.actors.vectors import FloatArray, normalized, vector_to_blob
+from memhub.actors.schema import Schema
+from memhub.actors.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 from memhub.domain.tags import tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import Duplicate, NotFound
 from memhub.protocol import messages as m
-
-if TYPE_CHECKING:
-    import apsw
-
-    from memhub.actors.schema import Schema
-    from memhub.actors.vectors import VectorIndex
 
 
 @attrs.frozen(kw_only=True)

@@ -104,8 +104,13 @@ class Filters:
     @property
     def narrowing(self) -> bool:
         """True when the filter can exclude rows beyond the base visibility rules."""
-        return bool(self.tags or self.memory_type or self.after is not None
-                    or self.before is not None or self.stale_before is not None)
+        return bool(
+            self.tags
+            or self.memory_type
+            or self.after is not None
+            or self.before is not None
+            or self.stale_before is not None
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,9 +167,9 @@ def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
     active = conn.execute(
         f"SELECT COUNT(*) FROM memories m WHERE {schema.active_filter('m')}"
     ).fetchall()[0][0]
-    deleted = conn.execute(
-        "SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL"
-    ).fetchall()[0][0]
+    deleted = conn.execute("SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL").fetchall()[
+        0
+    ][0]
     return int(active), int(deleted)
 
 
@@ -287,9 +292,7 @@ def exact_search(
     return [m.Hit(memory=row_to_record(r), score=1.0) for r in rows]
 
 
-def recent(
-    conn: apsw.Connection, schema: Schema, filters: Filters, limit: int
-) -> list[m.Hit]:
+def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) -> list[m.Hit]:
     """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
     where, params = filters.where(schema, searchable=True)
     rows = conn.execute(
@@ -352,7 +355,7 @@ def hybrid_search(
     by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
         h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
     }
-    keyword_only = [rowid for rowid in keyword]
+    keyword_only = list(keyword)
     records = _records_by_id(conn, keyword_only, where, params)
     for rowid, kw in keyword.items():
         record = records.get(rowid)

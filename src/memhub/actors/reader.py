@@ -64,7 +64,7 @@ class ReaderPool:
         conns = []
         try:
             for _ in range(self._readers):
-                conns.append(
+                conns.append(  # noqa: PERF401  (each open awaits a thread)
                     await trio.to_thread.run_sync(
                         lambda: connect(self._db_path, readonly=True, pragmas=self._pragmas)
                     )
@@ -84,7 +84,9 @@ class ReaderPool:
         limiter = trio.CapacityLimiter(1)
         async with inbox:
             async for call in inbox:
-                result = await trio.to_thread.run_sync(self._run, conn, call.request, limiter=limiter)
+                result = await trio.to_thread.run_sync(
+                    self._run, conn, call.request, limiter=limiter
+                )
                 answer(call, result)
 
     def _run(self, conn: apsw.Connection, fn: ReadFn) -> outcome.Outcome[Any]:

@@ -84,7 +84,7 @@ class Schema:
 
 def _load_sqlite_vec(conn: apsw.Connection, path: Path) -> None:
     try:
-        import sqlite_vec  # noqa: PLC0415  (kept local: a missing package is a startup error)
+        import sqlite_vec
     except ImportError:
         raise StartupError(
             f"{path}: the sqlite-vec package is not installed; run `pip install sqlite-vec`"

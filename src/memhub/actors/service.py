@@ -311,7 +311,9 @@ class MemoryService:
                 )
             else:
                 hits = await self.readers.submit(
-                    lambda conn: queries.semantic_search(conn, schema, index, vector, filters, limit)
+                    lambda conn: queries.semantic_search(
+                        conn, schema, index, vector, filters, limit
+                    )
                 )
         debug = None
         if req.include_debug:

@@ -111,9 +111,7 @@ class WriterActor:
 
     # -- in the worker thread -------------------------------------------------------------------
 
-    def _commit_batch(
-        self, fns: list[WriteFn]
-    ) -> tuple[list[outcome.Outcome[Any]], list[m.Event]]:
+    def _commit_batch(self, fns: list[WriteFn]) -> tuple[list[outcome.Outcome[Any]], list[m.Event]]:
         delay = _BACKOFF_START_S
         for attempt in range(self._busy_retries + 1):
             try:

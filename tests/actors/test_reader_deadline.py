@@ -1,0 +1,64 @@
+"""A slow query hits its deadline; the other readers keep answering meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from memhub.actors.reader import ReaderPool
+from memhub.errors import QueryTimeout
+
+from .conftest import open_rw
+
+SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+
+
+async def test_slow_query_times_out_without_stalling_others(tmp_path, nursery):
+    path = tmp_path / "r.db"
+    conn = open_rw(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("INSERT INTO t VALUES (42)")
+    pool = ReaderPool(
+        path, {"busy_timeout": "5000", "journal_mode": "WAL"}, readers=2, query_timeout_s=1.0
+    )
+    await nursery.start(pool.run)
+    outcome: list[BaseException] = []
+
+    async def slow() -> None:
+        try:
+            await pool.submit(lambda c: c.execute(SLOW).fetchall())
+        except QueryTimeout as exc:
+            outcome.append(exc)
+
+    async with trio.open_nursery() as inner:
+        inner.start_soon(slow)
+        await trio.sleep(0.1)
+        fast_latencies = []
+        for _ in range(20):
+            started = trio.current_time()
+            rows = await pool.submit(lambda c: c.execute("SELECT x FROM t").fetchall())
+            fast_latencies.append(trio.current_time() - started)
+            assert rows == [(42,)]
+        assert not outcome, "the fast queries should all have finished before the deadline"
+    assert len(outcome) == 1
+    assert "MEMHUB_QUERY_TIMEOUT" in str(outcome[0])
+    assert max(fast_latencies) < 0.5
+    assert pool.timeouts == 1
+    # the reader that hit the deadline serves again
+    assert await pool.submit(lambda c: c.execute("SELECT x FROM t").fetchall()) == [(42,)]
+    pool.close()
+    conn.close()
+
+
+async def test_reader_cannot_write(tmp_path, nursery):
+    from memhub.errors import DatabaseError
+
+    path = tmp_path / "ro.db"
+    conn = open_rw(path)
+    conn.execute("CREATE TABLE t (x)")
+    pool = ReaderPool(path, {"busy_timeout": "5000"}, readers=1, query_timeout_s=5)
+    await nursery.start(pool.run)
+    with pytest.raises(DatabaseError, match=r"readonly|read-only|query_only"):
+        await pool.submit(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+    pool.close()
+    conn.close()

@@ -1,0 +1,38 @@
+"""A separate client process for the daemon tests: store texts and print one JSON line each.
+
+Usage: python client_worker.py URL TOKEN N PREFIX   (PREFIX "same" stores one shared text)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import trio
+from memhub.transport.client import open_daemon_client
+
+from memhub.errors import Duplicate
+from memhub.protocol import messages as m
+
+
+async def main(url: str, token: str, n: int, prefix: str) -> None:
+    async with open_daemon_client(url, token, client_name=f"worker-{prefix}") as client:
+
+        async def one(i: int) -> None:
+            text = "the one shared memory" if prefix == "same" else f"{prefix} memory number {i}"
+            try:
+                reply = await client.call(m.Store(id=0, content=text, tags=[prefix]))
+                assert isinstance(reply, m.Stored)
+                print(json.dumps({"ok": True, "hash": reply.content_hash}), flush=True)
+            except Duplicate as exc:
+                print(
+                    json.dumps({"ok": False, "duplicate": True, "message": exc.message}), flush=True
+                )
+
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(one, i)
+
+
+if __name__ == "__main__":
+    trio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])

@@ -1,0 +1,132 @@
+"""Start and stop real ``memhub serve`` processes for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import apsw
+from memhub.runtime import RuntimeInfo, read_runtime_file
+
+from memhub.config import runtime_paths
+
+
+def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("MEMHUB_EMBEDDER", "hash")
+    env["HF_HUB_OFFLINE"] = "1"
+    env.pop("MCP_MEMORY_SQLITE_PATH", None)
+    env.pop("MCP_MEMORY_SQLITEVEC_PATH", None)
+    env.update(extra or {})
+    return env
+
+
+def wait_for_runtime(
+    db: Path, proc: subprocess.Popen[bytes] | None, timeout: float = 60
+) -> RuntimeInfo:
+    deadline = time.monotonic() + timeout
+    path = runtime_paths(db).runtime
+    while time.monotonic() < deadline:
+        info = read_runtime_file(path)
+        if info is not None and (proc is None or info.pid == proc.pid):
+            return info
+        if proc is not None and proc.poll() is not None:
+            out = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"daemon exited with {proc.returncode}: {out}")
+        time.sleep(0.05)
+    raise TimeoutError(f"no daemon runtime file for {db} after {timeout} s")
+
+
+def start_daemon(db: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "memhub", "serve", "--db", str(db)],
+        env=daemon_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
+    return proc.returncode
+
+
+@contextmanager
+def running_daemon(
+    db: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], RuntimeInfo]]:
+    proc = start_daemon(db, env)
+    try:
+        info = wait_for_runtime(db, proc)
+        yield proc, info
+    finally:
+        stop_process(proc)
+
+
+def db_state(db: Path) -> dict[str, object]:
+    """What an independent reader sees in the file (read-only, with sqlite-vec loaded)."""
+    from memhub.actors.schema import connect
+
+    conn = connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
+    try:
+        active = {
+            r[0]: r[1]
+            for r in conn.execute("SELECT content_hash, id FROM memories WHERE deleted_at IS NULL")
+        }
+        hashes = [r[0] for r in conn.execute("SELECT content_hash FROM memories")]
+        vec_ids = {r[0] for r in conn.execute("SELECT rowid FROM memory_embeddings")}
+        integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
+    finally:
+        conn.close()
+    return {
+        "active": active,
+        "all_hashes": hashes,
+        "vector_ids": vec_ids,
+        "integrity": integrity,
+    }
+
+
+def assert_consistent(db: Path) -> dict[str, object]:
+    state = db_state(db)
+    active: dict[str, int] = state["active"]  # type: ignore[assignment]
+    hashes: list[str] = state["all_hashes"]  # type: ignore[assignment]
+    assert state["integrity"] == "ok"
+    assert len(hashes) == len(set(hashes)), "a content hash is stored twice"
+    assert set(active.values()) == state["vector_ids"], "memories and embeddings disagree"
+    return state
+
+
+def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Another process that takes the write lock (BEGIN IMMEDIATE) and sits on it."""
+    code = (
+        "import apsw, sys, time\n"
+        "c = apsw.Connection(sys.argv[1])\n"
+        "c.execute('PRAGMA busy_timeout=5000')\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "c.execute('COMMIT')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"locked"
+    return proc
+
+
+__all__ = ["apsw"]
