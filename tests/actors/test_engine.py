@@ -82,10 +82,8 @@ def test_reads_dimension_and_refuses_unknown_metric(tmp_path):
 def test_not_a_database_is_one_clear_line(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"this is not sqlite at all, just some text\n" * 200)
-    conn = open_rw(path, create=False)
     with pytest.raises(StartupError) as info:
-        schema_mod.inspect(conn, path)
-    conn.close()
+        open_rw(path, create=False)
     message = str(info.value)
     assert str(path) in message
     assert "not an SQLite database" in message
