@@ -121,15 +121,24 @@ def _serve_locked(settings: object) -> int:
                 flush=True,
             )
 
+    failures: list[str] = []
     try:
         trio.run(main)
-    except StartupError as exc:
-        logging.getLogger("memhub").error("%s", exc)
-        _err(str(exc))
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_OK
-    return EXIT_OK
+    except* StartupError as group:
+        failures.extend(str(exc) for exc in _leaves(group))
+    except* KeyboardInterrupt:
+        pass
+    for message in failures:
+        logging.getLogger("memhub").error("%s", message)
+        _err(message)
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ Usage: python client_worker.py URL TOKEN N PREFIX   (PREFIX "same" stores one sh
 from __future__ import annotations
 
 import json
+import random
 import sys
 
 import trio
@@ -15,11 +16,24 @@ from memhub.errors import Duplicate
 from memhub.protocol import messages as m
 
 
+VOCABULARY = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
+    "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu kafka redis "
+    "postgres nginx docker terraform ansible grafana prometheus webpack vite react django flask "
+    "pytest trio numpy pandas torch sqlite rust golang java kotlin swift ruby rails elixir"
+).split()
+
+
 async def main(url: str, token: str, n: int, prefix: str) -> None:
     async with open_daemon_client(url, token, client_name=f"worker-{prefix}") as client:
 
         async def one(i: int) -> None:
-            text = "the one shared memory" if prefix == "same" else f"{prefix} memory number {i}"
+            if prefix == "same":
+                text = "the one shared memory"
+            else:
+                # Distinct words per memory, so semantic dedup does not (rightly) merge them.
+                words = random.Random(f"{prefix}-{i}").sample(VOCABULARY, 8)
+                text = f"{prefix} note {i}: " + " ".join(words)
             try:
                 reply = await client.call(m.Store(id=0, content=text, tags=[prefix]))
                 assert isinstance(reply, m.Stored)
