@@ -66,19 +66,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args.db)
     assert isinstance(settings, Settings)
-    overrides: dict[str, object] = {}
-    if args.port is not None:
-        overrides["port"] = args.port
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.embedder is not None:
-        overrides["embedder"] = args.embedder
-    if args.idle_shutdown is not None:
-        overrides["idle_shutdown_s"] = args.idle_shutdown
-    if overrides:
-        import attrs
+    import attrs
 
-        settings = attrs.evolve(settings, **overrides)
+    settings = attrs.evolve(
+        settings,
+        port=settings.port if args.port is None else args.port,
+        host=settings.host if args.host is None else args.host,
+        embedder=settings.embedder if args.embedder is None else args.embedder,
+        idle_shutdown_s=(
+            settings.idle_shutdown_s if args.idle_shutdown is None else args.idle_shutdown
+        ),
+    )
     paths = settings.paths
     try:
         settings.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["stress"]:
         from memhub.stress.cli import main_stress
 
-        return main_stress(args_list[1:])
+        stress_code: int = main_stress(args_list[1:])
+        return stress_code
     parser = build_parser()
     args = parser.parse_args(args_list)
     code: int = args.func(args)

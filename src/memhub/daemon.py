@@ -142,19 +142,15 @@ async def run_daemon(
             await actors.start(embedder.run)
             model = embedder.embedder
             if found is None:
-                generation = os.environ.get("MEMHUB_NEW_SCHEMA", "v12")
-                if generation not in ("v10", "v12"):
-                    raise StartupError(f"MEMHUB_NEW_SCHEMA={generation!r}: expected v10 or v12")
-                found = await trio.to_thread.run_sync(
+                generation = _new_schema_generation()
+                schema = await trio.to_thread.run_sync(
                     lambda: schema_mod.create(
-                        conn,
-                        path,
-                        dimension=model.dimension,
-                        generation=generation,  # type: ignore[arg-type]
+                        conn, path, dimension=model.dimension, generation=generation
                     )
                 )
                 log.info("created a new %s database at %s", generation, path)
-            schema = found
+            else:
+                schema = found
             check_embedder(schema, model, await trio.to_thread.run_sync(_has_rows, conn), path)
             index = None
             if settings.vector_index == "ram":
@@ -270,6 +266,15 @@ async def run_daemon(
             remove_runtime_file(settings.paths.runtime, os.getpid())
         conn.close()
     log.info("stopped")
+
+
+def _new_schema_generation() -> schema_mod.Generation:
+    raw = os.environ.get("MEMHUB_NEW_SCHEMA", "v12").strip().lower() or "v12"
+    if raw == "v10":
+        return "v10"
+    if raw == "v12":
+        return "v12"
+    raise StartupError(f"MEMHUB_NEW_SCHEMA={raw!r}: expected v10 or v12")
 
 
 def _final_checkpoint(conn: apsw.Connection) -> None:

@@ -10,18 +10,67 @@ import random
 import sys
 
 import trio
-from memhub.transport.client import open_daemon_client
 
 from memhub.errors import Duplicate
 from memhub.protocol import messages as m
+from memhub.transport.client import open_daemon_client
 
-
-VOCABULARY = (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
-    "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu kafka redis "
-    "postgres nginx docker terraform ansible grafana prometheus webpack vite react django flask "
-    "pytest trio numpy pandas torch sqlite rust golang java kotlin swift ruby rails elixir"
-).split()
+VOCABULARY = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "kafka",
+    "redis",
+    "postgres",
+    "nginx",
+    "docker",
+    "terraform",
+    "ansible",
+    "grafana",
+    "prometheus",
+    "webpack",
+    "vite",
+    "react",
+    "django",
+    "flask",
+    "pytest",
+    "trio",
+    "numpy",
+    "pandas",
+    "torch",
+    "sqlite",
+    "rust",
+    "golang",
+    "java",
+    "kotlin",
+    "swift",
+    "ruby",
+    "rails",
+    "elixir",
+]
 
 
 async def main(url: str, token: str, n: int, prefix: str) -> None:

@@ -9,12 +9,13 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
-from memhub.runtime import RuntimeInfo, read_runtime_file
 
 from memhub.config import runtime_paths
+from memhub.runtime import RuntimeInfo, read_runtime_file
 
 
 def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -77,36 +78,38 @@ def running_daemon(
         stop_process(proc)
 
 
-def db_state(db: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class DbState:
+    active: dict[str, int]  # content_hash -> rowid of non-deleted memories
+    all_hashes: list[str]
+    vector_ids: set[int]
+    integrity: str
+
+
+def db_state(db: Path) -> DbState:
     """What an independent reader sees in the file (read-only, with sqlite-vec loaded)."""
     from memhub.actors.schema import connect
+    from memhub.actors.sqlvalues import as_int, as_str
 
     conn = connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
     try:
         active = {
-            r[0]: r[1]
+            as_str(r[0]): as_int(r[1])
             for r in conn.execute("SELECT content_hash, id FROM memories WHERE deleted_at IS NULL")
         }
-        hashes = [r[0] for r in conn.execute("SELECT content_hash FROM memories")]
-        vec_ids = {r[0] for r in conn.execute("SELECT rowid FROM memory_embeddings")}
-        integrity = conn.execute("PRAGMA integrity_check").fetchall()[0][0]
+        hashes = [as_str(r[0]) for r in conn.execute("SELECT content_hash FROM memories")]
+        vec_ids = {as_int(r[0]) for r in conn.execute("SELECT rowid FROM memory_embeddings")}
+        integrity = as_str(conn.execute("PRAGMA integrity_check").fetchall()[0][0])
     finally:
         conn.close()
-    return {
-        "active": active,
-        "all_hashes": hashes,
-        "vector_ids": vec_ids,
-        "integrity": integrity,
-    }
+    return DbState(active=active, all_hashes=hashes, vector_ids=vec_ids, integrity=integrity)
 
 
-def assert_consistent(db: Path) -> dict[str, object]:
+def assert_consistent(db: Path) -> DbState:
     state = db_state(db)
-    active: dict[str, int] = state["active"]  # type: ignore[assignment]
-    hashes: list[str] = state["all_hashes"]  # type: ignore[assignment]
-    assert state["integrity"] == "ok"
-    assert len(hashes) == len(set(hashes)), "a content hash is stored twice"
-    assert set(active.values()) == state["vector_ids"], "memories and embeddings disagree"
+    assert state.integrity == "ok"
+    assert len(state.all_hashes) == len(set(state.all_hashes)), "a content hash is stored twice"
+    assert set(state.active.values()) == state.vector_ids, "memories and embeddings disagree"
     return state
 
 

@@ -9,17 +9,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 import trio_websocket
-from memhub.runtime import read_runtime_file
-from memhub.transport.client import open_daemon_client
 
 from memhub import PROTOCOL_VERSION
 from memhub.config import runtime_paths
 from memhub.errors import Duplicate, Unauthorized
 from memhub.protocol import messages as m
+from memhub.runtime import read_runtime_file
+from memhub.transport.client import open_daemon_client
 
 from .helpers import (
     assert_consistent,
@@ -38,7 +39,7 @@ def url(info) -> str:
     return f"ws://{info.host}:{info.port}"
 
 
-def run_workers(info, specs: list[tuple[int, str]]) -> list[dict]:
+def run_workers(info, specs: list[tuple[int, str]]) -> list[dict[str, Any]]:
     procs = [
         subprocess.Popen(
             [sys.executable, WORKER, url(info), info.token, str(n), prefix],
@@ -47,7 +48,7 @@ def run_workers(info, specs: list[tuple[int, str]]) -> list[dict]:
         )
         for n, prefix in specs
     ]
-    results = []
+    results: list[dict[str, Any]] = []
     for proc in procs:
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0
@@ -62,7 +63,7 @@ def test_concurrent_stores_from_several_processes_commit_exactly_once(tmp_path):
     assert len(results) == 300
     assert all(r["ok"] for r in results)
     state = assert_consistent(db)
-    assert set(state["active"]) == {r["hash"] for r in results}
+    assert set(state.active) == {r["hash"] for r in results}
 
 
 def test_duplicate_race_stores_once_and_reports_duplicate_to_the_rest(tmp_path):
@@ -75,7 +76,7 @@ def test_duplicate_race_stores_once_and_reports_duplicate_to_the_rest(tmp_path):
     assert len(dupes) == 7
     assert all(d["message"] == "Duplicate content detected (exact match)" for d in dupes)
     state = assert_consistent(db)
-    assert len(state["active"]) == 1
+    assert len(state.active) == 1
 
 
 async def test_readers_answer_while_another_process_holds_the_write_lock(tmp_path):
@@ -137,7 +138,7 @@ def test_kill_9_during_writes_loses_no_acked_store(tmp_path):
                 acked.add(record["hash"])
     assert acked, "the daemon died before acknowledging anything; the test proves nothing"
     state = assert_consistent(db)
-    assert acked <= set(state["active"])
+    assert acked <= set(state.active)
     # and the file is usable again: a new daemon starts and serves it
     with running_daemon(db):
         pass

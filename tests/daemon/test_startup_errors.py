@@ -74,9 +74,9 @@ def test_hash_embedder_refuses_a_database_with_real_vectors(tmp_path):
 @pytest.mark.slow
 def test_model_embedder_refuses_a_database_written_by_the_hash_embedder(tmp_path):
     import trio
-    from memhub.transport.client import open_daemon_client
 
     from memhub.protocol import messages as m
+    from memhub.transport.client import open_daemon_client
 
     db = tmp_path / "fake.db"
     with running_daemon(db) as (_, info):

@@ -25,6 +25,7 @@ import numpy as np
 
 from memhub.actors.queries import ROW_COLUMNS, row_to_record
 from memhub.actors.schema import Schema
+from memhub.actors.sqlvalues import as_float, as_int, as_str
 from memhub.actors.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 from memhub.domain.tags import tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
@@ -196,7 +197,7 @@ def _check_semantic_duplicate(batch: WriteBatch, vector: FloatArray) -> None:
                     (rowid,),
                 ).fetchall()
                 if found:
-                    _raise_semantic(found[0][0])
+                    _raise_semantic(as_str(found[0][0]))
                 rejected.append(rowid)  # deleted since the mirror saw it: look further
             if len(nearest) < 4:
                 return
@@ -208,8 +209,8 @@ def _check_semantic_duplicate(batch: WriteBatch, vector: FloatArray) -> None:
             f"WHERE m.created_at >= ? AND {schema.active_filter('m')} ORDER BY d LIMIT 1",
             (vector_to_blob(unit), since),
         ).fetchall()
-        if found and _similarity(schema, float(found[0][1])) >= policy.threshold:
-            _raise_semantic(found[0][0])
+        if found and _similarity(schema, as_float(found[0][1])) >= policy.threshold:
+            _raise_semantic(as_str(found[0][0]))
 
 
 def _similarity(schema: Schema, distance: float) -> float:
@@ -359,9 +360,10 @@ def cleanup_duplicates(batch: WriteBatch) -> list[str]:
     seen: set[str] = set()
     extra: list[tuple[int, str]] = []
     for rowid, content_hash in rows:
-        if content_hash in seen:
-            extra.append((rowid, content_hash))
-        seen.add(content_hash)
+        key = as_str(content_hash)
+        if key in seen:
+            extra.append((as_int(rowid), key))
+        seen.add(key)
     return soft_delete(batch, extra)
 
 

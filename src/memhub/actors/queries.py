@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import numpy as np
 
-from memhub.actors.vectors import FloatArray, normalized, vector_to_blob
+from memhub.actors.sqlvalues import as_float, as_int, as_str
+from memhub.actors.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 from memhub.domain.tags import tag_filter_sql, tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     import apsw
 
     from memhub.actors.schema import Schema
-    from memhub.actors.vectors import VectorIndex
 
 ROW_COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
@@ -137,7 +137,7 @@ def list_page(
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
         [*params, page_size, (page - 1) * page_size],
     ).fetchall()
-    return [row_to_record(r) for r in rows], int(total)
+    return [row_to_record(r) for r in rows], as_int(total)
 
 
 def select_targets(
@@ -146,7 +146,7 @@ def select_targets(
     """Rows a delete would remove: ``(rowid, content_hash)``."""
     if content_hash is not None:
         return [
-            (int(r[0]), r[1])
+            (as_int(r[0]), as_str(r[1]))
             for r in conn.execute(
                 f"SELECT m.id, m.content_hash FROM memories m "
                 f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
@@ -155,7 +155,7 @@ def select_targets(
         ]
     where, params = filters.where(schema, searchable=False)
     return [
-        (int(r[0]), r[1])
+        (as_int(r[0]), as_str(r[1]))
         for r in conn.execute(
             f"SELECT m.id, m.content_hash FROM memories m WHERE {where} ORDER BY m.id", params
         )
@@ -170,7 +170,7 @@ def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
     deleted = conn.execute("SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL").fetchall()[
         0
     ][0]
-    return int(active), int(deleted)
+    return as_int(active), as_int(deleted)
 
 
 def all_tags(conn: apsw.Connection, schema: Schema) -> dict[str, int]:
@@ -196,7 +196,7 @@ def _records_by_id(
         f"SELECT m.id, {ROW_COLUMNS} FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
         [*ids, *params],
     ).fetchall()
-    return {int(r[0]): row_to_record(r[1:]) for r in rows}
+    return {as_int(r[0]): row_to_record(r[1:]) for r in rows}
 
 
 def score_from_distance(distance: float) -> float:
@@ -267,11 +267,11 @@ def _vec0_search(
             f"WHERE content_embedding MATCH ? AND k = ?{prefilter} ORDER BY distance",
             [blob, k, *pre_params],
         ).fetchall()
-        records = _records_by_id(conn, [int(r[0]) for r in rows], where, params)
+        records = _records_by_id(conn, [as_int(r[0]) for r in rows], where, params)
         hits = [
-            m.Hit(memory=records[int(rowid)], score=score_from_distance(float(dist)))
+            m.Hit(memory=records[as_int(rowid)], score=score_from_distance(as_float(dist)))
             for rowid, dist in rows
-            if int(rowid) in records
+            if as_int(rowid) in records
         ]
         if len(hits) >= limit or len(rows) < k or k >= VEC0_MAX_K:
             return hits[:limit]
@@ -331,8 +331,8 @@ def keyword_scores(
     ).fetchall()
     scores = {}
     for rowid, rank in rows:
-        strength = max(0.0, -float(rank))
-        scores[int(rowid)] = strength / (1.0 + strength)
+        strength = max(0.0, -as_float(rank))
+        scores[as_int(rowid)] = strength / (1.0 + strength)
     return scores
 
 

@@ -197,7 +197,7 @@ def inspect(conn: apsw.Connection, path: Path) -> Schema | None:
     embedder = None
     if "metadata" in rows:
         found = conn.execute("SELECT value FROM metadata WHERE key = ?", (EMBEDDER_KEY,)).fetchall()
-        embedder = found[0][0] if found else None
+        embedder = str(found[0][0]) if found else None
     return Schema(
         generation=generation,
         dimension=int(dim_match.group(1)),

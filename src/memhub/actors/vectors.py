@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
+from memhub.actors.sqlvalues import as_bytes, as_float, as_int
+
 if TYPE_CHECKING:
     import apsw
 
@@ -45,7 +47,7 @@ def vector_to_blob(vec: FloatArray) -> bytes:
 
 def normalized(vec: FloatArray) -> FloatArray:
     norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 else vec
+    return (vec / norm).astype(np.float32) if norm > 0 else vec
 
 
 class VectorIndex:
@@ -129,30 +131,34 @@ class VectorIndex:
                 "SELECT content_embedding FROM memory_embeddings WHERE rowid = ?", (rowid,)
             ).fetchall()
             if found:
-                vec = blob_to_vector(found[0][0], self.dimension)
-                loaded.append((rowid, normalized(vec), float(created_at or 0.0)))
+                vec = blob_to_vector(as_bytes(found[0][0]), self.dimension)
+                loaded.append((as_int(rowid), normalized(vec), as_float(created_at)))
         with self._lock:
             for rowid, unit, created_at in loaded:
                 self._add_locked(rowid, unit, created_at)
-            self._watermark = max(self._watermark, int(newest))
+            self._watermark = max(self._watermark, as_int(newest))
         return len(loaded)
 
     def load_all(self, conn: apsw.Connection, schema: Schema) -> int:
         """Fill an empty index with one scan of each table (fast start on a large file)."""
-        created = dict(
-            conn.execute("SELECT id, created_at FROM memories WHERE deleted_at IS NULL").fetchall()
-        )
+        created: dict[int, float] = {
+            as_int(rowid): as_float(at)
+            for rowid, at in conn.execute(
+                "SELECT id, created_at FROM memories WHERE deleted_at IS NULL"
+            )
+        }
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
         count = 0
         with self._lock:
             for rowid, blob in conn.execute(
                 "SELECT rowid, content_embedding FROM memory_embeddings"
             ):
-                if rowid in created:
-                    unit = normalized(blob_to_vector(blob, self.dimension))
-                    self._add_locked(int(rowid), unit, float(created[rowid] or 0.0))
+                key = as_int(rowid)
+                if key in created:
+                    unit = normalized(blob_to_vector(as_bytes(blob), self.dimension))
+                    self._add_locked(key, unit, created[key])
                     count += 1
-            self._watermark = max(self._watermark, int(newest))
+            self._watermark = max(self._watermark, as_int(newest))
         return count
 
     # -- search --------------------------------------------------------------------------------
@@ -161,7 +167,8 @@ class VectorIndex:
         """sqlite-vec's distance for this metric, from cosine similarities of unit vectors."""
         if self.metric == "cosine":
             return (1.0 - similarity).astype(np.float32)
-        return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity)).astype(np.float32)
+        result: FloatArray = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity)).astype(np.float32)
+        return result
 
     def nearest(
         self,

@@ -35,7 +35,7 @@ def normalize_tags(value: object) -> list[str]:
                 loaded = json.loads(text)
             except ValueError:
                 loaded = None
-            raw = loaded if isinstance(loaded, list) else text.split(",")
+            raw = list(loaded) if isinstance(loaded, list) else list(text.split(","))
         else:
             raw = list(text.split(","))
     elif isinstance(value, list | tuple):

@@ -191,9 +191,8 @@ def _parse(query: str, now: datetime, today: date) -> Range:
         name = re.sub(r"\s+", " ", match.group(1))
         if name in _HOLIDAYS:
             return _holiday(name, today)
-        season = name.split()[0]
-        start, end = _season(season, today.year)
-        return start.timestamp(), end.timestamp()
+        season_start, season_end = _season(name.split()[0], today.year)
+        return season_start.timestamp(), season_end.timestamp()
     if match := _P["half"].search(query):
         year = int(match.group(2))
         if match.group(1) == "first":
@@ -214,9 +213,9 @@ def _parse(query: str, now: datetime, today: date) -> Range:
         year = int(match.group(2)) if match.group(2) else today.year
         if not match.group(2) and date(year, first_month, 1) > today:
             year -= 1
-        start = datetime(year, first_month, 1)
+        quarter_start = datetime(year, first_month, 1)
         end_year, end_month = (year + 1, 1) if first_month + 3 > 12 else (year, first_month + 3)
-        return start.timestamp(), (
+        return quarter_start.timestamp(), (
             datetime(end_year, end_month, 1) - timedelta(seconds=1)
         ).timestamp()
     if _P["recent"].search(query):

@@ -59,7 +59,7 @@ def _exact(tp: type[T]) -> Any:
     def hook(value: object, _: object) -> T:
         if type(value) is not tp:
             raise TypeError(f"expected {tp.__name__}, got {type(value).__name__}")
-        return value  # type: ignore[return-value]
+        return value
 
     return hook
 
