@@ -37,9 +37,20 @@ def _settings(db: str | None) -> object:
         raise SystemExit(EXIT_USAGE) from None
 
 
+def _stderr_is(path: Path) -> bool:
+    try:
+        ours, theirs = os.fstat(sys.stderr.fileno()), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
 def setup_logging(level: str, log_file: Path | None) -> None:
     """Log to stderr and, for the daemon, to a rotating file beside the database."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = []
+    if log_file is None or not _stderr_is(log_file):
+        # A daemon started by a bridge has stderr pointed at the log file already.
+        handlers.append(logging.StreamHandler(sys.stderr))
     if log_file is not None:
         try:
             handlers.append(
@@ -212,7 +223,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from memhub.mcp_bridge.doctor import main_doctor
 
-    return main_doctor(args.db)
+    return main_doctor(args.db, deep=args.deep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check the setup and say what to fix")
     db_arg(p)
+    p.add_argument("--deep", action="store_true", help="also load the embedding model")
     p.set_defaults(func=cmd_doctor)
 
     sub.add_parser(
