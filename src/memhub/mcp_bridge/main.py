@@ -1,0 +1,52 @@
+"""``memhub bridge``: the stdio MCP server a Claude app starts (the MMS drop-in)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def run_bridge(db: str | None) -> int:
+    """Serve MCP on stdin/stdout for the database ``db`` (resolved like MMS) until EOF.
+
+    Logging goes to stderr only; the level is ``MEMHUB_BRIDGE_LOG_LEVEL``, else MMS's
+    ``LOG_LEVEL``, else WARNING. ``MEMHUB_BRIDGE_WARMUP=0`` turns off the background connect
+    after start-up (the first tool call connects instead).
+
+    Returns:
+        The process exit code: 0 after a normal end, 2 for an unusable setting.
+    """
+    level = (
+        os.environ.get("MEMHUB_BRIDGE_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "WARNING"
+    ).upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        format="%(asctime)s %(levelname)s memhub-bridge[%(process)d] %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    import trio
+
+    from memhub.config import ConfigError
+    from memhub.mcp_bridge.connection import LinkSettings
+    from memhub.mcp_bridge.server import Bridge
+
+    try:
+        settings = LinkSettings.from_env(db)
+    except ConfigError as exc:
+        print(f"memhub bridge: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    warm_up = os.environ.get("MEMHUB_BRIDGE_WARMUP", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        trio.run(Bridge(settings, warm_up=warm_up).run)
+    return EXIT_OK

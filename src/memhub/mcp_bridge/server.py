@@ -1,0 +1,214 @@
+"""The stdio MCP server one Claude app talks to: MMS's surface, the daemon behind it.
+
+It uses the SDK's low-level ``Server`` because that publishes MMS's input schemas and
+annotations verbatim (``MCPServer`` would derive schemas from Python signatures). It answers
+``initialize``, ``tools/list`` and ``resources/list`` at once, without the daemon, and imports
+nothing heavy: the first tool call connects (a background warm-up usually got there first).
+
+Lifecycle: stdout carries only MCP (the SDK diverts fd 1 to stderr while serving, so a stray
+print cannot corrupt the stream); logs go to stderr. The bridge ends on stdin EOF, on SIGTERM,
+SIGHUP or SIGINT, and when its parent process goes away, so that a closed app leaves no
+orphan. The daemon is not stopped: other apps may be using it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+
+from memhub import __version__
+from memhub.mcp_bridge import resources, schemas
+from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
+from memhub.mcp_bridge.tools import call_tool
+
+if TYPE_CHECKING:
+    import mcp_types
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME: Final = "memory"
+"""MMS's server name; clients and users' prompts refer to the tools through it."""
+
+WARM_UP_DELAY_S: Final = 1.0
+EXIT_GRACE_S: Final = 2.0
+PARENT_POLL_S: Final = 2.0
+TAG_LIST_TIMEOUT_S: Final = 2.0
+
+
+class Bridge:
+    """One bridge process: the MCP server, its daemon link and its lifecycle watchers."""
+
+    def __init__(self, settings: LinkSettings, *, warm_up: bool = True) -> None:
+        self.settings = settings
+        self.warm_up = warm_up
+        self._link: DaemonLink | None = None
+        self._activity = trio.Event()
+
+    @property
+    def link(self) -> DaemonLink:
+        assert self._link is not None, "the bridge is not running"
+        return self._link
+
+    async def run(self) -> None:
+        """Serve MCP on stdin/stdout until EOF, a signal, or the parent's exit."""
+        from mcp.server.stdio import stdio_server
+
+        server = self.build_server()
+        async with trio.open_nursery() as nursery:
+            self._link = DaemonLink(self.settings, nursery)
+            nursery.start_soon(self._watch_signals, nursery.cancel_scope)
+            nursery.start_soon(self._watch_parent, nursery.cancel_scope, os.getppid())
+            if self.warm_up:
+                nursery.start_soon(self._warm_up)
+            try:
+                async with stdio_server() as (read_stream, write_stream):
+                    await server.run(
+                        read_stream, write_stream, server.create_initialization_options()
+                    )
+                log.info("stdin closed: the MCP client is gone")
+            finally:
+                self.link.close()
+                nursery.cancel_scope.cancel()
+
+    def build_server(self) -> Server[Any]:
+        """The low-level SDK server with MMS's tools and resources."""
+        from mcp.server.lowlevel import Server
+
+        return Server(
+            SERVER_NAME,
+            version=__version__,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+        )
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListToolsResult:
+        import mcp_types
+
+        self._activity.set()
+        return mcp_types.ListToolsResult(tools=schemas.mcp_tools())
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult:
+        import mcp_types
+
+        self._activity.set()
+        try:
+            result = await call_tool(self.link, params.name, params.arguments)
+            text, is_error = result.text, result.is_error
+        except Exception as exc:
+            # A bug of ours must not take the bridge down with it: report it as a tool error.
+            log.exception("tool %s failed", params.name)
+            text, is_error = f"Error: {exc}", True
+        return mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=text)], is_error=is_error
+        )
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListResourcesResult:
+        import mcp_types
+
+        self._activity.set()
+        listed = list(resources.STATIC)
+        # MMS adds the first five tags; only ask when that cannot stall the client.
+        with trio.move_on_after(TAG_LIST_TIMEOUT_S):
+            if self.link.connected:
+                try:
+                    memories, _ = await resources.scan(self.link, limit=resources.PAGE)
+                    tags = resources.unique_tags(memories)[: resources.TAG_RESOURCES]
+                    listed.extend(resources.tag_resource(tag) for tag in tags)
+                except Exception as exc:
+                    log.warning("failed to load tag resources: %s", exc)
+        return mcp_types.ListResourcesResult(
+            resources=[
+                mcp_types.Resource(
+                    uri=uri, name=name, description=desc, mime_type="application/json"
+                )
+                for uri, name, desc in listed
+            ]
+        )
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListResourceTemplatesResult:
+        import mcp_types
+
+        return mcp_types.ListResourceTemplatesResult(
+            resource_templates=[
+                mcp_types.ResourceTemplate(
+                    uri_template=uri, name=name, description=desc, mime_type="application/json"
+                )
+                for uri, name, desc in resources.TEMPLATES
+            ]
+        )
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.ReadResourceRequestParams
+    ) -> mcp_types.ReadResourceResult:
+        import mcp_types
+
+        uri = str(params.uri)
+        text = await resources.read(self.link, uri)
+        return mcp_types.ReadResourceResult(
+            contents=[
+                mcp_types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
+            ]
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def _warm_up(self) -> None:
+        # Let initialize and tools/list go out first: connecting imports the websocket
+        # client, which holds the GIL for a moment.
+        with trio.move_on_after(WARM_UP_DELAY_S):
+            await self._activity.wait()
+        await trio.sleep(0.05)
+        await self.link.warm_up()
+
+    async def _watch_signals(self, scope: trio.CancelScope) -> None:
+        wanted = [signal.SIGTERM, signal.SIGINT]
+        if hasattr(signal, "SIGHUP"):
+            wanted.append(signal.SIGHUP)
+        with trio.open_signal_receiver(*wanted) as received:
+            async for signum in received:
+                log.info("got signal %s: exiting", signum)
+                _exit_soon()
+                scope.cancel()
+                return
+
+    async def _watch_parent(self, scope: trio.CancelScope, parent: int) -> None:
+        # A client that dies without closing our stdin (it happens: the pipe may be shared)
+        # re-parents us; exit then rather than linger as an orphan.
+        while True:
+            await trio.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                log.info("parent process %s is gone: exiting", parent)
+                _exit_soon()
+                scope.cancel()
+                return
+
+
+def _exit_soon() -> None:
+    """Exit the process in a moment even if the stdin reader thread never returns.
+
+    The SDK reads stdin in a worker thread that cancellation cannot interrupt; after a
+    signal nothing may ever arrive on stdin again, so a timer ends the process.
+    """
+    timer = threading.Timer(EXIT_GRACE_S, os._exit, args=(0,))
+    timer.daemon = True
+    timer.start()

@@ -1,0 +1,134 @@
+"""Benchmark (not a test): cold start of ``memhub bridge`` to its ``tools/list`` answer.
+
+Run: ``python tests/mcp_bridge/bench_cold_start.py [--runs 10] [--first-call]``.
+
+Each run starts a fresh bridge process, sends ``initialize``, ``notifications/initialized``
+and ``tools/list`` the way Claude does, and times the wall clock from ``Popen`` to the
+``tools/list`` reply. No daemon is involved (the target is <= 1.0 s). With ``--first-call``
+it also times the first ``memory_store`` of a bridge whose daemon is not running yet (hash
+embedder: process start, lock, schema, no model). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "0"},
+    },
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+
+def _send(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message).encode() + b"\n")
+    proc.stdin.flush()
+
+
+def _reply(proc: subprocess.Popen[bytes], request_id: int) -> dict[str, Any]:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("bridge closed stdout")
+        message: dict[str, Any] = json.loads(line)
+        if message.get("id") == request_id:
+            return message
+
+
+def one_run(db: Path, *, first_call: bool) -> dict[str, float]:
+    env = {**os.environ, "MEMHUB_EMBEDDER": "hash", "MEMHUB_BRIDGE_WARMUP": "0"}
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memhub", "bridge", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        _send(proc, INIT)
+        _reply(proc, 1)
+        initialized = time.perf_counter()
+        _send(proc, INITIALIZED)
+        _send(proc, LIST)
+        tools = _reply(proc, 2)
+        listed = time.perf_counter()
+        assert len(tools["result"]["tools"]) == 9
+        out = {"initialize_s": initialized - began, "tools_list_s": listed - began}
+        if first_call:
+            call = {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {
+                    "name": "memory_store",
+                    "arguments": {"content": f"bench {time.time()}"},
+                },
+            }
+            sent = time.perf_counter()
+            _send(proc, call)
+            _reply(proc, 3)
+            out["first_call_s"] = time.perf_counter() - sent
+        return out
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _stop_daemon(db: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "memhub", "stop", "--db", str(db)],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--first-call", action="store_true")
+    args = parser.parse_args()
+    runs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            db = Path(tmp) / f"bench{i if args.first_call else 0}.db"
+            try:
+                runs.append(one_run(db, first_call=args.first_call))
+            finally:
+                if args.first_call:
+                    _stop_daemon(db)
+    summary: dict[str, Any] = {"runs": args.runs, "python": sys.version.split()[0]}
+    for key in runs[0]:
+        values = sorted(r[key] for r in runs)
+        summary[key] = {
+            "median": round(statistics.median(values), 3),
+            "p90": round(values[int(0.9 * (len(values) - 1))], 3),
+            "max": round(values[-1], 3),
+        }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""DaemonLink's discovery, auto-start and retry logic against fake runtime files and clients.
+
+The real transport and daemon are replaced through ``sys.modules`` so that every path (stale
+file, refused token, lost connection, failed start) can be forced deterministically; the
+integration tests drive the same code against real ``memhub serve`` processes.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+import trio
+
+from memhub.errors import Unauthorized, Unavailable
+from memhub.mcp_bridge import connection
+from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
+from memhub.protocol import messages as m
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@attrs.define
+class Info:
+    pid: int
+    host: str = "127.0.0.1"
+    port: int = 1
+    token: str = "tok"
+
+
+@attrs.define
+class World:
+    """The fake machine: which daemon runs, what its files say, what happens to calls."""
+
+    info: Info | None = None
+    lock: bool = False
+    alive: set[int] = attrs.field(factory=set)
+    token: str = "tok"
+    drop_next_call_after_send: bool = False
+    executed: list[m.Request] = attrs.field(factory=list)
+    spawns: int = 0
+    spawn_exit: int | None = None  # exit code of spawned children; None = they start a daemon
+    next_pid: int = 100
+    opened: int = 0
+
+    def start_daemon(self) -> None:
+        self.next_pid += 1
+        self.info = Info(pid=self.next_pid, port=self.next_pid, token=f"tok{self.next_pid}")
+        self.token = self.info.token
+        self.alive.add(self.next_pid)
+        self.lock = True
+
+    def kill_daemon(self) -> None:
+        assert self.info is not None
+        self.alive.discard(self.info.pid)
+        self.lock = False
+
+
+class FakeChild:
+    """A spawned ``memhub serve``: exits with ``code``, or runs as daemon ``pid`` until killed."""
+
+    def __init__(self, world: World, code: int | None, pid: int | None) -> None:
+        self.world, self.code, self.pid = world, code, pid
+        self.returncode: int | None = code
+
+    def poll(self) -> int | None:
+        if self.code is None and self.pid is not None and self.pid not in self.world.alive:
+            self.returncode = -9
+        return self.returncode
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> World:
+    w = World()
+    runtime = types.ModuleType("memhub.runtime")
+    runtime.read_runtime_file = lambda path: w.info  # type: ignore[attr-defined]
+    runtime.lock_is_held = lambda path: w.lock  # type: ignore[attr-defined]
+    client_mod = types.ModuleType("memhub.transport.client")
+
+    class Client:
+        def __init__(self, pid: int) -> None:
+            self.pid = pid
+
+        async def call(self, request: m.Request) -> m.Reply:
+            await trio.lowlevel.checkpoint()
+            if self.pid not in w.alive:
+                raise Unavailable("connection lost")
+            w.executed.append(request)
+            if w.drop_next_call_after_send:
+                w.drop_next_call_after_send = False
+                w.kill_daemon()
+                raise Unavailable("connection lost")
+            return m.Ok(id=1)
+
+    @asynccontextmanager
+    async def open_daemon_client(url: str, token: str, *, client_name: str = "") -> Any:
+        await trio.lowlevel.checkpoint()
+        assert w.info is not None
+        if w.info.pid not in w.alive:
+            raise OSError("connection refused")
+        if token != w.token:
+            raise Unauthorized("bad token")
+        w.opened += 1
+        yield Client(w.info.pid)
+
+    client_mod.open_daemon_client = open_daemon_client  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "memhub.runtime", runtime)
+    monkeypatch.setitem(sys.modules, "memhub.transport.client", client_mod)
+    monkeypatch.setattr(connection, "pid_alive", lambda pid: pid in w.alive)
+
+    def spawn(db: Path, log: Path) -> FakeChild:
+        w.spawns += 1
+        if w.spawn_exit is None and not w.lock:
+            w.start_daemon()
+            return FakeChild(w, None, w.next_pid)
+        return FakeChild(w, w.spawn_exit if w.spawn_exit is not None else EXIT_LOST, None)
+
+    monkeypatch.setattr(connection, "spawn_daemon", spawn)
+    return w
+
+
+EXIT_LOST = 3
+
+
+def settings(tmp_path: Path, **kw: Any) -> LinkSettings:
+    return LinkSettings(db_path=tmp_path / "m.db", start_timeout_s=5.0, call_timeout_s=5.0, **kw)
+
+
+async def test_attaches_to_a_running_daemon(world: World, tmp_path: Path) -> None:
+    world.start_daemon()
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        delivery = await link.call(m.Health(id=0))
+        assert delivery.reply == m.Ok(id=1)
+        assert not delivery.ambiguous
+        assert world.spawns == 0
+        await link.call(m.Health(id=0))
+        assert world.opened == 1
+        assert link.statistics().connects == 1
+        link.close()
+
+
+async def test_starts_a_daemon_when_none_holds_the_lock(world: World, tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        delivery = await link.call(m.Health(id=0))
+        assert delivery.error is None
+        assert world.spawns == 1
+        link.close()
+
+
+async def test_stale_runtime_file_is_ignored(world: World, tmp_path: Path) -> None:
+    world.info = Info(pid=7)  # dead pid, lock free: a crashed daemon's leftovers
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        assert (await link.call(m.Health(id=0))).error is None
+        assert world.spawns == 1
+        assert world.info is not None
+        assert world.info.pid != 7
+        link.close()
+
+
+async def test_refused_token_waits_for_the_fresh_file(world: World, tmp_path: Path) -> None:
+    world.start_daemon()
+    world.token = "rotated"  # the daemon restarted; its new file is not written yet
+
+    async def rewrite() -> None:
+        await trio.sleep(0.3)
+        assert world.info is not None
+        world.info = Info(pid=world.info.pid, token="rotated")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(rewrite)
+        link = DaemonLink(settings(tmp_path), nursery)
+        assert (await link.call(m.Health(id=0))).error is None
+        assert world.spawns == 0
+        link.close()
+
+
+async def test_lost_connection_reconnects_restarts_and_retries(
+    world: World, tmp_path: Path
+) -> None:
+    world.start_daemon()
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        assert (await link.call(m.Health(id=0))).error is None
+        world.drop_next_call_after_send = True
+        store = m.Store(id=0, content="x")
+        delivery = await link.call(store)
+        assert delivery.error is None
+        assert delivery.ambiguous  # the first attempt reached the daemon before it died
+        assert world.executed.count(store) == 2
+        assert world.spawns == 1
+        link.close()
+
+
+async def test_our_daemon_killed_later_is_restarted_not_reported(
+    world: World, tmp_path: Path
+) -> None:
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        assert (await link.call(m.Health(id=0))).error is None  # spawns daemon 1
+        world.kill_daemon()  # kill -9: our own child dies with -9 after it served us
+        delivery = await link.call(m.Health(id=0))
+        assert delivery.error is None
+        assert world.spawns == 2
+        link.close()
+
+
+async def test_failed_start_reports_the_log_tail(world: World, tmp_path: Path) -> None:
+    world.spawn_exit = 1
+    log = tmp_path / "m.db.memhub.log"
+    log.write_text("starting\nStartupError: model all-MiniLM-L6-v2 not found\n")
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(settings(tmp_path), nursery)
+        with trio.fail_after(3):
+            delivery = await link.call(m.Health(id=0))
+        assert isinstance(delivery.error, Unavailable)
+        text = delivery.error.message
+        assert str(tmp_path / "m.db") in text
+        assert str(log) in text
+        assert "exited with code 1" in text
+        assert "model all-MiniLM-L6-v2 not found" in text
+        assert "memhub serve --db" in text
+        link.close()
+
+
+async def test_gives_up_after_the_start_timeout(world: World, tmp_path: Path) -> None:
+    world.lock = True  # some daemon holds the lock but never becomes ready
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(
+            LinkSettings(db_path=tmp_path / "m.db", start_timeout_s=1.0, call_timeout_s=1.0),
+            nursery,
+        )
+        with trio.fail_after(4):
+            delivery = await link.call(m.Health(id=0))
+        assert isinstance(delivery.error, Unavailable)
+        assert "gave up after 1 s" in delivery.error.message
+        assert world.spawns == 0
+        link.close()
+
+
+async def test_losers_of_the_lock_race_are_not_errors(world: World, tmp_path: Path) -> None:
+    world.spawn_exit = 3  # another bridge's daemon won the flock
+
+    async def winner() -> None:
+        await trio.sleep(0.3)
+        world.start_daemon()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(winner)
+        link = DaemonLink(settings(tmp_path), nursery)
+        assert (await link.call(m.Health(id=0))).error is None
+        link.close()
+
+
+def test_log_tail_and_pid_alive(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    assert connection.log_tail(log) == ""
+    log.write_text("a\n\nb\nc\n")
+    assert connection.log_tail(log, 2) == "b\nc"
+    import os
+
+    assert connection.pid_alive(os.getpid())
+    assert not connection.pid_alive(0)

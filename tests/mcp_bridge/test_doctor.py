@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from memhub.config import Settings
+from memhub.mcp_bridge import doctor
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    return tmp_path
+
+
+def test_sqlite_vec_loads() -> None:
+    assert doctor.check_sqlite_vec().mark == doctor.OK
+
+
+def test_hash_embedder_needs_no_model(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MEMHUB_EMBEDDER": "hash"}, db=str(tmp_path / "x.db"))
+    assert doctor.check_model(settings).mark == doctor.SKIP
+
+
+def test_missing_database_is_fine_and_garbage_is_not(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, db=str(tmp_path / "x.db"))
+    assert doctor.check_database(settings).mark == doctor.OK
+    (tmp_path / "x.db").write_bytes(b"not a database at all, just bytes" * 100)
+    check = doctor.check_database(settings)
+    assert check.mark == doctor.BAD
+    assert str(tmp_path / "x.db") in check.text
+    assert not (tmp_path / "x.db-wal").exists()
+
+
+def test_client_configs(home: Path) -> None:
+    cursor = home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text(
+        json.dumps({"mcpServers": {"memory": {"command": "memory", "args": ["server"]}}})
+    )
+    code = home / ".claude.json"
+    code.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "memory": {"command": sys.executable, "args": ["-m", "memhub", "bridge"]}
+                }
+            }
+        )
+    )
+    checks = {c.text.split(":")[0]: c for c in doctor.check_clients()}
+    assert checks["claude-desktop"].mark == doctor.SKIP
+    assert checks["cursor"].mark == doctor.BAD
+    assert checks["cursor"].fix == "memhub install cursor"
+    assert checks["claude-code"].mark == doctor.OK
+
+
+def test_broken_memhub_command_is_reported(home: Path) -> None:
+    cursor = home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text(
+        json.dumps({"mcpServers": {"memory": {"command": "/nope/memhub", "args": ["bridge"]}}})
+    )
+    check = next(c for c in doctor.check_clients() if c.text.startswith("cursor"))
+    assert check.mark == doctor.BAD
+    assert "missing" in check.text

@@ -1,0 +1,115 @@
+import ast
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memhub.mcp_bridge import schemas
+
+ADVERTISED = [
+    "memory_store",
+    "memory_store_session",
+    "memory_search",
+    "memory_list",
+    "memory_delete",
+    "memory_cleanup",
+    "memory_health",
+    "memory_stats",
+    "memory_update",
+]
+
+# (title, readOnlyHint, destructiveHint, required) per MMS v10.59 handle_list_tools
+EXPECTED = {
+    "memory_store": ("Store Memory", None, False, ["content"]),
+    "memory_store_session": ("Store Session", None, False, ["turns"]),
+    "memory_search": ("Search Memories (Unified)", True, None, None),
+    "memory_list": ("List Memories", True, None, None),
+    "memory_delete": ("Delete Memories (Unified)", None, True, None),
+    "memory_cleanup": ("Cleanup Duplicates", None, True, None),
+    "memory_health": ("Check Database Health", True, None, None),
+    "memory_stats": ("Get Cache Stats", True, None, None),
+    "memory_update": ("Update Memory Metadata", None, True, ["content_hash", "updates"]),
+}
+
+
+def test_names_and_order_are_mms() -> None:
+    assert [t.name for t in schemas.TOOLS] == ADVERTISED
+
+
+@pytest.mark.parametrize("name", ADVERTISED)
+def test_annotations_and_required(name: Any) -> None:
+    title, read_only, destructive, required = EXPECTED[name]
+    tool = schemas.TOOLS_BY_NAME[name]
+    annotations = tool.annotations()
+    assert annotations["title"] == title
+    assert annotations.get("readOnlyHint") == read_only
+    assert annotations.get("destructiveHint") == destructive
+    assert tool.input_schema.get("required") == required
+    assert tool.input_schema["type"] == "object"
+
+
+def test_search_schema_details() -> None:
+    props = schemas.TOOLS_BY_NAME["memory_search"].input_schema["properties"]
+    assert props["mode"]["enum"] == ["semantic", "exact", "hybrid"]
+    assert props["limit"] == {
+        "type": "integer",
+        "default": 10,
+        "minimum": 1,
+        "maximum": 100,
+        "description": "Maximum results to return",
+    }
+    assert [v["type"] for v in props["tags"]["oneOf"]] == ["array", "string"]
+    assert set(props) >= {"query", "time_expr", "after", "before", "max_response_chars", "fallback"}
+
+
+def test_store_takes_tags_in_metadata() -> None:
+    props = schemas.TOOLS_BY_NAME["memory_store"].input_schema["properties"]
+    assert set(props) == {"content", "conversation_id", "metadata"}
+    assert set(props["metadata"]["properties"]) == {"tags", "type"}
+
+
+def test_sdk_objects_serialize_with_mms_field_names() -> None:
+    tools = schemas.mcp_tools()
+    wire = tools[0].model_dump(by_alias=True, exclude_none=True)
+    assert wire["name"] == "memory_store"
+    assert wire["annotations"] == {"title": "Store Memory", "destructiveHint": False}
+    assert wire["inputSchema"]["required"] == ["content"]
+    assert wire["description"].startswith("Store new information with optional tags.")
+
+
+def _upstream_tools() -> dict[str, dict[str, object]]:
+    repo = Path(os.environ.get("MEMHUB_MMS_REPO", "/work/.mirror/doobidoo+mcp-memory-service/repo"))
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(repo), "show", "HEAD:src/mcp_memory_service/server_impl.py"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"no mcp-memory-service checkout at {repo} (set MEMHUB_MMS_REPO)")
+    found: dict[str, dict[str, object]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Tool":
+            kw = {k.arg: k.value for k in node.keywords}
+            name = ast.literal_eval(kw["name"])
+            annotations = kw.get("annotations")
+            found[name] = {
+                "description": ast.literal_eval(kw["description"]),
+                "inputSchema": ast.literal_eval(kw["inputSchema"]),
+                "annotations": {
+                    k.arg: ast.literal_eval(k.value) for k in getattr(annotations, "keywords", [])
+                },
+            }
+    return found
+
+
+@pytest.mark.parametrize("name", ADVERTISED)
+def test_byte_identical_to_upstream_when_available(name: Any) -> None:
+    upstream = _upstream_tools()[name]
+    tool = schemas.TOOLS_BY_NAME[name]
+    assert tool.description == upstream["description"]
+    assert tool.input_schema == upstream["inputSchema"]
+    assert tool.annotations() == upstream["annotations"]
