@@ -1,0 +1,145 @@
+"""``memhub stress``: many real client processes against one daemon, then verify the file.
+
+By default it starts its own daemon on a fresh temporary database and removes it afterwards;
+``--db`` targets another database (its existing rows are left alone) and ``--keep`` keeps the
+temporary one. Exit status 0 only when no op failed and every integrity check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from memhub.stress import stats
+from memhub.stress.orchestrator import RunConfig, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="memhub stress", description=__doc__)
+    p.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds per run (default 30)")
+    p.add_argument("--ops", type=int, default=0, help="stop each client after N ops")
+    p.add_argument("--rate", type=float, default=0.0, help="ops/s per client (open loop)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--embedder", choices=("model", "hash"), default="model")
+    p.add_argument(
+        "--via",
+        choices=("protocol", "mcp"),
+        default="protocol",
+        help="mcp: real `memhub bridge` processes driven by the MCP SDK client",
+    )
+    p.add_argument("--db", type=Path, help="target this database instead of a temporary one")
+    p.add_argument("--keep", action="store_true", help="keep the temporary database")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="run with 1 client, then with --clients, and print the ratios",
+    )
+    p.add_argument(
+        "--kill-daemon-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="SIGKILL the daemon every N seconds (it is restarted)",
+    )
+    p.add_argument(
+        "--legacy-writer",
+        action="store_true",
+        help="also write the file directly, the way mcp-memory-service does",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def _config(args: argparse.Namespace, clients: int) -> RunConfig:
+    return RunConfig(
+        clients=clients,
+        duration=args.duration,
+        ops=args.ops,
+        rate=args.rate,
+        seed=args.seed,
+        embedder=args.embedder,
+        via=args.via,
+        db=args.db,
+        keep=args.keep,
+        kill_every=args.kill_daemon_every,
+        legacy_writer=args.legacy_writer,
+    )
+
+
+def _table(report: dict[str, Any]) -> Table:
+    cfg = report["config"]
+    table = Table(
+        title=f"{cfg['clients']} client(s) via {cfg['via']}, embedder {cfg['embedder']}"
+        f": {report['ops']} ops in {report['wall_s']} s"
+    )
+    for column in ("op", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for op, row in report["per_op"].items():
+        table.add_row(
+            op,
+            str(row["count"]),
+            str(row["per_s"]),
+            str(row["p50_ms"]),
+            str(row["p95_ms"]),
+            str(row["p99_ms"]),
+            str(row["max_ms"]),
+        )
+    return table
+
+
+def _print(console: Console, report: dict[str, Any]) -> None:
+    console.print(_table(report))
+    writer, embedder = report["writer"] or {}, report["embedder"] or {}
+    console.print(
+        f"outcomes {report['outcomes']}  errors {report['errors'] or 'none'}  daemon kills "
+        f"{report['daemon_kills']}  writer mean batch {writer.get('mean_batch_size', '?'):.2f} "
+        f"(max {writer.get('max_batch_size', '?')}, busy retries {writer.get('busy_retries', '?')})"
+        f"  embedder mean batch {embedder.get('mean_batch_size', 0):.2f}  peak RSS "
+        f"daemon {report['peak_rss_mb']['daemon']} MB, "
+        f"clients {report['peak_rss_mb']['clients_total']} MB"
+    )
+    for check in report["checks"]:
+        mark = "[green]✓[/]" if check["ok"] else "[red]✗[/]"
+        console.print(f"  {mark} {check['name']}: {check['detail']}")
+
+
+def main_stress(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=args.json)
+    runs: list[dict[str, Any]] = []
+    counts = [1, args.clients] if args.compare else [args.clients]
+    for clients in counts:
+        with Live(console=console, transient=True) as live:
+
+            def progress(
+                ops: int, elapsed: float, live: Live = live, clients: int = clients
+            ) -> None:
+                live.update(f"{clients} client(s): {ops} ops in {elapsed:.1f} s")
+
+            report = run(_config(args, clients), progress)
+        runs.append(report)
+        if not args.json:
+            _print(console, report)
+    result: dict[str, Any] = {"runs": runs, "passed": all(r["passed"] for r in runs)}
+    if args.compare:
+        one, many = runs
+        result["compare"] = {
+            f"{op}_p50_ratio": stats.ratio(many["per_op"][op]["p50_ms"], row["p50_ms"])
+            for op, row in one["per_op"].items()
+            if op in many["per_op"]
+        }
+        result["compare"]["throughput_ratio"] = stats.ratio(many["ops_per_s"], one["ops_per_s"])
+        if not args.json:
+            console.print(f"K={args.clients} vs 1 client: {result['compare']}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not result["passed"]:
+        console.print("[red]stress run FAILED[/]")
+    return 0 if result["passed"] else 1
