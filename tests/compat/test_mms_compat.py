@@ -129,5 +129,6 @@ async def memhub_round_readonly(db: Path) -> None:
             )
             assert isinstance(found, m.SearchResult)
             assert found.hits[0].memory.content == THEIRS[0][0]
-            # its storage layer keeps case (its service layer lower-cases); memhub shows what is stored
+            # its storage layer keeps case (its service layer lower-cases);
+            # memhub shows what is stored
             assert found.hits[0].memory.tags == ["ops", "Security"]
