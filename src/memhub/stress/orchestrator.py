@@ -78,9 +78,12 @@ async def daemon_health(info: RuntimeInfo) -> m.HealthReport | None:
         return None
 
 
-def _rss(pid: int) -> float:
+def _rss(pid: int, *, children: bool = False) -> float:
+    """Resident MB of a process (plus its children: a client's ``memhub bridge``)."""
     try:
-        rss: float = psutil.Process(pid).memory_info().rss / 2**20
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)] if children else [proc]
+        rss: float = sum(p.memory_info().rss for p in procs) / 2**20
         return rss
     except psutil.Error:
         return 0.0
@@ -167,7 +170,7 @@ def run(config: RunConfig, progress: Any = None) -> dict[str, Any]:
         while any(w.poll() is None for w in starters):
             now = time.monotonic()
             peak_daemon = max(peak_daemon, _rss(info.pid))
-            peak_clients = max(peak_clients, sum(_rss(w.pid) for w in starters))
+            peak_clients = max(peak_clients, sum(_rss(w.pid, children=True) for w in starters))
             if next_kill is not None and now >= next_kill:
                 os.kill(info.pid, signal.SIGKILL)  # chaos: no drain, no checkpoint
                 kills += 1
