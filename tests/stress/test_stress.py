@@ -117,13 +117,18 @@ def _clean(run: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_smoke_plain_and_compare():
-    report = stress("--clients", "3", "--duration", "3", "--compare")
+    report = stress("--clients", "3", "--duration", "2", "--compare", "--rate", "5")
     assert report["passed"]
-    assert [r["config"]["clients"] for r in report["runs"]] == [1, 3]
+    assert [(r["config"]["clients"], r["config"]["rate"]) for r in report["runs"]] == [
+        (1, 5.0),
+        (3, 5.0),
+        (1, 0.0),
+        (3, 0.0),
+    ]
     for run in report["runs"]:
         _clean(run)
-    assert report["compare"]["throughput_ratio"] > 0
-    assert "store_p50_ratio" in report["compare"]
+    assert report["compare"]["saturation_throughput_ratio"] > 0
+    assert report["compare"]["light_load_p50_ratio"]["store"] > 0
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 import time
@@ -228,12 +229,14 @@ async def run_worker(args: argparse.Namespace) -> None:
         print("ready", flush=True)
         sys.stdin.readline()  # the orchestrator starts every client at once
         end = time.monotonic() + args.duration if args.duration else None
-        interval = 1.0 / args.rate if args.rate else 0.0
+        # Open loop: Poisson arrivals at --rate from a random phase, so clients started
+        # together do not fire in lock-step bursts (which would measure the harness, not us).
+        arrivals = random.Random(f"arrivals:{args.seed}:{args.client}")
         next_at = time.monotonic()
         done = 0
         while (end is None or time.monotonic() < end) and (not args.ops or done < args.ops):
-            if interval:
-                next_at += interval
+            if args.rate:
+                next_at += arrivals.expovariate(args.rate)
                 await trio.sleep(max(0.0, next_at - time.monotonic()))
             record = await perform(driver, workload, workload.next_op())
             ledger.write(json.dumps(record) + "\n")
