@@ -25,6 +25,7 @@ from memhub.transport.client import open_daemon_client
 from .helpers import (
     assert_consistent,
     daemon_env,
+    db_state,
     hold_write_lock,
     running_daemon,
     start_daemon,
@@ -126,7 +127,10 @@ def test_kill_9_during_writes_loses_no_acked_store(tmp_path):
         )
         for i in range(3)
     ]
-    time.sleep(1.0)
+    # Kill only once writes are flowing (slow machines take a while to start the clients).
+    deadline = time.monotonic() + 60
+    while len(db_state(db).active) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     acked = set()
