@@ -167,10 +167,31 @@ class McpDriver:
         return "ok"
 
 
+MAX_LOST = 30
+OP_TIME_LIMIT_S = 90.0
+
+
 async def perform(driver: Driver, workload: Workload, op: Op) -> dict[str, Any]:
-    """Run one op with retries after a lost connection; return its ledger record."""
+    """Run one op with retries after a lost connection; return its ledger record.
+
+    Bounded: after MAX_LOST lost connections, or OP_TIME_LIMIT_S in all, the op is recorded as
+    an error with the reason, so a stuck run fails visibly instead of hanging.
+    """
     record: dict[str, Any] = {"op": op.kind, "client": workload.client}
     started = time.perf_counter()
+    with trio.move_on_after(OP_TIME_LIMIT_S) as limit:
+        lost = await _attempt(driver, workload, op, record)
+    if limit.cancelled_caught:
+        lost = -1
+        record["outcome"] = "error"
+        record["error"] = f"Timeout: no answer within {OP_TIME_LIMIT_S:g} s"
+    record["attempts"] = lost + 1
+    record["latency_s"] = time.perf_counter() - started
+    record["t"] = time.time()
+    return record
+
+
+async def _attempt(driver: Driver, workload: Workload, op: Op, record: dict[str, Any]) -> int:
     lost = 0
     while True:
         try:
@@ -198,18 +219,23 @@ async def perform(driver: Driver, workload: Workload, op: Op) -> dict[str, Any]:
                     record["outcome"] = await driver.update(record["hash"], op.tags)
                 else:
                     record["outcome"] = await driver.delete(record["hash"])
-            break
-        except Lost:
+            return lost
+        except Lost as exc:
             lost += 1
-            continue
+            print(
+                f"client {workload.client}: connection lost ({exc}); retry {lost}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if lost >= MAX_LOST:
+                record["outcome"] = "error"
+                record["error"] = f"Lost: connection lost {lost} times; last: {exc}"
+                return lost
+            await trio.sleep(min(0.05 * lost, 1.0))
         except ServiceError as exc:
             record["outcome"] = "error"
             record["error"] = f"{type(exc).__name__}: {exc}"
-            break
-    record["attempts"] = lost + 1
-    record["latency_s"] = time.perf_counter() - started
-    record["t"] = time.time()
-    return record
+            return lost
 
 
 async def run_worker(args: argparse.Namespace) -> None:
