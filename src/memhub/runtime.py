@@ -1,31 +1,44 @@
 """The runtime file clients use to find a daemon, and the lock that makes it the only one.
 
-Both sit beside the database (see :func:`memhub.config.runtime_paths`). The lock is an OS
-``flock``: the kernel drops it when the daemon dies, even by ``kill -9``, so a stale lock cannot
-exist. The runtime file can be stale (a crash leaves it behind); clients treat it as a hint and
-trust only a successful ``hello``.
+Both sit beside the database (see :func:`memhub.config.runtime_paths`).
+
+* The lock is an OS lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows) held on an open
+  file for the daemon's whole life. The kernel drops it when the process dies, even by
+  ``kill -9``, so a stale lock cannot exist and nobody ever needs to delete the lock file.
+* The runtime file can be stale (a crash leaves it behind): clients treat it as a hint, check
+  :func:`lock_is_held`, and trust only a successful ``hello``. It holds the auth token, so it
+  is created readable by its owner only and replaced atomically, never rewritten in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
-if sys.platform != "win32":
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+else:
     import fcntl
+
+#: A status probe holds its shared lock for microseconds; retrying this often over ~0.1 s keeps
+#: a probe from making a starting daemon believe another one is running.
+_ACQUIRE_ATTEMPTS: Final = 5
+_ACQUIRE_RETRY_S: Final = 0.02
 
 
 @attrs.frozen(kw_only=True)
 class RuntimeInfo:
-    """What a running daemon publishes about itself."""
+    """What a running daemon publishes about itself in its runtime file."""
 
     pid: int
     host: str
@@ -37,42 +50,98 @@ class RuntimeInfo:
     started_at: float
     log_path: str
 
+    @property
+    def url(self) -> str:
+        """The websocket URL of the daemon (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+
+_FIELD_TYPES: Final[dict[str, type]] = {
+    "pid": int,
+    "host": str,
+    "port": int,
+    "token": str,
+    "protocol": int,
+    "version": str,
+    "db_path": str,
+    "started_at": float,
+    "log_path": str,
+}
+
 
 def new_token() -> str:
+    """A fresh random auth token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(32)
 
 
 def write_runtime_file(path: Path, info: RuntimeInfo) -> None:
-    """Write atomically (temp file + rename), readable only by the owner from its creation."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Publish ``info`` at ``path`` atomically, readable by the owner only from the start.
+
+    The temp file is created with ``O_EXCL`` and mode 0600, so the token is never visible
+    through a wider mode, not even for a moment, and a planted file or symlink is refused
+    rather than reused. Readers see either the old file or the new one, never a torn write.
+    """
+    data = json.dumps(attrs.asdict(info), indent=1).encode()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # umask can only remove bits; make the mode exact anyway
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(attrs.asdict(info), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    os.replace(tmp, path)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; Windows cannot open a directory, and there the rename
+    # is journalled by NTFS anyway.
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_runtime_file(path: Path) -> RuntimeInfo | None:
-    """The daemon's runtime info, or None if the file is missing, unreadable or malformed."""
+    """The runtime info at ``path``, or None if it is missing, unreadable or not ours.
+
+    A file written by another memhub version (different fields or field types) also reads as
+    None: its caller should then behave as if no daemon were published.
+    """
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        fields = {f.name: f.type for f in attrs.fields(RuntimeInfo)}
-        if not isinstance(data, dict) or set(data) != set(fields):
-            return None
-        return RuntimeInfo(**data)
-    except (OSError, ValueError, TypeError):
+        data: Any = json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
+    if not isinstance(data, dict) or set(data) != set(_FIELD_TYPES):
+        return None
+    for name, tp in _FIELD_TYPES.items():
+        value = data[name]
+        if tp is float and type(value) is int:
+            data[name] = float(value)
+        elif type(value) is not tp:
+            return None
+    return RuntimeInfo(**data)
 
 
 def remove_runtime_file(path: Path, pid: int) -> None:
-    """Remove the file only if it still names ``pid`` (a newer daemon may have replaced it)."""
+    """Delete the runtime file, but only if it still names ``pid``.
+
+    Call it while still holding the :class:`DaemonLock`: then no newer daemon can have
+    replaced the file between the check and the unlink.
+    """
     info = read_runtime_file(path)
     if info is not None and info.pid == pid:
         with contextlib.suppress(FileNotFoundError):
@@ -80,36 +149,55 @@ def remove_runtime_file(path: Path, pid: int) -> None:
 
 
 class DaemonLock:
-    """An exclusive, non-blocking OS lock held for the daemon's whole life."""
+    """An exclusive, non-blocking OS lock on ``path``, held for the daemon's whole life.
+
+    Use :meth:`acquire`/:meth:`release`, or ``with DaemonLock(path):`` which raises
+    :exc:`BlockingIOError` if another process holds it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
 
+    @property
+    def held(self) -> bool:
+        """Whether this object currently holds the lock."""
+        return self._fd is not None
+
     def acquire(self) -> bool:
-        """Take the lock; False if another process holds it."""
-        if sys.platform == "win32":  # pragma: no cover - memhub's daemon targets POSIX
-            raise NotImplementedError("memhub serve needs a POSIX system (fcntl.flock)")
+        """Take the lock without blocking for long; False if another process holds it."""
+        if self._fd is not None:
+            return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for attempt in range(_ACQUIRE_ATTEMPTS):
+            if _try_lock(fd, exclusive=True):
+                break
+            if attempt + 1 < _ACQUIRE_ATTEMPTS:
+                time.sleep(_ACQUIRE_RETRY_S)
+        else:
             os.close(fd)
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        # The pid is for humans reading the file; the lock, not the content, is the truth.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()}\n".encode())
         return True
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        """Drop the lock (idempotent). The lock file stays: deleting it would race."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> DaemonLock:
         if not self.acquire():
-            raise BlockingIOError(f"{self.path} is held by another process")
+            raise BlockingIOError(errno.EWOULDBLOCK, "held by another process", str(self.path))
         return self
 
     def __exit__(
@@ -122,19 +210,45 @@ class DaemonLock:
 
 
 def lock_is_held(path: Path) -> bool:
-    """True if some process holds the daemon lock on ``path`` right now."""
-    if sys.platform == "win32":  # pragma: no cover
-        raise NotImplementedError("memhub needs a POSIX system (fcntl.flock)")
+    """True if some process (this one included) holds the daemon lock on ``path`` right now."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        # Shared, so that two probes running at once never see each other as a daemon.
+        if not _try_lock(fd, exclusive=False):
+            return True
+        _unlock(fd)
         return False
     finally:
         os.close(fd)
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+
+    def _try_lock(fd: int, *, exclusive: bool) -> bool:
+        # msvcrt has no shared locks; a probe's exclusive byte lock lasts microseconds.
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+
+    def _try_lock(fd: int, *, exclusive: bool) -> bool:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

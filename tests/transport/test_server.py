@@ -1,278 +1,262 @@
-"""The websocket server and client against a toy backend, on real sockets."""
+"""The websocket server against the toy backend, spoken to with raw frames on real sockets."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-
+import orjson
 import pytest
 import trio
-import trio_websocket
+import trio.testing
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from memhub import PROTOCOL_VERSION
-from memhub.errors import Duplicate, Overloaded, Unavailable
-from memhub.protocol import messages as m
-from memhub.transport.backend import ServerIdentity
-from memhub.transport.client import open_daemon_client
-from memhub.transport.server import serve_websocket_api
 
-TOKEN = "secret-token"
-
-
-class ToyBackend:
-    def __init__(self) -> None:
-        self.gate = trio.Event()
-        self.gate.set()
-        self.opened = 0
-        self.closed = 0
-        self.shutdown = False
-        self.stored: list[str] = []
-        self._subscribers: list[trio.MemorySendChannel[m.Event]] = []
-
-    @property
-    def identity(self) -> ServerIdentity:
-        return ServerIdentity(
-            protocol=PROTOCOL_VERSION,
-            server_version="test",
-            db_path="/x.db",
-            pid=1,
-            schema="v12",
-            embedder="hash:v1",
-            embedding_dim=384,
-        )
-
-    async def handle(self, request: m.Request) -> m.Reply:
-        await self.gate.wait()
-        if isinstance(request, m.Store):
-            if request.content == "boom":
-                raise RuntimeError("backend bug")
-            if request.content in self.stored:
-                raise Duplicate("Duplicate content detected (exact match)")
-            self.stored.append(request.content)
-            for send in self._subscribers:
-                send.send_nowait(m.Event(kind="stored", content_hash=request.content))
-            return m.Stored(
-                id=request.id, content_hash=request.content, memory_type="note", created_at=1.0
-            )
-        return m.Ok(id=request.id)
-
-    @contextmanager
-    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[m.Event]]:
-        send, recv = trio.open_memory_channel[m.Event](100)
-        self._subscribers.append(send)
-        try:
-            yield recv
-        finally:
-            self._subscribers.remove(send)
-
-    def connection_opened(self) -> None:
-        self.opened += 1
-
-    def connection_closed(self) -> None:
-        self.closed += 1
-
-    def request_shutdown(self) -> None:
-        self.shutdown = True
+from .conftest import (
+    IDENTITY,
+    LIMIT,
+    ToyBackend,
+    ask,
+    hello,
+    raw_session,
+    start_server,
+    url,
+)
 
 
-async def start(
-    nursery: trio.Nursery,
-    backend: ToyBackend,
-    *,
-    max_inflight: int = 4,
-    overload_wait_s: float = 2.0,
-) -> str:
-    server = await nursery.start(
-        lambda task_status: serve_websocket_api(
-            backend,
-            host="127.0.0.1",
-            port=0,
-            token=TOKEN,
-            max_message_bytes=64 * 1024,
-            max_inflight=max_inflight,
-            overload_wait_s=overload_wait_s,
-            task_status=task_status,
-        )
-    )
-    return f"ws://127.0.0.1:{server.port}"
-
-
-async def send_then_read(ws: trio_websocket.WebSocketConnection, frame: dict[str, object]) -> str:
-    await ws.send_message(json.dumps(frame))
-    reply: str = await ws.get_message()  # type: ignore[assignment]
-    return reply
-
-
-async def hello(ws: trio_websocket.WebSocketConnection) -> dict[str, object]:
-    await ws.send_message(
-        json.dumps({"type": "hello", "id": 1, "protocol": PROTOCOL_VERSION, "token": TOKEN})
-    )
-    reply: dict[str, object] = json.loads(await ws.get_message())
-    return reply
-
-
-async def test_many_concurrent_calls_get_their_own_replies(nursery):
-    backend = ToyBackend()
-    url = await start(nursery, backend, max_inflight=64)
+async def test_hello_is_welcomed_with_the_backend_identity(server, backend):
     with trio.fail_after(10):
-        async with open_daemon_client(url, TOKEN) as client:
-            results: dict[int, str] = {}
+        async with open_websocket_url(url(server)) as ws:
+            welcome = await ask(ws, hello())
+            assert welcome == {
+                "type": "welcome",
+                "id": 7,
+                "protocol": IDENTITY.protocol,
+                "server_version": IDENTITY.server_version,
+                "db_path": IDENTITY.db_path,
+                "pid": IDENTITY.pid,
+                "schema": IDENTITY.schema,
+                "embedder": IDENTITY.embedder,
+                "embedding_dim": IDENTITY.embedding_dim,
+            }
+            assert backend.opened == 1
+        await backend.wait_closed(1)
 
-            async def one(i: int) -> None:
-                reply = await client.call(m.Store(id=0, content=f"text {i}"))
-                assert isinstance(reply, m.Stored)
-                results[i] = reply.content_hash
 
-            async with trio.open_nursery() as inner:
-                for i in range(200):
-                    inner.start_soon(one, i)
-    assert results == {i: f"text {i}" for i in range(200)}
-
-
-async def test_overload_answers_typed_error_while_pings_still_work(nursery):
-    backend = ToyBackend()
-    backend.gate = trio.Event()  # every request blocks until we open the gate
-    url = await start(nursery, backend, max_inflight=2, overload_wait_s=0.5)
+@pytest.mark.parametrize(
+    ("frame", "code", "close_code"),
+    [
+        pytest.param(hello(token="wrong"), "unauthorized", 4401, id="bad-token"),
+        pytest.param(hello(protocol=PROTOCOL_VERSION + 1), "protocol_mismatch", 1008, id="proto"),
+        pytest.param(
+            hello(protocol=PROTOCOL_VERSION + 1, features=["x"]),
+            "protocol_mismatch",
+            1008,
+            id="newer-hello-shape",
+        ),
+        pytest.param({"type": "health", "id": 7}, "bad_request", 1008, id="request-first"),
+        pytest.param({"type": "hello", "id": 7}, "bad_request", 1008, id="incomplete-hello"),
+    ],
+)
+async def test_a_bad_hello_is_refused_and_closed(server, backend, frame, code, close_code):
     with trio.fail_after(10):
-        async with trio_websocket.open_websocket_url(url) as ws:
-            assert (await hello(ws))["type"] == "welcome"
-            # 2 run, 2 wait for a slot, the 5th finds the waiting room full
-            for i in range(5):
-                await ws.send_message(
-                    json.dumps({"type": "store", "id": 10 + i, "content": f"c{i}"})
-                )
-            first = json.loads(await ws.get_message())
-            assert (first["id"], first["code"]) == (14, "overloaded")
-            with trio.fail_after(1):
-                await ws.ping()  # the connection still answers pings while blocked
-            late = [json.loads(await ws.get_message()) for _ in range(2)]
-            assert sorted(r["id"] for r in late) == [12, 13]
-            assert all(r["code"] == "overloaded" for r in late)
-            backend.gate.set()
-            done = [json.loads(await ws.get_message()) for _ in range(2)]
-            assert sorted(r["id"] for r in done) == [10, 11]
-            assert all(r["type"] == "stored" for r in done)
-
-
-async def test_client_raises_overloaded(nursery):
-    backend = ToyBackend()
-    backend.gate = trio.Event()
-    url = await start(nursery, backend, max_inflight=1, overload_wait_s=0.2)
-    with trio.fail_after(10):
-        async with open_daemon_client(url, TOKEN) as client:
-            errors: list[BaseException] = []
-
-            async def one(i: int) -> None:
-                try:
-                    await client.call(m.Store(id=0, content=f"x{i}"))
-                except Overloaded as exc:
-                    errors.append(exc)
-
-            async with trio.open_nursery() as inner:
-                for i in range(4):
-                    inner.start_soon(one, i)
-                await trio.sleep(0.05)
-                backend.gate.set()  # the first finishes; the one waiting (0.2 s) gets its slot
-            assert len(errors) == 2  # the other two found the waiting room full
-
-
-async def test_oversized_frame_closes_only_that_connection(nursery):
-    backend = ToyBackend()
-    url = await start(nursery, backend)
-    with trio.fail_after(10):
-        async with trio_websocket.open_websocket_url(url, max_message_size=10**7) as ws:
-            await hello(ws)
-            with pytest.raises(trio_websocket.ConnectionClosed) as info:
-                # the server may close before the last fragment is written, or just after
-                await send_then_read(ws, {"type": "store", "id": 2, "content": "x" * 200_000})
-            assert info.value.reason is not None
-            assert info.value.reason.code == 1009
-        async with open_daemon_client(url, TOKEN) as client:
-            assert isinstance(await client.call(m.Store(id=0, content="small")), m.Stored)
-    assert backend.stored == ["small"]
-
-
-async def test_backend_crash_is_an_internal_error_and_server_survives(nursery):
-    backend = ToyBackend()
-    url = await start(nursery, backend)
-    with trio.fail_after(10):
-        async with trio_websocket.open_websocket_url(url) as ws:
-            await hello(ws)
-            await ws.send_message(json.dumps({"type": "store", "id": 3, "content": "boom"}))
-            reply = json.loads(await ws.get_message())
-            assert (reply["id"], reply["code"]) == (3, "internal")
-            assert "backend bug" in reply["message"]
-            await ws.send_message(json.dumps({"type": "store", "id": 4, "content": "fine"}))
-            assert json.loads(await ws.get_message())["type"] == "stored"
-
-
-async def test_request_before_hello_is_refused(nursery):
-    url = await start(nursery, ToyBackend())
-    with trio.fail_after(10):
-        async with trio_websocket.open_websocket_url(url) as ws:
-            await ws.send_message(json.dumps({"type": "store", "id": 1, "content": "x"}))
-            reply = json.loads(await ws.get_message())
-            assert (reply["code"], reply["message"]) == (
-                "bad_request",
-                "the first message must be a hello",
-            )
-            with pytest.raises(trio_websocket.ConnectionClosed):
+        async with open_websocket_url(url(server)) as ws:
+            reply = await ask(ws, frame)
+            assert reply["type"] == "error"
+            assert reply["code"] == code
+            assert reply["id"] == 7
+            with pytest.raises(ConnectionClosed) as closed:
                 await ws.get_message()
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == close_code
+    assert backend.opened == 0
 
 
-async def test_protocol_mismatch(nursery):
-    url = await start(nursery, ToyBackend())
+@pytest.mark.parametrize(
+    ("frame", "echoed_id"),
+    [
+        pytest.param("{not json", None, id="malformed-json"),
+        pytest.param("[1, 2]", None, id="not-an-object"),
+        pytest.param({"type": "teleport", "id": 11}, 11, id="unknown-type"),
+        pytest.param({"type": "get", "id": 12, "content_hash": 5}, 12, id="wrong-field-type"),
+        pytest.param({"type": "store", "id": 13, "content": "x", "colour": 1}, 13, id="unknown"),
+        pytest.param({"type": "store", "id": 14}, 14, id="missing-field"),
+        pytest.param({"type": "store", "id": "15", "content": "x"}, None, id="string-id"),
+        pytest.param(hello(), 7, id="second-hello"),
+    ],
+)
+async def test_a_bad_frame_gets_bad_request_and_the_connection_stays_usable(
+    server, frame, echoed_id
+):
     with trio.fail_after(10):
-        async with trio_websocket.open_websocket_url(url) as ws:
-            await ws.send_message(
-                json.dumps({"type": "hello", "id": 1, "protocol": 999, "token": TOKEN})
-            )
-            reply = json.loads(await ws.get_message())
-            assert reply["code"] == "protocol_mismatch"
+        async with raw_session(server) as ws:
+            reply = await ask(ws, frame)
+            assert reply["type"] == "error"
+            assert reply["code"] == "bad_request"
+            assert reply["id"] == echoed_id
+            assert reply["message"]
+            stored = await ask(ws, {"type": "store", "id": 99, "content": "still here"})
+            assert stored["type"] == "stored"
+            assert stored["id"] == 99
 
 
-async def test_foreign_browser_origin_is_rejected_own_origin_accepted(nursery):
-    backend = ToyBackend()
-    url = await start(nursery, backend)
-    port = url.rsplit(":", 1)[1]
+async def test_an_oversized_frame_closes_only_that_connection(server):
     with trio.fail_after(10):
-        with pytest.raises(trio_websocket.ConnectionRejected) as info:
-            async with trio_websocket.open_websocket_url(
-                url, extra_headers=[(b"Origin", b"http://evil.example")]
+        async with raw_session(server) as other:
+            async with raw_session(server) as ws:
+                big = {"type": "store", "id": 1, "content": "x" * LIMIT}
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ask(ws, big)  # refused on send or on the read after it
+                assert closed.value.reason is not None
+                assert closed.value.reason.code == 1009
+            reply = await ask(other, {"type": "store", "id": 2, "content": "small"})
+            assert reply["type"] == "stored"
+        async with raw_session(server) as fresh:
+            assert (await ask(fresh, {"type": "health", "id": 3}))["type"] == "ok"
+
+
+async def test_a_reply_over_the_limit_becomes_too_large(server):
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            reply = await ask(ws, {"type": "get", "id": 5, "content_hash": "huge"})
+            assert reply["code"] == "too_large"
+            assert reply["id"] == 5
+            assert (await ask(ws, {"type": "health", "id": 6}))["type"] == "ok"
+
+
+async def test_service_errors_become_typed_failures(server):
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            await ask(ws, {"type": "store", "id": 1, "content": "once"})
+            dup = await ask(ws, {"type": "store", "id": 2, "content": "once"})
+            assert dup == {
+                "type": "error",
+                "id": 2,
+                "code": "duplicate",
+                "message": "exact duplicate",
+                "detail": {"content_hash": "once"},
+            }
+            missing = await ask(ws, {"type": "get", "id": 3, "content_hash": "nope"})
+            assert missing["code"] == "not_found"
+
+
+async def test_a_backend_bug_is_an_internal_error_and_the_server_survives(server, caplog):
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            reply = await ask(ws, {"type": "store", "id": 1, "content": "boom"})
+            assert reply["code"] == "internal"
+            assert reply["id"] == 1
+            assert "toy backend bug" in reply["message"]
+            assert (await ask(ws, {"type": "store", "id": 2, "content": "ok"}))["type"] == "stored"
+        async with raw_session(server) as fresh:
+            assert (await ask(fresh, {"type": "health", "id": 3}))["type"] == "ok"
+    assert "Store request failed" in caplog.text
+
+
+async def test_overload_waits_then_refuses_while_pings_are_answered(nursery, backend):
+    server = await start_server(nursery, backend, max_inflight=2, overload_wait_s=0.5)
+    backend.block()
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            sent_at = trio.current_time()
+            for request_id in range(1, 7):
+                frame = {"type": "store", "id": request_id, "content": f"m{request_id}"}
+                await ws.send_message(orjson.dumps(frame).decode())
+            await backend.wait_entered(2)
+            with trio.fail_after(0.3):  # well inside overload_wait_s: nothing is stuck
+                await ws.ping()
+            refused = [orjson.loads(await ws.get_message()) for _ in range(4)]
+            assert trio.current_time() - sent_at >= 0.45
+            assert {r["code"] for r in refused} == {"overloaded"}
+            with trio.fail_after(1):
+                await ws.ping()
+            assert backend.entered == 2
+            backend.unblock()
+            served = [orjson.loads(await ws.get_message()) for _ in range(2)]
+            assert {r["type"] for r in served} == {"stored"}
+            assert {r["id"] for r in refused + served} == set(range(1, 7))
+
+
+async def test_a_client_leaving_mid_request_harms_nobody(server, backend):
+    backend.block()
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            await ws.send_message('{"type": "store", "id": 1, "content": "abandoned"}')
+            await backend.wait_entered(1)
+        await backend.wait_closed(1)
+        backend.unblock()
+        async with raw_session(server) as fresh:
+            assert (await ask(fresh, {"type": "health", "id": 2}))["type"] == "ok"
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
+async def test_a_foreign_browser_origin_is_rejected(server, origin):
+    with trio.fail_after(10):
+        with pytest.raises(ConnectionRejected) as rejected:
+            async with open_websocket_url(
+                url(server), extra_headers=[(b"Origin", origin.encode())]
             ):
                 pass
-        assert info.value.status_code == 403
-        async with trio_websocket.open_websocket_url(
-            url, extra_headers=[(b"Origin", f"http://127.0.0.1:{port}".encode())]
-        ) as ws:
-            assert (await hello(ws))["type"] == "welcome"
+        assert rejected.value.status_code == 403
 
 
-async def test_pending_calls_fail_promptly_when_the_server_goes_away():
-    backend = ToyBackend()
-    backend.gate = trio.Event()
+async def test_own_and_allowed_origins_are_accepted(nursery, backend):
+    server = await start_server(nursery, backend, allowed_origins=("http://app.example",))
+    for origin in (
+        f"http://127.0.0.1:{server.port}",
+        f"http://localhost:{server.port}",
+        "http://app.example",
+    ):
+        with trio.fail_after(10):
+            async with raw_session(server, origin=origin) as ws:
+                assert (await ask(ws, {"type": "health", "id": 1}))["type"] == "ok"
+
+
+async def test_subscribers_get_events_until_they_unsubscribe(server, backend):
     with trio.fail_after(10):
-        async with trio.open_nursery() as server_nursery:
-            url = await start(server_nursery, backend)
-            async with open_daemon_client(url, TOKEN) as client:
-                async with trio.open_nursery() as inner:
-                    inner.start_soon(trio.sleep, 0.3)
-                    await trio.sleep(0.1)
-                    server_nursery.cancel_scope.cancel()  # the daemon dies mid-call
-                    with pytest.raises(Unavailable):
-                        await client.call(m.Store(id=0, content="never answered"))
+        async with raw_session(server) as watcher, raw_session(server) as writer:
+            assert await ask(watcher, {"type": "subscribe", "id": 1}) == {"type": "ok", "id": 1}
+            assert backend.subscribers == 1
+            await ask(writer, {"type": "store", "id": 2, "content": "news"})
+            event = orjson.loads(await watcher.get_message())
+            assert event == {
+                "type": "event",
+                "kind": "stored",
+                "content_hash": "news",
+                "memory": None,
+            }
+            assert await ask(watcher, {"type": "unsubscribe", "id": 3}) == {"type": "ok", "id": 3}
+            await trio.testing.wait_all_tasks_blocked()
+            assert backend.subscribers == 0
 
 
-async def test_events_and_shutdown_request(nursery):
-    backend = ToyBackend()
-    url = await start(nursery, backend)
+async def test_a_dropped_subscriber_is_told_it_was_too_slow(server, backend):
     with trio.fail_after(10):
-        async with open_daemon_client(url, TOKEN) as watcher, open_daemon_client(url, TOKEN) as app:
-            events = await watcher.subscribe()
-            await app.call(m.Store(id=0, content="seen"))
-            event = await events.receive()
-            assert (event.kind, event.content_hash) == ("stored", "seen")
-            assert isinstance(await app.call(m.Shutdown(id=0)), m.Ok)
-    assert backend.shutdown
-    assert backend.opened == backend.closed == 2
+        async with raw_session(server) as ws:
+            await ask(ws, {"type": "subscribe", "id": 1})
+            backend.drop_subscribers()
+            notice = orjson.loads(await ws.get_message())
+            assert notice["type"] == "error"
+            assert notice["id"] is None
+            assert notice["code"] == "overloaded"
+            assert await ask(ws, {"type": "subscribe", "id": 2}) == {"type": "ok", "id": 2}
+
+
+async def test_a_refused_subscription_is_a_typed_failure(server, backend):
+    backend.refuse_subscriptions = True
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            reply = await ask(ws, {"type": "subscribe", "id": 1})
+            assert reply["code"] == "shutting_down"
+            backend.refuse_subscriptions = False
+            assert await ask(ws, {"type": "subscribe", "id": 2}) == {"type": "ok", "id": 2}
+
+
+async def test_shutdown_replies_ok_then_asks_the_backend_to_stop(server, backend):
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            assert await ask(ws, {"type": "shutdown", "id": 4}) == {"type": "ok", "id": 4}
+    assert backend.shutdown_requested
+
+
+async def test_rejects_nonsense_limits(nursery):
+    with pytest.raises(ValueError, match="max_inflight"):
+        await start_server(nursery, ToyBackend(), max_inflight=0)

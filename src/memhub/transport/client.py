@@ -1,10 +1,16 @@
-"""The reusable protocol client: one websocket, many concurrent calls.
+"""The protocol client: one websocket, many concurrent calls.
 
-Shared by the MCP bridge, the stress harness, ``memhub status``/``stop`` and the tests. Callers
-build requests with any ``id`` (``0`` is fine): the client assigns a fresh one. A ``Failed``
-reply is raised as the matching :class:`~memhub.errors.ServiceError` subclass. If the connection
-drops, every pending call fails promptly with :class:`~memhub.errors.Unavailable`; nothing
-waits forever. Callers own their timeouts (``trio.fail_after``).
+Shared by the MCP bridge, the stress harness, ``memhub status``/``stop`` and the tests::
+
+    async with open_daemon_client("127.0.0.1:8765", token, client_name="bridge") as client:
+        reply = await client.call(m.Store(id=0, content="remember this"))
+
+Callers build requests with any ``id`` (``0`` by convention): the client gives each call a fresh
+one with :func:`attrs.evolve`. One background task reads every frame and routes each reply by
+``id`` to the size-1 channel of the call waiting for it. A ``Failed`` reply is raised as the
+matching :class:`~memhub.errors.ServiceError` subclass. If the connection drops, every pending
+and later call fails promptly with :class:`~memhub.errors.Unavailable`; nothing waits forever.
+Callers own their timeouts (``trio.fail_after``).
 """
 
 from __future__ import annotations
@@ -14,218 +20,312 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final, TypeVar
+from typing import Any, Final
 
 import attrs
+import orjson
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    HandshakeError,
-    WebSocketConnection,
-    connect_websocket_url,
-)
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
 from memhub import PROTOCOL_VERSION
-from memhub.errors import BadRequest, ErrorCode, ServiceError, Unavailable
+from memhub.errors import (
+    BadRequest,
+    ErrorCode,
+    ProtocolMismatch,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+)
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_server, encode
 
 log = logging.getLogger(__name__)
+
 DEFAULT_MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
-EVENT_QUEUE: Final = 1024
-R = TypeVar("R", bound=m.Request)
+#: Events buffered for a subscriber that has not read them yet; past that, it is dropped.
+EVENT_BUFFER: Final = 1024
+#: Frames trio-websocket may buffer; our reader drains them at once, so pings stay answered.
+MESSAGE_QUEUE: Final = 64
+DISCONNECT_TIMEOUT_S: Final = 2.0
 
 
-def _raise_failed(reply: m.Failed) -> None:
+def error_from_failed(reply: m.Failed) -> ServiceError:
+    """The exception a ``Failed`` reply stands for (an unknown code becomes InternalError)."""
     try:
         code = ErrorCode(reply.code)
     except ValueError:
         code = ErrorCode.INTERNAL
-    raise ServiceError.from_code(code, reply.message, reply.detail)
+    return ServiceError.from_code(code, reply.message, reply.detail)
+
+
+def daemon_url(address: str) -> str:
+    """A websocket URL from ``ws://host:port[/path]`` or plain ``host:port``."""
+    if address.startswith(("ws://", "wss://")):
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected ws://host:port or host:port, got {address!r}")
+    return f"ws://{host}:{port}"
 
 
 class DaemonClient:
-    """A connected, authenticated client. Create it with :func:`open_daemon_client`."""
+    """A connected, authenticated client; create it with :func:`open_daemon_client`.
 
-    def __init__(self, ws: WebSocketConnection, url: str, welcome: m.Welcome) -> None:
+    Safe to share between any number of tasks.
+
+    Attributes:
+        url: the daemon's websocket URL.
+        welcome: the daemon's answer to our hello (version, database, embedder).
+    """
+
+    def __init__(
+        self, ws: WebSocketConnection, url: str, welcome: m.Welcome, max_message_bytes: int
+    ) -> None:
         self.url = url
         self.welcome = welcome
         self._ws = ws
+        self._max_message_bytes = max_message_bytes
         self._ids = itertools.count(1)
-        self._pending: dict[int, trio.MemorySendChannel[m.ServerMsg]] = {}
-        self._events_send, self._events_recv = trio.open_memory_channel[m.Event](EVENT_QUEUE)
-        self._closed = False
+        self._pending: dict[int, trio.MemorySendChannel[m.Reply]] = {}
+        self._events_send, self._events_recv = trio.open_memory_channel[m.Event](0)
+        self._events_send.close()  # nothing is delivered until subscribe()
+        self._subscribed = False
+        self._lost: str | None = None
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        """True once the connection is gone; every call then raises Unavailable."""
+        return self._lost is not None
 
     async def call(self, request: m.Request) -> m.Reply:
-        """Send one request and return its reply.
+        """Send ``request`` (its ``id`` is replaced) and return the daemon's reply.
 
         Raises:
-            ServiceError: the daemon answered with an error (a subclass per code).
-            Unavailable: the connection is gone (before or while waiting).
+            ServiceError: the daemon answered ``Failed``; the subclass matches the code.
+            TooLarge: the request is over the message limit (nothing was sent).
+            Unavailable: the connection is gone, before or while waiting.
         """
-        if self._closed:
-            raise Unavailable(f"connection to the memhub daemon at {self.url} is closed")
+        if self._lost is not None:
+            raise self._unavailable()
         request_id = next(self._ids)
-        send, recv = trio.open_memory_channel[m.ServerMsg](1)
+        frame = encode(attrs.evolve(request, id=request_id))
+        # The daemon would close the whole connection over an oversized frame: refuse it here.
+        if len(frame) * 4 > self._max_message_bytes:
+            size = len(frame.encode())
+            if size > self._max_message_bytes:
+                raise TooLarge(
+                    f"the request is {size} bytes, over the {self._max_message_bytes}-byte "
+                    "message limit",
+                    detail={"size": size, "limit": self._max_message_bytes},
+                )
+        send, recv = trio.open_memory_channel[m.Reply](1)
         self._pending[request_id] = send
         try:
             with recv:
                 try:
-                    await self._ws.send_message(encode(attrs.evolve(request, id=request_id)))
-                except ConnectionClosed:
-                    raise self._lost() from None
-                try:
+                    await self._ws.send_message(frame)
                     reply = await recv.receive()
-                except trio.EndOfChannel:
-                    raise self._lost() from None
+                except (ConnectionClosed, trio.EndOfChannel):
+                    raise self._unavailable() from None
         finally:
+            # Also on cancellation: a late reply then finds no waiter and is dropped.
             self._pending.pop(request_id, None)
         if isinstance(reply, m.Failed):
-            _raise_failed(reply)
-        assert not isinstance(reply, m.Event)
+            raise error_from_failed(reply)
         return reply
 
     async def subscribe(self) -> trio.MemoryReceiveChannel[m.Event]:
-        """Start receiving events; returns the channel they arrive on."""
-        await self.call(m.Subscribe(id=0))
+        """Ask for every change committed by any client; returns the channel they arrive on.
+
+        The channel ends when the connection is lost, after :meth:`unsubscribe`, or when the
+        subscriber read too slowly (the daemon dropped it, or :data:`EVENT_BUFFER` events
+        piled up here): subscribe again to continue. Calling it while subscribed returns the
+        current channel.
+        """
+        if not self._subscribed:
+            # Open the channel before asking, so events right after the Ok are kept.
+            self._events_send, self._events_recv = trio.open_memory_channel[m.Event](EVENT_BUFFER)
+            self._subscribed = True
+        recv = self._events_recv
+        try:
+            await self.call(m.Subscribe(id=0))
+        except BaseException:
+            self._end_events()
+            raise
+        return recv
+
+    def events(self) -> trio.MemoryReceiveChannel[m.Event]:
+        """The channel of the current (or last) subscription; see :meth:`subscribe`."""
         return self._events_recv
 
-    def _lost(self) -> Unavailable:
-        return Unavailable(f"connection to the memhub daemon at {self.url} lost")
+    async def unsubscribe(self) -> None:
+        """Stop receiving events; the events channel ends after what it already holds."""
+        self._end_events()
+        await self.call(m.Unsubscribe(id=0))
 
-    async def _read_loop(self) -> None:
-        try:
-            while True:
-                raw = await self._ws.get_message()
-                try:
-                    msg = decode_server(raw)
-                except BadRequest as exc:
-                    log.error("unreadable frame from the daemon: %s", exc)
-                    continue
-                if isinstance(msg, m.Event):
-                    try:
-                        self._events_send.send_nowait(msg)
-                    except trio.WouldBlock:
-                        log.warning("event queue full; dropping the subscription")
-                        self._events_send.close()
-                    except trio.ClosedResourceError:
-                        pass
-                    continue
-                if msg.id is None:
-                    if isinstance(msg, m.Failed):
-                        log.warning("daemon: %s", msg.message)
-                        if msg.code == ErrorCode.OVERLOADED:
-                            self._events_send.close()
-                    continue
-                waiter = self._pending.pop(msg.id, None)
-                if waiter is not None:
-                    with contextlib.suppress(trio.BrokenResourceError):
-                        waiter.send_nowait(msg)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._shut()
-
-    def _shut(self) -> None:
-        self._closed = True
-        for waiter in list(self._pending.values()):
-            waiter.close()  # the caller sees EndOfChannel -> Unavailable
-        self._pending.clear()
+    def _end_events(self) -> None:
+        self._subscribed = False
         self._events_send.close()
 
+    def _unavailable(self) -> Unavailable:
+        reason = self._lost or "closed"
+        return Unavailable(f"connection to memhub daemon lost ({self.url}: {reason})")
 
-def _single_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The one plain exception inside nested single-member groups, if that is all there is."""
-    leaf: BaseException = group
-    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-        leaf = leaf.exceptions[0]
-    return (
-        leaf if isinstance(leaf, Exception) and not isinstance(leaf, BaseExceptionGroup) else None
-    )
+    async def _read_loop(self) -> None:
+        """Route every frame from the daemon until the connection ends, then fail the rest."""
+        reason = "closed"
+        try:
+            while True:
+                self._route(await self._ws.get_message())
+        except ConnectionClosed as exc:
+            reason = f"closed: {exc.reason}"
+        finally:
+            self._shut(reason)
+
+    def _route(self, raw: str | bytes) -> None:
+        try:
+            msg = decode_server(raw)
+        except BadRequest as exc:
+            # Fail the call it answers (if we can tell which) rather than let it wait forever.
+            log.error("unreadable frame from the memhub daemon: %s", exc)
+            request_id = _peek_id(raw)
+            if request_id is None:
+                return
+            message = f"unreadable reply from the daemon: {exc.message}"
+            msg = m.Failed(id=request_id, code=ErrorCode.INTERNAL.value, message=message)
+        if isinstance(msg, m.Event):
+            self._deliver_event(msg)
+        elif msg.id is not None:
+            waiter = self._pending.pop(msg.id, None)
+            if waiter is not None:
+                # A fresh size-1 channel is never full; it is broken if the caller left.
+                with contextlib.suppress(trio.BrokenResourceError):
+                    waiter.send_nowait(msg)
+        elif isinstance(msg, m.Failed):
+            log.warning("memhub daemon: %s (%s)", msg.message, msg.code)
+            if msg.code == ErrorCode.OVERLOADED:
+                self._end_events()  # the daemon dropped our subscription
+
+    def _deliver_event(self, event: m.Event) -> None:
+        try:
+            self._events_send.send_nowait(event)
+        except trio.WouldBlock:
+            log.warning("%d undelivered events: dropping the subscription", EVENT_BUFFER)
+            self._end_events()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # not subscribed (any more), or nobody reads the channel
+
+    def _shut(self, reason: str) -> None:
+        if self._lost is None:
+            self._lost = reason
+        for waiter in self._pending.values():
+            waiter.close()  # the waiting call sees EndOfChannel -> Unavailable
+        self._pending.clear()
+        self._end_events()
+
+
+def _peek_id(raw: str | bytes) -> int | None:
+    try:
+        obj: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    request_id = obj.get("id") if isinstance(obj, dict) else None
+    return request_id if type(request_id) is int else None
+
+
+async def _hello(ws: WebSocketConnection, url: str, token: str, client_name: str) -> m.Welcome:
+    hello = m.Hello(id=0, protocol=PROTOCOL_VERSION, token=token, client=client_name)
+    try:
+        await ws.send_message(encode(hello))
+        raw = await ws.get_message()
+    except ConnectionClosed as exc:
+        raise Unavailable(f"the memhub daemon at {url} closed the connection: {exc}") from None
+    try:
+        reply = decode_server(raw)
+    except BadRequest as exc:
+        raise ProtocolMismatch(f"unreadable hello reply from {url}: {exc.message}") from None
+    if isinstance(reply, m.Failed):
+        raise error_from_failed(reply)
+    if not isinstance(reply, m.Welcome) or reply.protocol != PROTOCOL_VERSION:
+        raise ProtocolMismatch(f"{url} did not welcome memhub protocol {PROTOCOL_VERSION}")
+    return reply
 
 
 @asynccontextmanager
 async def open_daemon_client(
-    url: str,
+    address: str,
     token: str,
     *,
     client_name: str = "",
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     connect_timeout: float = 5.0,
 ) -> AsyncIterator[DaemonClient]:
-    """Connect, authenticate, and yield a client; the connection closes on exit.
+    """Connect to a daemon, say hello, and yield the client; the connection closes on exit.
 
-    Errors come out as themselves, not wrapped in the exception group of the client's internal
-    nursery, so callers can simply ``except Unavailable``.
+    Exceptions from the body come out as themselves, not wrapped in the exception group of the
+    client's internal nursery, so callers can simply ``except Unavailable``.
+
+    Args:
+        address: ``ws://host:port`` or ``host:port`` (from the runtime file).
+        token: the daemon's token (from the runtime file).
+        client_name: shown in the daemon's log.
+        max_message_bytes: largest frame accepted or sent; keep it at least the daemon's.
+        connect_timeout: bound on connecting plus the hello exchange, in seconds.
 
     Raises:
-        Unavailable: nothing accepted the connection, or it closed during the handshake.
+        Unavailable: nothing accepted the connection in time, or it closed during the hello.
         ServiceError: the daemon refused the hello (``Unauthorized``, ``ProtocolMismatch``).
     """
+    url = daemon_url(address)
+    leaf: Exception | None = None
     try:
-        async with _open_daemon_client(
-            url,
-            token,
-            client_name=client_name,
-            max_message_bytes=max_message_bytes,
-            connect_timeout=connect_timeout,
+        async with _connected_client(
+            url, token, client_name, max_message_bytes, connect_timeout
         ) as client:
             yield client
     except BaseExceptionGroup as group:
-        single = _single_error(group)
-        if single is None:
+        # Unwrap exactly our nursery's one-exception group; anything richer is kept as is.
+        only = group.exceptions[0] if len(group.exceptions) == 1 else None
+        if not isinstance(only, Exception):
             raise
-        raise single from None
+        leaf = only
+    if leaf is not None:
+        raise leaf  # outside the except block: no "during handling" noise from the group
 
 
 @asynccontextmanager
-async def _open_daemon_client(
-    url: str,
-    token: str,
-    *,
-    client_name: str = "",
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    connect_timeout: float = 5.0,
+async def _connected_client(
+    url: str, token: str, client_name: str, max_message_bytes: int, connect_timeout: float
 ) -> AsyncIterator[DaemonClient]:
-    async with trio.open_nursery() as nursery:
-        try:
-            with trio.fail_after(connect_timeout):
-                ws = await connect_websocket_url(
-                    nursery, url, message_queue_size=64, max_message_size=max_message_bytes
-                )
-        except (HandshakeError, OSError, trio.TooSlowError) as exc:
-            raise Unavailable(f"cannot connect to the memhub daemon at {url}: {exc}") from None
-        try:
+    connected = False
+    try:
+        async with open_websocket_url(
+            url,
+            message_queue_size=MESSAGE_QUEUE,
+            max_message_size=max_message_bytes,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=DISCONNECT_TIMEOUT_S,
+        ) as ws:
+            connected = True
             try:
-                with trio.fail_after(connect_timeout):
-                    await ws.send_message(
-                        encode(
-                            m.Hello(
-                                id=0, protocol=PROTOCOL_VERSION, token=token, client=client_name
-                            )
-                        )
-                    )
-                    reply = decode_server(await ws.get_message())
-            except (ConnectionClosed, trio.TooSlowError) as exc:
-                raise Unavailable(
-                    f"the memhub daemon at {url} closed the connection during hello: {exc}"
-                ) from None
-            if isinstance(reply, m.Failed):
-                _raise_failed(reply)
-            if not isinstance(reply, m.Welcome):
-                raise Unavailable(f"unexpected reply to hello from {url}: {type(reply).__name__}")
-            client = DaemonClient(ws, url, reply)
-            nursery.start_soon(client._read_loop)
-            try:
-                yield client
+                with trio.move_on_after(connect_timeout) as hello_scope:
+                    welcome = await _hello(ws, url, token, client_name)
+                if hello_scope.cancelled_caught:
+                    raise Unavailable(f"no hello reply from {url} within {connect_timeout:g} s")
+                client = DaemonClient(ws, url, welcome, max_message_bytes)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(client._read_loop)
+                    try:
+                        yield client
+                    finally:
+                        client._shut("closed by this client")
+                        nursery.cancel_scope.cancel()
             finally:
-                client._shut()
-        finally:
-            with trio.move_on_after(2, shield=True):
-                with contextlib.suppress(Exception):
+                # Close here, bounded, so that a wedged daemon cannot turn the exit into
+                # trio-websocket's DisconnectionTimeout; when cancelled, this drops the socket.
+                with trio.move_on_after(DISCONNECT_TIMEOUT_S):
                     await ws.aclose()
-            nursery.cancel_scope.cancel()
+    except HandshakeError as exc:
+        if connected:
+            raise  # raised by the body, not by connecting
+        raise Unavailable(f"cannot connect to the memhub daemon at {url}: {exc!r}") from None

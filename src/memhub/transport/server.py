@@ -1,14 +1,16 @@
-"""The daemon's websocket server: authentication, limits, and one task per request.
+"""The daemon's websocket server: origin check, hello, limits, and one task per request.
 
 Rules that keep one misbehaving client from hurting the others or the daemon:
 
-* One loop per connection only *reads*: it never waits for a backend, so trio-websocket's own
-  reader keeps draining the socket and answering pings whatever the load.
-* Each request runs in its own task, at most ``max_inflight`` at a time per connection. Past
-  that, a request waits up to ``overload_wait_s`` for a slot (backpressure) and then gets a
-  typed ``overloaded`` error; at most ``max_inflight`` requests may wait.
-* Nothing escapes a connection handler: an exception that reached trio-websocket's nursery
-  would take the whole server down with it.
+* Each connection has one loop that only *reads*. It never waits for the backend, so
+  trio-websocket's own reader keeps draining the socket and answering pings whatever the load.
+* Each request runs in its own task, at most ``max_inflight`` at a time per connection, holding
+  its slot until its reply is sent. Past that, a request waits up to ``overload_wait_s`` for a
+  slot (backpressure) and then gets a typed ``overloaded`` error. At most ``max_inflight``
+  requests may wait; beyond that the read loop itself pauses until a waiter leaves (which
+  takes at most ``overload_wait_s``), so memory per connection stays bounded.
+* Nothing escapes a connection handler: trio-websocket runs handlers in the server's own
+  nursery, so one escaped exception would take every connection down with it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ import contextlib
 import hmac
 import logging
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 import attrs
+import orjson
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import (
+    ConnectionClosed,
+    Endpoint,
+    WebSocketConnection,
+    WebSocketRequest,
+    serve_websocket,
+)
 
 from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest, ErrorCode, ServiceError
@@ -30,10 +39,18 @@ from memhub.protocol.codec import decode_client, encode
 from memhub.transport.backend import Backend
 
 log = logging.getLogger(__name__)
-HELLO_TIMEOUT_S: Final = 10.0
-#: Frames the library may buffer per connection while our loop hands them out.
-MESSAGE_QUEUE: Final = 64
-CLOSE_POLICY: Final = 1008
+
+#: A client that connects must complete the websocket handshake and say hello this fast.
+HANDSHAKE_TIMEOUT_S: Final = 10.0
+#: How long a close handshake may take before the socket is simply dropped.
+CLOSE_TIMEOUT_S: Final = 2.0
+#: Frames trio-websocket may buffer per connection (the library's default, 1, would stop it
+#: reading, and so answering pings, whenever our loop is busy). Our loop drains it at once and
+#: pauses only while the waiting room is full, so 16 covers bursts and still bounds the
+#: memory one client can fill with maximum-size frames.
+MESSAGE_QUEUE: Final = 16
+CLOSE_POLICY: Final = 1008  # RFC 6455 "policy violation": bad hello, wrong protocol
+CLOSE_UNAUTHORIZED: Final = 4401  # private-use range; mirrors HTTP 401
 
 
 @attrs.frozen
@@ -43,13 +60,14 @@ class ApiServer:
     port: int
 
 
-@attrs.define
-class _Limits:
-    token: str
+@attrs.frozen(kw_only=True)
+class _Policy:
+    backend: Backend
+    token: bytes
+    max_message_bytes: int
     max_inflight: int
     overload_wait_s: float
-    allowed_origins: tuple[str, ...]
-    port: int = 0
+    allowed_origins: frozenset[str]
 
 
 async def serve_websocket_api(
@@ -64,248 +82,318 @@ async def serve_websocket_api(
     overload_wait_s: float = 2.0,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the protocol until cancelled; reports the bound port once listening."""
-    limits = _Limits(token, max_inflight, overload_wait_s, allowed_origins)
+    """Serve the memhub protocol for ``backend`` until cancelled.
 
-    async def handler(request: WebSocketRequest) -> None:
-        try:
-            await _connection(request, backend, limits)
-        except ConnectionClosed:
-            pass
-        except Exception:
-            log.exception("connection handler failed")
+    Use it as ``server = await nursery.start(partial(serve_websocket_api, backend, ...))``:
+    ``server.port`` is the bound port (useful with ``port=0``).
 
+    Args:
+        backend: the daemon behind the socket.
+        host: interface to bind; callers pass ``127.0.0.1`` unless told otherwise.
+        port: TCP port, 0 for any free one.
+        token: the secret every ``Hello`` must carry.
+        max_message_bytes: largest frame accepted (bigger ones close the connection with 1009)
+            and largest reply sent (bigger ones are answered with ``too_large``).
+        max_inflight: requests served at once per connection.
+        allowed_origins: browser origins allowed besides the daemon's own.
+        overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
+        task_status: reports an :class:`ApiServer` once the socket is listening.
+    """
+    if max_inflight < 1 or max_message_bytes < 1:
+        raise ValueError("max_inflight and max_message_bytes must be positive")
+    policy = _Policy(
+        backend=backend,
+        token=token.encode(),
+        max_message_bytes=max_message_bytes,
+        max_inflight=max_inflight,
+        overload_wait_s=overload_wait_s,
+        allowed_origins=frozenset(allowed_origins),
+    )
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
             partial(
                 serve_websocket,
-                handler,
+                partial(_handle_connection, policy),
                 host,
                 port,
                 None,
                 message_queue_size=MESSAGE_QUEUE,
                 max_message_size=max_message_bytes,
-                connect_timeout=HELLO_TIMEOUT_S,
-                disconnect_timeout=5,
+                connect_timeout=HANDSHAKE_TIMEOUT_S,
+                disconnect_timeout=CLOSE_TIMEOUT_S,
             )
         )
-        limits.port = server.port
         task_status.started(ApiServer(port=server.port))
 
 
-def _origin_allowed(request: WebSocketRequest, limits: _Limits) -> bool:
+async def _handle_connection(policy: _Policy, request: WebSocketRequest) -> None:
+    # The firewall: trio.Cancelled passes (except* leaves BaseExceptions alone), everything
+    # else ends here so that one connection can never stop the server.
+    try:
+        await _connection(policy, request)
+    except* ConnectionClosed:
+        pass  # the peer left; there is nobody to answer
+    except* Exception:
+        log.exception("websocket connection failed")
+
+
+def _origin_allowed(request: WebSocketRequest, policy: _Policy) -> bool:
     origins = [v.decode("latin-1") for k, v in request.headers if k.lower() == b"origin"]
     if not origins:
         return True  # not a browser: the token is what authenticates it
-    own = {f"http://127.0.0.1:{limits.port}", f"http://localhost:{limits.port}"}
-    return all(o in own or o in limits.allowed_origins for o in origins)
+    local = request.local  # its port is the bound one, even when the server was given 0
+    port = local.port if isinstance(local, Endpoint) else None
+    own = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"} if port else set()
+    return all(o in own or o in policy.allowed_origins for o in origins)
 
 
-async def _send(ws: WebSocketConnection, msg: m.ServerMsg) -> None:
-    with contextlib.suppress(ConnectionClosed):  # the peer left: nowhere to reply to
-        await ws.send_message(encode(msg))
-
-
-def _failed(request_id: int | None, exc: ServiceError) -> m.Failed:
-    return m.Failed(id=request_id, code=str(exc.code), message=exc.message, detail=exc.detail)
-
-
-async def _connection(request: WebSocketRequest, backend: Backend, limits: _Limits) -> None:
-    if not _origin_allowed(request, limits):
-        await request.reject(403, body=b"memhub: this origin may not connect")
+async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
+    if not _origin_allowed(request, policy):
+        # A web page must not drive the daemon, even without the token (CSWSH).
+        await request.reject(403, body=b"memhub: this origin may not connect\n")
         return
     ws = await request.accept()
-    hello = await _handshake(ws, backend, limits)
-    if hello is None:
+    if not await _handshake(ws, policy):
         return
-    backend.connection_opened()
+    policy.backend.connection_opened()
     try:
-        await _serve(ws, backend, limits)
+        await _Connection(ws, policy).run()
     finally:
-        backend.connection_closed()
+        policy.backend.connection_closed()
 
 
-async def _handshake(ws: WebSocketConnection, backend: Backend, limits: _Limits) -> m.Hello | None:
-    with trio.move_on_after(HELLO_TIMEOUT_S):
+async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
+    """Send a message (or an encoded frame); False if the peer is gone (nobody's error)."""
+    frame = msg if isinstance(msg, str) else encode(msg)
+    try:
+        await ws.send_message(frame)
+    except ConnectionClosed:
+        return False
+    return True
+
+
+def _reply_frame(reply: m.Reply, limit: int) -> str:
+    """Encode a reply; a reply that cannot be encoded or is too big becomes an error reply."""
+    try:
+        frame = encode(reply)
+    except Exception as exc:
+        log.exception("cannot encode a %s reply", type(reply).__name__)
+        message = f"internal error: the reply cannot be encoded: {exc}"
+        return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
+    # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
+    # len(str) * 4 bounds the UTF-8 size, so most frames skip the encode.
+    if len(frame) * 4 > limit and (size := len(frame.encode())) > limit:
+        message = (
+            f"the reply is {size} bytes, over the {limit}-byte message limit; ask for less "
+            "(a smaller page_size or limit)"
+        )
+        detail = {"size": size, "limit": limit}
+        return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
+    return frame
+
+
+async def _refuse(ws: WebSocketConnection, failed: m.Failed, close_code: int) -> None:
+    await _send(ws, failed)
+    with trio.move_on_after(CLOSE_TIMEOUT_S):
+        await ws.aclose(close_code, failed.code)
+
+
+def _fail(
+    request_id: int | None, code: ErrorCode, message: str, detail: dict[str, Any] | None = None
+) -> m.Failed:
+    return m.Failed(id=request_id, code=code.value, message=message, detail=detail)
+
+
+def _bad_frame(exc: BadRequest) -> m.Failed:
+    # The codec parks the request id it could read in ``detail``; it belongs in ``id``.
+    detail = dict(exc.detail or {})
+    request_id = detail.pop("id", None)
+    return _fail(request_id, exc.code, exc.message, detail or None)
+
+
+def _mismatch(request_id: int | None, protocol: object) -> tuple[m.Failed, int]:
+    message = (
+        f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol}; "
+        "upgrade the older side"
+    )
+    detail = {"server_protocol": PROTOCOL_VERSION, "client_protocol": protocol}
+    return _fail(request_id, ErrorCode.PROTOCOL_MISMATCH, message, detail), CLOSE_POLICY
+
+
+def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, int]:
+    """The hello in ``raw``, or the error reply and close code that refuse the connection."""
+    try:
+        hello = decode_client(raw)
+    except BadRequest as exc:
+        failed = _bad_frame(exc)
+        # A newer client's hello may not decode here; it still deserves protocol_mismatch.
+        with contextlib.suppress(orjson.JSONDecodeError):
+            obj: Any = orjson.loads(raw)
+            if isinstance(obj, dict) and obj.get("type") == "hello":
+                protocol = obj.get("protocol")
+                if type(protocol) is int and protocol != PROTOCOL_VERSION:
+                    return _mismatch(failed.id, protocol)
+        return failed, CLOSE_POLICY
+    if not isinstance(hello, m.Hello):
+        message = f"the first message must be a hello, not {type(hello).__name__}"
+        return _fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
+    if hello.protocol != PROTOCOL_VERSION:
+        return _mismatch(hello.id, hello.protocol)
+    if not hmac.compare_digest(hello.token.encode(), token):
+        message = "wrong token: read it from the daemon's runtime file (<db>.memhub.json)"
+        return _fail(hello.id, ErrorCode.UNAUTHORIZED, message), CLOSE_UNAUTHORIZED
+    return hello
+
+
+async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
+    """Read and check the hello; answer ``Welcome``, or refuse and close."""
+    raw: str | bytes | None = None
+    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
         raw = await ws.get_message()
+    if raw is None:
+        checked: m.Hello | tuple[m.Failed | None, int] = (None, CLOSE_POLICY)
+    else:
+        checked = _check_hello(raw, policy.token)
+    if not isinstance(checked, m.Hello):
+        failed, close_code = checked
+        if failed is not None:
+            await _send(ws, failed)
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await ws.aclose(close_code, failed.code if failed else "no hello in time")
+        return False
+    ident = policy.backend.identity
+    welcome = m.Welcome(
+        id=checked.id,
+        protocol=ident.protocol,
+        server_version=ident.server_version,
+        db_path=ident.db_path,
+        pid=ident.pid,
+        schema=ident.schema,
+        embedder=ident.embedder,
+        embedding_dim=ident.embedding_dim,
+    )
+    return await _send(ws, welcome)
+
+
+class _Connection:
+    """One authenticated connection: the read loop and the tasks it starts."""
+
+    def __init__(self, ws: WebSocketConnection, policy: _Policy) -> None:
+        self.ws = ws
+        self.policy = policy
+        self.slots = trio.Semaphore(policy.max_inflight)
+        # Running + waiting requests. A Semaphore, not a CapacityLimiter: the read loop takes
+        # a place and the request's task gives it back.
+        self.admitted = trio.Semaphore(2 * policy.max_inflight)
+        self.subscription: trio.CancelScope | None = None
+        self.nursery: trio.Nursery | None = None
+
+    async def run(self) -> None:
+        """Read frames until the peer leaves, then cancel whatever is still running for it."""
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            try:
+                while True:
+                    raw = await self.ws.get_message()
+                    deadline = trio.current_time() + self.policy.overload_wait_s
+                    # A short pause at worst: waiters leave within overload_wait_s, unless the
+                    # client stops reading replies, and then pushing back is what it deserves.
+                    await self.admitted.acquire()
+                    nursery.start_soon(self._serve_frame, raw, deadline)
+            except ConnectionClosed:
+                pass
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _serve_frame(self, raw: str | bytes, deadline: float) -> None:
+        try:
+            reply, request = await self._answer(raw, deadline)
+            try:
+                await _send(self.ws, _reply_frame(reply, self.policy.max_message_bytes))
+            finally:
+                if isinstance(request, m.Shutdown):
+                    # Even if the Ok could not be delivered: the request was authenticated.
+                    self.policy.backend.request_shutdown()
+        finally:
+            self.admitted.release()
+
+    async def _answer(
+        self, raw: str | bytes, deadline: float
+    ) -> tuple[m.Reply, m.ClientMsg | None]:
         try:
             msg = decode_client(raw)
         except BadRequest as exc:
-            await _send(ws, _failed((exc.detail or {}).get("id"), exc))
-            await ws.aclose(CLOSE_POLICY, "bad hello")
-            return None
-        if not isinstance(msg, m.Hello):
-            await _send(
-                ws,
-                m.Failed(
-                    id=msg.id,
-                    code=ErrorCode.BAD_REQUEST,
-                    message="the first message must be a hello",
-                ),
-            )
-            await ws.aclose(CLOSE_POLICY, "hello expected")
-            return None
-        if msg.protocol != PROTOCOL_VERSION:
-            await _send(
-                ws,
-                m.Failed(
-                    id=msg.id,
-                    code=ErrorCode.PROTOCOL_MISMATCH,
-                    message=f"this daemon speaks protocol {PROTOCOL_VERSION}, not {msg.protocol}; "
-                    "upgrade the older side",
-                ),
-            )
-            await ws.aclose(CLOSE_POLICY, "protocol mismatch")
-            return None
-        if not hmac.compare_digest(msg.token.encode(), limits.token.encode()):
-            await _send(
-                ws,
-                m.Failed(
-                    id=msg.id,
-                    code=ErrorCode.UNAUTHORIZED,
-                    message="wrong token: read it from the daemon's runtime file (DB.memhub.json)",
-                ),
-            )
-            await ws.aclose(CLOSE_POLICY, "unauthorized")
-            return None
-        ident = backend.identity
-        await ws.send_message(
-            encode(
-                m.Welcome(
-                    id=msg.id,
-                    protocol=ident.protocol,
-                    server_version=ident.server_version,
-                    db_path=ident.db_path,
-                    pid=ident.pid,
-                    schema=ident.schema,
-                    embedder=ident.embedder,
-                    embedding_dim=ident.embedding_dim,
-                )
-            )
-        )
-        return msg
-    await ws.aclose(CLOSE_POLICY, "no hello in time")
-    return None
-
-
-@attrs.define
-class _Connection:
-    ws: WebSocketConnection
-    backend: Backend
-    limits: _Limits
-    nursery: trio.Nursery
-    inflight: trio.Semaphore
-    waiting: int = 0
-    subscription: trio.CancelScope | None = None
-
-    def dispatch(self, msg: m.ClientMsg) -> None:
-        """Start the task that serves ``msg``; never blocks the read loop."""
+            return _bad_frame(exc), None
         if isinstance(msg, m.Hello):
-            self.nursery.start_soon(
-                _send,
-                self.ws,
-                m.Failed(
-                    id=msg.id, code=ErrorCode.BAD_REQUEST, message="hello was already received"
-                ),
-            )
-            return
-        try:
-            self.inflight.acquire_nowait()
-        except trio.WouldBlock:
-            if self.waiting >= self.limits.max_inflight:
-                self.nursery.start_soon(_send, self.ws, self._overloaded(msg.id))
-                return
-            self.waiting += 1
-            self.nursery.start_soon(self._wait_then_serve, msg)
-            return
-        self.nursery.start_soon(self._serve_one, msg)
-
-    def _overloaded(self, request_id: int | None) -> m.Failed:
-        return m.Failed(
-            id=request_id,
-            code=ErrorCode.OVERLOADED,
-            message=f"too many requests in flight on this connection (limit "
-            f"{self.limits.max_inflight}); retry later",
-        )
-
-    async def _wait_then_serve(self, msg: m.Request) -> None:
+            message = "hello was already received on this connection"
+            return _fail(msg.id, ErrorCode.BAD_REQUEST, message), msg
+        if isinstance(msg, m.Subscribe | m.Unsubscribe | m.Shutdown):
+            # Control messages never reach the backend's queues, so they need no slot.
+            return await self._dispatch(msg), msg
         got_slot = False
+        with trio.move_on_at(deadline):
+            await self.slots.acquire()
+            got_slot = True
+        if not got_slot:
+            message = (
+                f"too many requests in flight on this connection (limit "
+                f"{self.policy.max_inflight}); retry later or use another connection"
+            )
+            return _fail(msg.id, ErrorCode.OVERLOADED, message), msg
         try:
-            with trio.move_on_after(self.limits.overload_wait_s):
-                await self.inflight.acquire()
-                got_slot = True
+            return await self._dispatch(msg), msg
         finally:
-            self.waiting -= 1
-        if got_slot:
-            await self._serve_one(msg)
-        else:
-            await _send(self.ws, self._overloaded(msg.id))
+            self.slots.release()
 
-    async def _serve_one(self, msg: m.Request) -> None:
+    async def _dispatch(self, request: m.Request) -> m.Reply:
         try:
-            reply = await self._reply(msg)
-        finally:
-            self.inflight.release()
-        await _send(self.ws, reply)
-        if isinstance(msg, m.Shutdown):
-            self.backend.request_shutdown()
-
-    async def _reply(self, msg: m.Request) -> m.ServerMsg:
-        try:
-            if isinstance(msg, m.Subscribe):
-                if self.subscription is None:
-                    self.subscription = trio.CancelScope()
-                    self.nursery.start_soon(self._forward_events, self.subscription)
-                return m.Ok(id=msg.id)
-            if isinstance(msg, m.Unsubscribe):
+            if isinstance(request, m.Subscribe):
+                await self._subscribe()
+                return m.Ok(id=request.id)
+            if isinstance(request, m.Unsubscribe):
                 if self.subscription is not None:
                     self.subscription.cancel()
                     self.subscription = None
-                return m.Ok(id=msg.id)
-            if isinstance(msg, m.Shutdown):
-                return m.Ok(id=msg.id)
-            return await self.backend.handle(msg)
+                return m.Ok(id=request.id)
+            if isinstance(request, m.Shutdown):
+                return m.Ok(id=request.id)
+            reply = await self.policy.backend.handle(request)
         except ServiceError as exc:
-            return _failed(msg.id, exc)
+            return _fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:
-            log.exception("request %s failed", type(msg).__name__)
-            return m.Failed(
-                id=msg.id,
-                code=ErrorCode.INTERNAL,
-                message=f"internal error: {type(exc).__name__}: {exc}",
-            )
+            log.exception("%s request failed", type(request).__name__)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            return _fail(request.id, ErrorCode.INTERNAL, message)
+        if reply.id != request.id:  # a wrong id would leave the caller waiting forever
+            reply = attrs.evolve(reply, id=request.id)
+        return reply
 
-    async def _forward_events(self, scope: trio.CancelScope) -> None:
-        with scope, self.backend.subscribe() as events:
-            async for event in events:
-                await _send(self.ws, event)
-            # The hub closed our channel: this subscriber fell too far behind.
-            await _send(
-                self.ws,
-                m.Failed(
-                    id=None,
-                    code=ErrorCode.OVERLOADED,
-                    message="event subscription dropped: the client read events too slowly; "
-                    "subscribe again",
-                ),
-            )
-        if self.subscription is scope:
-            self.subscription = None
-
-
-async def _serve(ws: WebSocketConnection, backend: Backend, limits: _Limits) -> None:
-    async with trio.open_nursery() as nursery:
-        conn = _Connection(ws, backend, limits, nursery, trio.Semaphore(limits.max_inflight))
+    async def _subscribe(self) -> None:
+        if self.subscription is not None:
+            return  # already subscribed: idempotent
+        assert self.nursery is not None
+        scope = self.subscription = trio.CancelScope()  # claimed before the checkpoint below
         try:
-            while True:
-                raw = await ws.get_message()
-                try:
-                    msg = decode_client(raw)
-                except BadRequest as exc:
-                    nursery.start_soon(_send, ws, _failed((exc.detail or {}).get("id"), exc))
-                    continue
-                conn.dispatch(msg)
-        except ConnectionClosed:
-            pass
+            # start(): the backend subscription exists before the client gets its Ok, so no
+            # change committed after that Ok can be missed.
+            await self.nursery.start(self._forward_events, scope)
+        except BaseException:
+            if self.subscription is scope:
+                self.subscription = None
+            raise
+
+    async def _forward_events(
+        self, scope: trio.CancelScope, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        try:
+            with scope, self.policy.backend.subscribe() as events:
+                task_status.started()
+                async for event in events:
+                    if not await _send(self.ws, event):
+                        return
+                # The backend closed our channel: this subscriber fell too far behind.
+                message = "event subscription dropped: events were read too slowly; resubscribe"
+                await _send(self.ws, _fail(None, ErrorCode.OVERLOADED, message))
         finally:
-            nursery.cancel_scope.cancel()
+            if self.subscription is scope:
+                self.subscription = None
