@@ -39,12 +39,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_figures import WORDS, fill  # noqa: E402
 
-from memhub.actors import queries  # noqa: E402
-from memhub.actors import schema as schema_mod  # noqa: E402
-from memhub.actors.embedder import load_model_embedder  # noqa: E402
-from memhub.actors.vectors import VectorIndex  # noqa: E402
 from memhub.config import runtime_paths  # noqa: E402
+from memhub.embedding.sentence_transformers import load_model_embedder  # noqa: E402
 from memhub.runtime import read_runtime_file  # noqa: E402
+from memhub.storage import queries  # noqa: E402
+from memhub.storage import schema as schema_mod  # noqa: E402
+from memhub.storage.vectors import VectorIndex  # noqa: E402
 
 
 async def run(size: int, n_queries: int) -> dict[str, Any]:

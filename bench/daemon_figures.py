@@ -34,11 +34,11 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from memhub.actors import schema as schema_mod  # noqa: E402
 from memhub.config import DEFAULT_PRAGMAS, runtime_paths  # noqa: E402
 from memhub.domain.hashing import content_hash  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
 from memhub.runtime import RuntimeInfo, read_runtime_file  # noqa: E402
+from memhub.storage import schema as schema_mod  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
 WORDS = (

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from daemon_figures import make_text
 
-from memhub.actors.embedder import load_model_embedder
+from memhub.embedding.sentence_transformers import load_model_embedder
 
 
 def main() -> None:

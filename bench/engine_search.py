@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from daemon_figures import fill
 
-from memhub.actors import queries
-from memhub.actors import schema as schema_mod
-from memhub.actors.vectors import VectorIndex
+from memhub.storage import queries
+from memhub.storage import schema as schema_mod
+from memhub.storage.vectors import VectorIndex
 
 
 def main() -> None:

@@ -129,9 +129,9 @@ def _serve_locked(settings: object) -> int:
                 )
             )
             print(
-                f"memhub {handle.service.identity.server_version}: serving {settings.db_path} "
+                f"memhub {handle.welcome.server_version}: serving {settings.db_path} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
-                f"embedder {handle.service.identity.embedder})",
+                f"embedder {handle.welcome.embedder})",
                 flush=True,
             )
 

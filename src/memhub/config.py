@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, cast
 
 import attrs
+
+# "model": the real embedding model; "hash": a deterministic fake for tests and stress only.
+EmbedderKind = Literal["model", "hash"]
 
 DEFAULT_PRAGMAS: Final[dict[str, str]] = {
     # busy_timeout first: switching to WAL may itself need to wait for another process.
@@ -171,7 +174,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 0
     readers: int = 2
-    embedder: str = "model"  # "model" (sentence-transformers) or "hash" (tests, stress only)
+    embedder: EmbedderKind = "model"  # "model" (the real model) or "hash" (tests, stress only)
     model_name: str = DEFAULT_MODEL
     torch_threads: int = 2
     write_queue: int = 1024
@@ -221,7 +224,7 @@ class Settings:
             host=env.get("MEMHUB_HOST", "127.0.0.1"),
             port=env_int(env, "MEMHUB_PORT", 0),
             readers=env_int(env, "MEMHUB_READERS", cores, minimum=1),
-            embedder=embedder,
+            embedder=cast("EmbedderKind", embedder),
             model_name=env.get("MCP_EMBEDDING_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL,
             torch_threads=env_int(env, "MEMHUB_TORCH_THREADS", cores, minimum=1),
             write_queue=env_int(env, "MEMHUB_WRITE_QUEUE", 1024, minimum=1),

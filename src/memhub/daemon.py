@@ -26,18 +26,19 @@ import attrs
 import trio
 
 from memhub import PROTOCOL_VERSION, __version__
-from memhub.actors import schema as schema_mod
-from memhub.actors.db import DedupPolicy
-from memhub.actors.embedder import Embedder, EmbeddingActor, HashEmbedder, load_model_embedder
+from memhub.actors.embedder import EmbeddingActor
 from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
-from memhub.actors.service import MemoryService
-from memhub.actors.vectors import VectorIndex
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.embedding import Embedder, create_embedder
 from memhub.errors import StartupError
+from memhub.protocol import messages as m
 from memhub.runtime import RuntimeInfo, new_token, remove_runtime_file, write_runtime_file
-from memhub.transport.backend import ServerIdentity
+from memhub.service import MemoryService
+from memhub.storage import schema as schema_mod
+from memhub.storage.vectors import VectorIndex
+from memhub.storage.writes import DedupPolicy
 from memhub.transport.server import serve_websocket_api
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,13 @@ class DaemonHandle:
 
     port: int
     token: str
+    welcome: m.Welcome
     service: MemoryService
     stop: Callable[[], None]
 
 
 def embedder_factory(settings: Settings) -> Callable[[], Embedder]:
-    if settings.embedder == "hash":
-        return HashEmbedder
-    return lambda: load_model_embedder(settings.model_name, settings.torch_threads)
+    return lambda: create_embedder(settings.embedder, settings.model_name, settings.torch_threads)
 
 
 def check_embedder(
@@ -190,7 +190,8 @@ async def run_daemon(
             )
             await actors.start(readers.run)
             sqlite_version, vec_version = _versions(conn)
-            identity = ServerIdentity(
+            welcome = m.Welcome(
+                id=0,  # replaced by each hello's id
                 protocol=PROTOCOL_VERSION,
                 server_version=__version__,
                 db_path=str(path),
@@ -206,7 +207,6 @@ async def run_daemon(
                 embedder=embedder,
                 index=index,
                 hub=hub,
-                identity=identity,
                 sqlite_version=sqlite_version,
                 sqlite_vec_version=vec_version,
                 on_shutdown=shutdown,
@@ -216,6 +216,7 @@ async def run_daemon(
                 server = await edge.start(
                     lambda task_status: serve_websocket_api(
                         service,
+                        welcome=welcome,
                         host=settings.host,
                         port=settings.port,
                         token=token,
@@ -247,7 +248,13 @@ async def run_daemon(
                     edge.start_soon(_watch_idle, service, settings.idle_shutdown_s, shutdown)
                 edge.start_soon(_idle_checkpoints, writer)
                 task_status.started(
-                    DaemonHandle(port=server.port, token=token, service=service, stop=shutdown.set)
+                    DaemonHandle(
+                        port=server.port,
+                        token=token,
+                        welcome=welcome,
+                        service=service,
+                        stop=shutdown.set,
+                    )
                 )
                 await shutdown.wait()
                 log.info("stopping: draining queued writes")

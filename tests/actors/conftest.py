@@ -7,12 +7,12 @@ import apsw
 import numpy as np
 import pytest
 
-from memhub.actors import schema as schema_mod
-from memhub.actors.db import DedupPolicy, NewMemory, WriteBatch
-from memhub.actors.embedder import HashEmbedder
-from memhub.actors.vectors import VectorIndex
 from memhub.config import DEFAULT_PRAGMAS
 from memhub.domain.hashing import content_hash
+from memhub.embedding import HashEmbedder
+from memhub.storage import schema as schema_mod
+from memhub.storage.vectors import VectorIndex
+from memhub.storage.writes import DedupPolicy, NewMemory, WriteBatch
 
 # The v10 DDL exactly as mcp-memory-service 10.x runs it (anchor §2.1), plus migration 011.
 MMS_V10_DDL = [

@@ -10,13 +10,9 @@ import pytest
 import trio
 import trio.testing
 
-from memhub.actors.embedder import (
-    Embedder,
-    EmbeddingActor,
-    HashEmbedder,
-    Vectors,
-    load_model_embedder,
-)
+from memhub.actors.embedder import EmbeddingActor
+from memhub.embedding import Embedder, HashEmbedder, Vectors
+from memhub.embedding.sentence_transformers import load_model_embedder
 from memhub.errors import ShuttingDown, StartupError, Unavailable
 
 if TYPE_CHECKING:
@@ -92,7 +88,7 @@ def test_hash_embedder_is_deterministic_across_instances() -> None:
 def test_hash_embedder_is_deterministic_across_processes() -> None:
     # Python's hash() is salted per process; the stored vectors must not be.
     code = (
-        "from memhub.actors.embedder import HashEmbedder; "
+        "from memhub.embedding import HashEmbedder; "
         f"print(HashEmbedder().encode([{NEAR_A!r}])[0].tobytes().hex())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

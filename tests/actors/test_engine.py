@@ -11,12 +11,13 @@ import apsw
 import numpy as np
 import pytest
 
-from memhub.actors import db, queries
-from memhub.actors import schema as schema_mod
-from memhub.actors.db import DedupPolicy
-from memhub.actors.queries import Filters
-from memhub.actors.vectors import VectorIndex
 from memhub.errors import Duplicate, NotFound, StartupError
+from memhub.storage import queries
+from memhub.storage import schema as schema_mod
+from memhub.storage import writes as db
+from memhub.storage.queries import Filters
+from memhub.storage.vectors import VectorIndex
+from memhub.storage.writes import DedupPolicy
 
 from .conftest import build_mms_v10_db, make_item, open_rw, random_unit, run_write
 

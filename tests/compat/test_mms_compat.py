@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import trio
 
-from memhub.actors import schema as schema_mod
 from memhub.protocol import messages as m
+from memhub.storage import schema as schema_mod
 from memhub.transport.client import open_daemon_client
 from tests.daemon.helpers import assert_consistent, running_daemon
 

@@ -88,8 +88,8 @@ class DbState:
 
 def db_state(db: Path) -> DbState:
     """What an independent reader sees in the file (read-only, with sqlite-vec loaded)."""
-    from memhub.actors.schema import connect
-    from memhub.actors.sqlvalues import as_int, as_str
+    from memhub.storage.schema import connect
+    from memhub.storage.sqlvalues import as_int, as_str
 
     conn = connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
     try:

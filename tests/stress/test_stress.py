@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from memhub.actors import schema as schema_mod
-from memhub.actors.embedder import HashEmbedder
 from memhub.config import DEFAULT_PRAGMAS
 from memhub.domain.hashing import content_hash
+from memhub.embedding import HashEmbedder
+from memhub.storage import schema as schema_mod
 from memhub.stress import integrity, stats
 from memhub.stress.workload import Op, Workload
 from tests.actors.conftest import build_mms_v10_db

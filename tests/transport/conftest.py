@@ -16,12 +16,12 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from memhub import PROTOCOL_VERSION
 from memhub.errors import Duplicate, NotFound, ShuttingDown
 from memhub.protocol import messages as m
-from memhub.transport.backend import ServerIdentity
 from memhub.transport.server import ApiServer, serve_websocket_api
 
 TOKEN = "test-token"
 LIMIT = 256 * 1024
-IDENTITY = ServerIdentity(
+IDENTITY = m.Welcome(
+    id=0,
     protocol=PROTOCOL_VERSION,
     server_version="0.0-test",
     db_path="/tmp/toy.db",
@@ -50,7 +50,6 @@ class ToyBackend:
     """Stores contents by themselves as hash. Special contents trigger failures."""
 
     def __init__(self) -> None:
-        self.identity = IDENTITY
         self.memories: dict[str, m.MemoryRecord] = {}
         self.opened = 0
         self.closed = 0
@@ -145,6 +144,7 @@ def backend() -> ToyBackend:
 
 async def start_server(nursery: trio.Nursery, backend: ToyBackend, **overrides: Any) -> ApiServer:
     options: dict[str, Any] = {
+        "welcome": IDENTITY,
         "host": "127.0.0.1",
         "port": 0,
         "token": TOKEN,

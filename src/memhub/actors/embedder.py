@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
-import hashlib
 import logging
-import re
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 import outcome
 import trio
 
-from memhub.actors.model_loader import load_model_embedder as load_model_embedder
+from memhub.embedding.base import Embedder, Vectors
 from memhub.errors import ShuttingDown, Unavailable
 from memhub.protocol.messages import EmbedderStats
 
@@ -33,84 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Vectors = npt.NDArray[np.float32]
 _INBOX_SIZE: Final = 1024  # requests, not texts; a full inbox blocks callers (backpressure)
-
-
-class Embedder(Protocol):
-    """Turns texts into unit vectors. Implementations are synchronous and run in a worker thread.
-
-    ``name`` is a stable identity (``"sentence-transformers:all-MiniLM-L6-v2"``, ``"hash:v1"``)
-    that databases record, so that vectors from different embedders are never mixed.
-    """
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def kind(self) -> Literal["model", "hash"]: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        """Return float32 of shape ``(len(texts), dimension)``, each row L2-normalised."""
-        ...
-
-
-class HashEmbedder:
-    """Deterministic feature hashing: fast, torch-free, and only for tests and the stress harness.
-
-    Lower-cased word tokens and the character trigrams of each word (fastText style, with
-    boundary marks) are hashed with BLAKE2b into signed buckets. Texts that share words or
-    spellings therefore score a higher cosine than unrelated texts, which the dedup tests and the
-    stress workload rely on; there is no semantics beyond that. Databases record the embedder's
-    ``name`` (``hash:v1``), so a hash-written database is refused by a model daemon and the other
-    way round. Changing the hashing scheme requires a new name.
-    """
-
-    _TOKEN: Final = re.compile(r"\w+")
-
-    def __init__(self, dimension: int = 384) -> None:
-        if dimension < 2:
-            raise ValueError(f"dimension must be at least 2, got {dimension}")
-        self.name = "hash:v1"
-        self.kind: Literal["model", "hash"] = "hash"
-        self.dimension = dimension
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        """Hash every text; an empty or token-free text still gets a fixed unit vector."""
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            index: list[int] = []
-            weight: list[float] = []
-            for word in self._TOKEN.findall(text.lower()) or ["\x00empty"]:
-                _add(index, weight, word, 1.0, self.dimension)
-                padded = f"<{word}>"
-                for i in range(len(padded) - 2):
-                    # Trigrams weigh less than words: they make typos and plurals close without
-                    # letting two texts built from the same letters look alike.
-                    _add(index, weight, padded[i : i + 3], 0.5, self.dimension)
-            vec = np.bincount(index, weights=weight, minlength=self.dimension)
-            norm = float(np.linalg.norm(vec))
-            if norm == 0.0:  # every feature cancelled out: vanishingly rare, but stay unit-length
-                vec[0], norm = 1.0, 1.0
-            out[row] = vec / norm
-        return out
-
-
-def _add(index: list[int], weight: list[float], feature: str, scale: float, dim: int) -> None:
-    bucket, sign = _bucket(feature, dim)
-    index.append(bucket)
-    weight.append(sign * scale)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _bucket(feature: str, dim: int) -> tuple[int, float]:
-    digest = hashlib.blake2b(feature.encode(), digest_size=8, person=b"memhub-hash-v1").digest()
-    value = int.from_bytes(digest, "little")
-    # The sign bit comes from the top of the digest so it is independent of the bucket.
-    return value % dim, (1.0 if value >> 63 else -1.0)
 
 
 @attrs.define(eq=False)

@@ -19,8 +19,8 @@ import outcome
 import trio
 
 from memhub.actors.mailbox import Call, answer, ask
-from memhub.actors.schema import connect
 from memhub.errors import DatabaseError, InternalError, QueryTimeout, ServiceError
+from memhub.storage.schema import connect
 
 log = logging.getLogger(__name__)
 ReadFn = Callable[[apsw.Connection], Any]

@@ -1,6 +1,6 @@
 """The writer actor: the only connection that writes, committing queued writes in groups.
 
-Each write is a function of a :class:`~memhub.actors.db.WriteBatch`. The actor takes the first
+Each write is a function of a :class:`~memhub.storage.writes.WriteBatch`. The actor takes the first
 queued write, adds whatever else is already queued (no added delay), and runs them all in one
 ``BEGIN IMMEDIATE … COMMIT`` with a SAVEPOINT per write, so one bad write fails alone and the
 rest of its batch commits. Each caller is answered only after the COMMIT returned: an ack means
@@ -25,13 +25,13 @@ import apsw
 import outcome
 import trio
 
-from memhub.actors.db import DedupPolicy, WriteBatch, record_embedder
 from memhub.actors.events import EventHub
 from memhub.actors.mailbox import Call, answer, ask, drain_nowait
-from memhub.actors.schema import Schema
-from memhub.actors.vectors import VectorIndex
 from memhub.errors import DatabaseBusy, DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
+from memhub.storage.schema import Schema
+from memhub.storage.vectors import VectorIndex
+from memhub.storage.writes import DedupPolicy, WriteBatch, record_embedder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -116,7 +116,7 @@ def check_model_loads(settings: Settings) -> Check:
     if settings.embedder == "hash":
         return Check(SKIP, "MEMHUB_EMBEDDER=hash: no model to load")
     try:
-        from memhub.actors.model_loader import load_model_embedder
+        from memhub.embedding.sentence_transformers import load_model_embedder
 
         embedder = load_model_embedder(settings.model_name, settings.torch_threads)
         vectors = embedder.encode(["memhub doctor"])
@@ -131,7 +131,7 @@ def check_database(settings: Settings) -> Check:
     if not path.exists():
         return Check(OK, f"no database yet at {path} (the daemon creates it on first start)")
     try:
-        from memhub.actors import schema as db_schema
+        from memhub.storage import schema as db_schema
 
         conn = db_schema.connect(path, readonly=True, pragmas={"busy_timeout": "5000"})
         try:

@@ -24,10 +24,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from memhub.actors import schema as schema_mod
-from memhub.actors.embedder import Embedder
-from memhub.actors.sqlvalues import as_bytes, as_int, as_str
-from memhub.actors.vectors import blob_to_vector, normalized
+from memhub.embedding import Embedder
+from memhub.storage import schema as schema_mod
+from memhub.storage.sqlvalues import as_bytes, as_int, as_str
+from memhub.storage.vectors import blob_to_vector, normalized
 
 
 @attrs.frozen

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import apsw
 
-from memhub.actors import schema as schema_mod
-from memhub.actors.embedder import Embedder, HashEmbedder, load_model_embedder
 from memhub.domain.hashing import content_hash
 from memhub.domain.timestamps import iso_utc
+from memhub.embedding import Embedder, create_embedder
+from memhub.storage import schema as schema_mod
 from memhub.stress.workload import Workload
 
 LEGACY_PRAGMAS = {"busy_timeout": "5000", "journal_mode": "WAL", "synchronous": "NORMAL"}
@@ -127,9 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedder", choices=("hash", "model"), default="model")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    embedder = (
-        HashEmbedder() if args.embedder == "hash" else load_model_embedder("all-MiniLM-L6-v2", 1)
-    )
+    embedder = create_embedder(args.embedder, "all-MiniLM-L6-v2", 1)
     print("ready", flush=True)
     sys.stdin.readline()
     run(args.db, args.ledger, args.duration, embedder, args.seed)

@@ -17,7 +17,7 @@ import attrs
 import psutil
 import trio
 
-from memhub.config import runtime_paths
+from memhub.config import EmbedderKind, runtime_paths
 from memhub.protocol import messages as m
 from memhub.runtime import RuntimeInfo, read_runtime_file
 from memhub.stress import integrity, stats
@@ -31,7 +31,7 @@ class RunConfig:
     ops: int
     rate: float
     seed: int
-    embedder: str
+    embedder: EmbedderKind
     via: str
     db: Path | None
     keep: bool
@@ -203,11 +203,9 @@ def run(config: RunConfig, progress: Any = None) -> dict[str, Any]:
         if path.exists()
         for line in path.read_text().splitlines()
     ]
-    from memhub.actors.embedder import HashEmbedder, load_model_embedder
+    from memhub.embedding import create_embedder
 
-    embedder = (
-        HashEmbedder() if config.embedder == "hash" else load_model_embedder("all-MiniLM-L6-v2", 2)
-    )
+    embedder = create_embedder(config.embedder, "all-MiniLM-L6-v2", 2)
     checks = integrity.verify(db, records, embedder, exclusive=config.db is None)
     errors: dict[str, int] = {}
     for r in records:

@@ -10,30 +10,13 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-import attrs
 import trio
 
 from memhub.protocol import messages as m
 
 
-@attrs.frozen(kw_only=True)
-class ServerIdentity:
-    """Fields of the ``Welcome`` reply that do not depend on the request."""
-
-    protocol: int
-    server_version: str
-    db_path: str
-    pid: int
-    schema: str
-    embedder: str
-    embedding_dim: int
-
-
 class Backend(Protocol):
     """The daemon as the transport sees it."""
-
-    @property
-    def identity(self) -> ServerIdentity: ...
 
     async def handle(self, request: m.Request) -> m.Reply:
         """Serve one request (never ``Subscribe``/``Unsubscribe``: the server does those).

@@ -63,6 +63,7 @@ class ApiServer:
 @attrs.frozen(kw_only=True)
 class _Policy:
     backend: Backend
+    welcome: m.Welcome
     token: bytes
     max_message_bytes: int
     max_inflight: int
@@ -73,6 +74,7 @@ class _Policy:
 async def serve_websocket_api(
     backend: Backend,
     *,
+    welcome: m.Welcome,
     host: str,
     port: int,
     token: str,
@@ -89,6 +91,7 @@ async def serve_websocket_api(
 
     Args:
         backend: the daemon behind the socket.
+        welcome: the reply to every accepted ``Hello`` (its ``id`` is replaced by the hello's).
         host: interface to bind; callers pass ``127.0.0.1`` unless told otherwise.
         port: TCP port, 0 for any free one.
         token: the secret every ``Hello`` must carry.
@@ -103,6 +106,7 @@ async def serve_websocket_api(
         raise ValueError("max_inflight and max_message_bytes must be positive")
     policy = _Policy(
         backend=backend,
+        welcome=welcome,
         token=token.encode(),
         max_message_bytes=max_message_bytes,
         max_inflight=max_inflight,
@@ -261,18 +265,7 @@ async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             await ws.aclose(close_code, failed.code if failed else "no hello in time")
         return False
-    ident = policy.backend.identity
-    welcome = m.Welcome(
-        id=checked.id,
-        protocol=ident.protocol,
-        server_version=ident.server_version,
-        db_path=ident.db_path,
-        pid=ident.pid,
-        schema=ident.schema,
-        embedder=ident.embedder,
-        embedding_dim=ident.embedding_dim,
-    )
-    return await _send(ws, welcome)
+    return await _send(ws, attrs.evolve(policy.welcome, id=checked.id))
 
 
 class _Connection:

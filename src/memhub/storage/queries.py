@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import numpy as np
 
-from memhub.actors.sqlvalues import as_float, as_int, as_str
-from memhub.actors.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 from memhub.domain.tags import tag_filter_sql, tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
+from memhub.storage.sqlvalues import as_float, as_int, as_str
+from memhub.storage.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 
 if TYPE_CHECKING:
     import apsw
 
-    from memhub.actors.schema import Schema
+    from memhub.storage.schema import Schema
 
 ROW_COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
-from memhub.actors.sqlvalues import as_bytes, as_float, as_int
+from memhub.storage.sqlvalues import as_bytes, as_float, as_int
 
 if TYPE_CHECKING:
     import apsw
 
-    from memhub.actors.schema import Schema
+    from memhub.storage.schema import Schema
 
 FloatArray = npt.NDArray[np.float32]
 _INITIAL_CAPACITY: Final = 1024

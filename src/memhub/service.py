@@ -21,12 +21,9 @@ from typing import Any
 import trio
 
 from memhub import PROTOCOL_VERSION, __version__
-from memhub.actors import db, queries
 from memhub.actors.embedder import EmbeddingActor
 from memhub.actors.events import EventHub
-from memhub.actors.queries import Filters
 from memhub.actors.reader import ReaderPool
-from memhub.actors.vectors import VectorIndex
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
 from memhub.domain.hashing import content_hash
@@ -35,7 +32,10 @@ from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
 from memhub.protocol import messages as m
-from memhub.transport.backend import ServerIdentity
+from memhub.storage import queries
+from memhub.storage import writes as db
+from memhub.storage.queries import Filters
+from memhub.storage.vectors import VectorIndex
 
 
 class MemoryService:
@@ -50,7 +50,6 @@ class MemoryService:
         embedder: EmbeddingActor,
         index: VectorIndex | None,
         hub: EventHub,
-        identity: ServerIdentity,
         sqlite_version: str,
         sqlite_vec_version: str,
         on_shutdown: trio.Event,
@@ -61,7 +60,6 @@ class MemoryService:
         self.embedder = embedder
         self._index = index
         self.hub = hub
-        self._identity = identity
         self._sqlite_version = sqlite_version
         self._sqlite_vec_version = sqlite_vec_version
         self._shutdown = on_shutdown
@@ -75,10 +73,6 @@ class MemoryService:
         self.last_activity = time.monotonic()
 
     # -- Backend protocol -----------------------------------------------------------------------
-
-    @property
-    def identity(self) -> ServerIdentity:
-        return self._identity
 
     def connection_opened(self) -> None:
         self.connected_clients += 1

@@ -23,14 +23,14 @@ import apsw
 import attrs
 import numpy as np
 
-from memhub.actors.queries import ROW_COLUMNS, row_to_record
-from memhub.actors.schema import Schema
-from memhub.actors.sqlvalues import as_float, as_int, as_str
-from memhub.actors.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 from memhub.domain.tags import tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import Duplicate, NotFound
 from memhub.protocol import messages as m
+from memhub.storage.queries import ROW_COLUMNS, row_to_record
+from memhub.storage.schema import Schema
+from memhub.storage.sqlvalues import as_float, as_int, as_str
+from memhub.storage.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 
 
 @attrs.frozen(kw_only=True)

@@ -1,6 +1,6 @@
 """Load the sentence-transformers model offline, on the CPU, with capped threads.
 
-Kept apart from :mod:`memhub.actors.embedder` so that the actor module stays small and so that
+Kept apart from the embedding actor so that its module stays small and so that
 nothing here runs (torch is not even imported) until the daemon really wants the model: the MCP
 bridge imports the actor package and must start in well under a second, while
 ``import torch`` plus ``import sentence_transformers`` alone costs about 3.3 s on our machine.
@@ -21,7 +21,7 @@ from memhub.errors import StartupError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from memhub.actors.embedder import Embedder
+    from memhub.embedding.base import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _INSTALL_HINT: Final = (
 
 
 class SentenceTransformerEmbedder:
-    """An :class:`~memhub.actors.embedder.Embedder` backed by a loaded ``SentenceTransformer``.
+    """An :class:`~memhub.embedding.Embedder` backed by a loaded ``SentenceTransformer``.
 
     ``encode`` is called from one worker thread at a time (the actor's limiter); the model
     itself is not re-entrant-safe by contract, so nothing else may call it concurrently.
