@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from daemon_figures import WORDS, fill  # noqa: E402
 
 from memhub.config import runtime_paths  # noqa: E402
+from memhub.discovery import read_runtime_file  # noqa: E402
 from memhub.embedding.sentence_transformers import load_model_embedder  # noqa: E402
-from memhub.runtime import read_runtime_file  # noqa: E402
 from memhub.storage import queries  # noqa: E402
 from memhub.storage import schema as schema_mod  # noqa: E402
 from memhub.storage.vectors import VectorIndex  # noqa: E402

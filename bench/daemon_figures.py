@@ -34,10 +34,10 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from memhub.config import DEFAULT_PRAGMAS, runtime_paths  # noqa: E402
+from memhub.config import DEFAULT_PRAGMAS  # noqa: E402
+from memhub.discovery import RuntimeInfo, spawn_daemon, wait_until_ready  # noqa: E402
 from memhub.domain.hashing import content_hash  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
-from memhub.runtime import RuntimeInfo, read_runtime_file  # noqa: E402
 from memhub.storage import schema as schema_mod  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
@@ -58,21 +58,8 @@ def make_text(rng: random.Random, i: int) -> str:
 
 def start_daemon(db: Path, embedder: str) -> tuple[subprocess.Popen[bytes], RuntimeInfo]:
     env = dict(os.environ, MEMHUB_EMBEDDER=embedder, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "memhub", "serve", "--db", str(db)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        info = read_runtime_file(runtime_paths(db.resolve()).runtime)
-        if info is not None and info.pid == proc.pid:
-            return proc, info
-        if proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode}")
-        time.sleep(0.05)
-    raise TimeoutError("daemon did not start")
+    proc = spawn_daemon(db.resolve(), Path(os.devnull), env)
+    return proc, wait_until_ready(db.resolve(), proc, 120)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -115,7 +102,7 @@ def bench_stores(clients: int, per_client: int, embedder: str) -> dict[str, Any]
         db = Path(tmp) / "stores.db"
         proc, info = start_daemon(db, embedder)
         try:
-            url = f"ws://{info.host}:{info.port}"
+            url = info.url
             workers = [
                 subprocess.Popen(
                     [
@@ -163,7 +150,7 @@ def bench_stores(clients: int, per_client: int, embedder: str) -> dict[str, Any]
 
 def _health(info: RuntimeInfo) -> m.HealthReport:
     async def get() -> m.HealthReport:
-        async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as c:
+        async with open_daemon_client(info.url, info.token) as c:
             reply = await c.call(m.Health(id=0))
             assert isinstance(reply, m.HealthReport)
             return reply
@@ -222,7 +209,7 @@ def bench_search(size: int, queries: int, embedder: str, index: str) -> dict[str
 
             async def run() -> list[float]:
                 lat = []
-                async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as c:
+                async with open_daemon_client(info.url, info.token) as c:
                     for i in range(queries + 10):
                         q = "how do we " + " ".join(rng.sample(WORDS, 4)) + f" ({i})"
                         t = time.perf_counter()

@@ -15,7 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from memhub.config import Settings
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -27,7 +30,7 @@ def _err(message: str) -> None:
     print(f"memhub: {message}", file=sys.stderr, flush=True)
 
 
-def _settings(db: str | None) -> object:
+def _settings(db: str | None) -> Settings:
     from memhub.config import ConfigError, Settings
 
     try:
@@ -77,11 +80,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # search p50 at 10k memories 30 ms -> 17 ms with both; see docs/benchmarks.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from memhub.config import Settings
-    from memhub.runtime import DaemonLock, read_runtime_file
+    from memhub.discovery import DaemonLock, read_runtime_file
+    from memhub.discovery.identity import FileIdentity, claim_file
 
+    # Whatever the daemon creates (database, -wal, -shm, log, directories) is private: memories
+    # are nobody else's business. Existing files keep their modes (SQLite gives -wal and -shm
+    # the database file's mode).
+    os.umask(0o077)
     settings = _settings(args.db)
-    assert isinstance(settings, Settings)
     import attrs
 
     settings = attrs.evolve(
@@ -100,26 +106,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _err(f"{settings.db_path.parent}: cannot create the database directory: {exc}")
         return EXIT_ERROR
     lock = DaemonLock(paths.lock)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except OSError as exc:
+        _err(f"{paths.lock}: cannot create the daemon's lock file beside the database: {exc}")
+        return EXIT_ERROR
+    if not acquired:
         info = read_runtime_file(paths.runtime)
         where = f" (pid {info.pid}, port {info.port})" if info else ""
         _err(f"a daemon already serves {settings.db_path}{where}; see `memhub status`")
         return EXIT_NOT_RUNNING
     try:
-        setup_logging(settings.log_level, paths.log)
-        return _serve_locked(settings)
+        try:
+            # An empty file is a new database to SQLite; creating it here gives it an identity
+            # to lock before any other daemon could open it under another name.
+            os.close(os.open(settings.db_path, os.O_RDWR | os.O_CREAT, 0o600))
+            identity = FileIdentity.of(settings.db_path)
+            claim = claim_file(settings.db_path, identity) if identity else None
+        except OSError as exc:
+            _err(f"{settings.db_path}: cannot open the database file: {exc}")
+            return EXIT_ERROR
+        if isinstance(claim, Path):
+            _err(
+                f"{settings.db_path} is the same file as {claim}, which a daemon already "
+                f"serves; use that path (or `memhub status --db {claim}`)"
+            )
+            return EXIT_NOT_RUNNING
+        try:
+            setup_logging(settings.log_level, paths.log)
+            return _serve_locked(settings)
+        finally:
+            if claim is not None:
+                claim.release()
     finally:
         lock.release()
 
 
-def _serve_locked(settings: object) -> int:
+def _serve_locked(settings: Settings) -> int:
     import trio
 
-    from memhub.config import Settings
     from memhub.daemon import DaemonHandle, run_daemon
     from memhub.errors import StartupError
-
-    assert isinstance(settings, Settings)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -158,11 +185,9 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 def cmd_status(args: argparse.Namespace) -> int:
     import trio
 
-    from memhub.config import Settings
-    from memhub.daemon_client import fetch_health
+    from memhub.discovery.control import fetch_health
 
     settings = _settings(args.db)
-    assert isinstance(settings, Settings)
     report = trio.run(fetch_health, settings.db_path)
     if report is None:
         if args.json:
@@ -197,11 +222,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     import trio
 
-    from memhub.config import Settings
-    from memhub.daemon_client import stop_daemon
+    from memhub.discovery.control import stop_daemon
 
     settings = _settings(args.db)
-    assert isinstance(settings, Settings)
     stopped = trio.run(stop_daemon, settings.db_path, args.timeout)
     if stopped is None:
         print(f"memhub: no daemon serves {settings.db_path}")

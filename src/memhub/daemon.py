@@ -31,10 +31,10 @@ from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.discovery import RuntimeInfo, new_token, remove_runtime_file, write_runtime_file
 from memhub.embedding import Embedder, create_embedder
 from memhub.errors import StartupError
 from memhub.protocol import messages as m
-from memhub.runtime import RuntimeInfo, new_token, remove_runtime_file, write_runtime_file
 from memhub.service import MemoryService
 from memhub.storage import schema as schema_mod
 from memhub.storage.vectors import VectorIndex

@@ -44,7 +44,7 @@ async def memhub_round(db: Path, expect_theirs: list[str]) -> list[str]:
     """Store OURS through a memhub daemon and check it finds THEIRS by meaning."""
     hashes = []
     with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
-        async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client:
+        async with open_daemon_client(info.url, info.token) as client:
             for content, tags in OURS:
                 reply = await client.call(m.Store(id=0, content=content, tags=tags))
                 assert isinstance(reply, m.Stored)
@@ -123,7 +123,7 @@ def test_database_created_by_memhub_is_usable_by_mcp_memory_service(
 
 async def memhub_round_readonly(db: Path) -> None:
     with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
-        async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client:
+        async with open_daemon_client(info.url, info.token) as client:
             found = await client.call(
                 m.Search(id=0, query="when does the staging certificate run out", limit=1)
             )

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from memhub.config import runtime_paths
-from memhub.runtime import RuntimeInfo, read_runtime_file
+from memhub.discovery import RuntimeInfo, wait_until_ready
 
 
 def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -31,17 +29,12 @@ def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def wait_for_runtime(
     db: Path, proc: subprocess.Popen[bytes] | None, timeout: float = 60
 ) -> RuntimeInfo:
-    deadline = time.monotonic() + timeout
-    path = runtime_paths(db).runtime
-    while time.monotonic() < deadline:
-        info = read_runtime_file(path)
-        if info is not None and (proc is None or info.pid == proc.pid):
-            return info
-        if proc is not None and proc.poll() is not None:
-            out = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"daemon exited with {proc.returncode}: {out}")
-        time.sleep(0.05)
-    raise TimeoutError(f"no daemon runtime file for {db} after {timeout} s")
+    try:
+        return wait_until_ready(db, proc, timeout)
+    except RuntimeError:
+        assert proc is not None
+        out = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"daemon exited with {proc.returncode}: {out}") from None
 
 
 def start_daemon(db: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:

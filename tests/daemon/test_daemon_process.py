@@ -17,9 +17,9 @@ import trio_websocket
 
 from memhub import PROTOCOL_VERSION
 from memhub.config import runtime_paths
+from memhub.discovery import RuntimeInfo, read_runtime_file
 from memhub.errors import Duplicate, Unauthorized
 from memhub.protocol import messages as m
-from memhub.runtime import read_runtime_file
 from memhub.transport.client import open_daemon_client
 
 from .helpers import (
@@ -36,8 +36,8 @@ from .helpers import (
 WORKER = str(Path(__file__).with_name("client_worker.py"))
 
 
-def url(info) -> str:
-    return f"ws://{info.host}:{info.port}"
+def url(info: RuntimeInfo) -> str:
+    return info.url
 
 
 def run_workers(info, specs: list[tuple[int, str]]) -> list[dict[str, Any]]:

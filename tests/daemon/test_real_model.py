@@ -25,9 +25,7 @@ async def test_semantic_search_and_dedup_with_the_real_model(tmp_path):
     db = tmp_path / "real.db"
     with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
         with trio.fail_after(120):
-            async with open_daemon_client(
-                f"ws://{info.host}:{info.port}", info.token, client_name="t"
-            ) as client:
+            async with open_daemon_client(info.url, info.token, client_name="t") as client:
                 assert client.welcome.embedder == "sentence-transformers:all-MiniLM-L6-v2"
                 assert client.welcome.embedding_dim == 384
                 for content, tags in MEMORIES:

@@ -82,9 +82,7 @@ def test_model_embedder_refuses_a_database_written_by_the_hash_embedder(tmp_path
     with running_daemon(db) as (_, info):
 
         async def store() -> None:
-            async with open_daemon_client(
-                f"ws://{info.host}:{info.port}", info.token, client_name="t"
-            ) as client:
+            async with open_daemon_client(info.url, info.token, client_name="t") as client:
                 await client.call(m.Store(id=0, content="written with fake vectors"))
 
         trio.run(store)

@@ -61,7 +61,7 @@ def db(tmp_path: Path) -> Iterator[Path]:
 
 
 def _lock_held(db: Path) -> bool:
-    from memhub.runtime import lock_is_held
+    from memhub.discovery import lock_is_held
 
     return bool(lock_is_held(runtime_paths(db).lock))
 

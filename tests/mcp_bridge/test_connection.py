@@ -1,14 +1,13 @@
 """DaemonLink's discovery, auto-start and retry logic against fake runtime files and clients.
 
-The real transport and daemon are replaced through ``sys.modules`` so that every path (stale
+A scripted :class:`~memhub.discovery.Discovery` stands in for the machine so that every path (stale
 file, refused token, lost connection, failed start) can be forced deterministically; the
 integration tests drive the same code against real ``memhub serve`` processes.
 """
 
 from __future__ import annotations
 
-import sys
-import types
+import os
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +15,26 @@ import attrs
 import pytest
 import trio
 
+from memhub.config import RuntimePaths, runtime_paths
+from memhub.discovery import log_tail, pid_alive
 from memhub.errors import Unauthorized, Unavailable
-from memhub.mcp_bridge import connection
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.protocol import messages as m
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
+
+WELCOME = m.Welcome(
+    id=0,
+    protocol=1,
+    server_version="test",
+    db_path="",
+    pid=0,
+    schema="v12",
+    embedder="hash:v1",
+    embedding_dim=8,
+)
 
 
 @attrs.define
@@ -45,6 +57,7 @@ class World:
     executed: list[m.Request] = attrs.field(factory=list)
     spawns: int = 0
     spawn_exit: int | None = None  # exit code of spawned children; None = they start a daemon
+    killed_while_starting: int = 0  # the next N spawned children die by SIGKILL before serving
     next_pid: int = 100
     opened: int = 0
 
@@ -74,54 +87,77 @@ class FakeChild:
         return self.returncode
 
 
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> World:
-    w = World()
-    runtime = types.ModuleType("memhub.runtime")
-    runtime.read_runtime_file = lambda path: w.info  # type: ignore[attr-defined]
-    runtime.lock_is_held = lambda path: w.lock  # type: ignore[attr-defined]
-    client_mod = types.ModuleType("memhub.transport.client")
+class FakeClient:
+    def __init__(self, world: World, pid: int) -> None:
+        self.world, self.pid = world, pid
+        self.welcome = attrs.evolve(WELCOME, pid=pid)
 
-    class Client:
-        def __init__(self, pid: int) -> None:
-            self.pid = pid
-
-        async def call(self, request: m.Request) -> m.Reply:
-            await trio.lowlevel.checkpoint()
-            if self.pid not in w.alive:
-                raise Unavailable("connection lost")
-            w.executed.append(request)
-            if w.drop_next_call_after_send:
-                w.drop_next_call_after_send = False
-                w.kill_daemon()
-                raise Unavailable("connection lost")
-            return m.Ok(id=1)
-
-    @asynccontextmanager
-    async def open_daemon_client(url: str, token: str, *, client_name: str = "") -> Any:
+    async def call(self, request: m.Request) -> m.Reply:
         await trio.lowlevel.checkpoint()
-        assert w.info is not None
-        if w.info.pid not in w.alive:
-            raise OSError("connection refused")
-        if token != w.token:
-            raise Unauthorized("bad token")
-        w.opened += 1
-        yield Client(w.info.pid)
+        w = self.world
+        if self.pid not in w.alive:
+            raise Unavailable("connection lost")
+        w.executed.append(request)
+        if w.drop_next_call_after_send:
+            w.drop_next_call_after_send = False
+            w.kill_daemon()
+            raise Unavailable("connection lost")
+        return m.Ok(id=1)
 
-    client_mod.open_daemon_client = open_daemon_client  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "memhub.runtime", runtime)
-    monkeypatch.setitem(sys.modules, "memhub.transport.client", client_mod)
-    monkeypatch.setattr(connection, "pid_alive", lambda pid: pid in w.alive)
 
-    def spawn(db: Path, log: Path) -> FakeChild:
+@attrs.define
+class FakeDiscovery:
+    """The :class:`~memhub.discovery.Discovery` seam, scripted by the :class:`World`."""
+
+    world: World
+    db: str = ""
+
+    def paths(self, db_path: Path) -> RuntimePaths:
+        self.db = str(db_path)
+        return runtime_paths(db_path)
+
+    def read_runtime(self, path: Path) -> Any:
+        return self.world.info
+
+    def lock_held(self, path: Path) -> bool:
+        return self.world.lock
+
+    def pid_alive(self, pid: int) -> bool:
+        return pid in self.world.alive
+
+    def spawn(self, db_path: Path, log_path: Path) -> FakeChild:
+        w = self.world
         w.spawns += 1
+        if w.killed_while_starting:
+            w.killed_while_starting -= 1
+            return FakeChild(w, -9, None)
         if w.spawn_exit is None and not w.lock:
             w.start_daemon()
             return FakeChild(w, None, w.next_pid)
         return FakeChild(w, w.spawn_exit if w.spawn_exit is not None else EXIT_LOST, None)
 
-    monkeypatch.setattr(connection, "spawn_daemon", spawn)
-    return w
+    @asynccontextmanager
+    async def connect(self, info: Any, client_name: str) -> AsyncIterator[FakeClient]:
+        await trio.lowlevel.checkpoint()
+        w = self.world
+        assert w.info is not None
+        if w.info.pid not in w.alive:
+            raise OSError("connection refused")
+        if info.token != w.token:
+            raise Unauthorized("bad token")
+        w.opened += 1
+        client = FakeClient(w, w.info.pid)
+        client.welcome = attrs.evolve(client.welcome, db_path=self.db)
+        yield client
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def link(world: World, settings: LinkSettings, nursery: trio.Nursery) -> DaemonLink:
+    return DaemonLink(settings, nursery, FakeDiscovery(world))
 
 
 EXIT_LOST = 3
@@ -134,35 +170,35 @@ def settings(tmp_path: Path, **kw: Any) -> LinkSettings:
 async def test_attaches_to_a_running_daemon(world: World, tmp_path: Path) -> None:
     world.start_daemon()
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
-        delivery = await link.call(m.Health(id=0))
+        bridge = link(world, settings(tmp_path), nursery)
+        delivery = await bridge.call(m.Health(id=0))
         assert delivery.reply == m.Ok(id=1)
         assert not delivery.ambiguous
         assert world.spawns == 0
-        await link.call(m.Health(id=0))
+        await bridge.call(m.Health(id=0))
         assert world.opened == 1
-        assert link.statistics().connects == 1
-        link.close()
+        assert bridge.statistics().connects == 1
+        bridge.close()
 
 
 async def test_starts_a_daemon_when_none_holds_the_lock(world: World, tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
-        delivery = await link.call(m.Health(id=0))
+        bridge = link(world, settings(tmp_path), nursery)
+        delivery = await bridge.call(m.Health(id=0))
         assert delivery.error is None
         assert world.spawns == 1
-        link.close()
+        bridge.close()
 
 
 async def test_stale_runtime_file_is_ignored(world: World, tmp_path: Path) -> None:
     world.info = Info(pid=7)  # dead pid, lock free: a crashed daemon's leftovers
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
-        assert (await link.call(m.Health(id=0))).error is None
+        bridge = link(world, settings(tmp_path), nursery)
+        assert (await bridge.call(m.Health(id=0))).error is None
         assert world.spawns == 1
         assert world.info is not None
         assert world.info.pid != 7
-        link.close()
+        bridge.close()
 
 
 async def test_refused_token_waits_for_the_fresh_file(world: World, tmp_path: Path) -> None:
@@ -176,10 +212,10 @@ async def test_refused_token_waits_for_the_fresh_file(world: World, tmp_path: Pa
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(rewrite)
-        link = DaemonLink(settings(tmp_path), nursery)
-        assert (await link.call(m.Health(id=0))).error is None
+        bridge = link(world, settings(tmp_path), nursery)
+        assert (await bridge.call(m.Health(id=0))).error is None
         assert world.spawns == 0
-        link.close()
+        bridge.close()
 
 
 async def test_lost_connection_reconnects_restarts_and_retries(
@@ -187,29 +223,29 @@ async def test_lost_connection_reconnects_restarts_and_retries(
 ) -> None:
     world.start_daemon()
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
-        assert (await link.call(m.Health(id=0))).error is None
+        bridge = link(world, settings(tmp_path), nursery)
+        assert (await bridge.call(m.Health(id=0))).error is None
         world.drop_next_call_after_send = True
         store = m.Store(id=0, content="x")
-        delivery = await link.call(store)
+        delivery = await bridge.call(store)
         assert delivery.error is None
         assert delivery.ambiguous  # the first attempt reached the daemon before it died
         assert world.executed.count(store) == 2
         assert world.spawns == 1
-        link.close()
+        bridge.close()
 
 
 async def test_our_daemon_killed_later_is_restarted_not_reported(
     world: World, tmp_path: Path
 ) -> None:
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
-        assert (await link.call(m.Health(id=0))).error is None  # spawns daemon 1
+        bridge = link(world, settings(tmp_path), nursery)
+        assert (await bridge.call(m.Health(id=0))).error is None  # spawns daemon 1
         world.kill_daemon()  # kill -9: our own child dies with -9 after it served us
-        delivery = await link.call(m.Health(id=0))
+        delivery = await bridge.call(m.Health(id=0))
         assert delivery.error is None
         assert world.spawns == 2
-        link.close()
+        bridge.close()
 
 
 async def test_failed_start_reports_the_log_tail(world: World, tmp_path: Path) -> None:
@@ -217,9 +253,9 @@ async def test_failed_start_reports_the_log_tail(world: World, tmp_path: Path) -
     log = tmp_path / "m.db.memhub.log"
     log.write_text("starting\nStartupError: model all-MiniLM-L6-v2 not found\n")
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(settings(tmp_path), nursery)
+        bridge = link(world, settings(tmp_path), nursery)
         with trio.fail_after(3):
-            delivery = await link.call(m.Health(id=0))
+            delivery = await bridge.call(m.Health(id=0))
         assert isinstance(delivery.error, Unavailable)
         text = delivery.error.message
         assert str(tmp_path / "m.db") in text
@@ -227,22 +263,23 @@ async def test_failed_start_reports_the_log_tail(world: World, tmp_path: Path) -
         assert "exited with code 1" in text
         assert "model all-MiniLM-L6-v2 not found" in text
         assert "memhub serve --db" in text
-        link.close()
+        bridge.close()
 
 
 async def test_gives_up_after_the_start_timeout(world: World, tmp_path: Path) -> None:
     world.lock = True  # some daemon holds the lock but never becomes ready
     async with trio.open_nursery() as nursery:
-        link = DaemonLink(
+        bridge = DaemonLink(
             LinkSettings(db_path=tmp_path / "m.db", start_timeout_s=1.0, call_timeout_s=1.0),
             nursery,
+            FakeDiscovery(world),
         )
         with trio.fail_after(4):
-            delivery = await link.call(m.Health(id=0))
+            delivery = await bridge.call(m.Health(id=0))
         assert isinstance(delivery.error, Unavailable)
         assert "gave up after 1 s" in delivery.error.message
         assert world.spawns == 0
-        link.close()
+        bridge.close()
 
 
 async def test_losers_of_the_lock_race_are_not_errors(world: World, tmp_path: Path) -> None:
@@ -254,17 +291,29 @@ async def test_losers_of_the_lock_race_are_not_errors(world: World, tmp_path: Pa
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(winner)
-        link = DaemonLink(settings(tmp_path), nursery)
-        assert (await link.call(m.Health(id=0))).error is None
-        link.close()
+        bridge = link(world, settings(tmp_path), nursery)
+        assert (await bridge.call(m.Health(id=0))).error is None
+        bridge.close()
 
 
 def test_log_tail_and_pid_alive(tmp_path: Path) -> None:
     log = tmp_path / "x.log"
-    assert connection.log_tail(log) == ""
+    assert log_tail(log) == ""
     log.write_text("a\n\nb\nc\n")
-    assert connection.log_tail(log, 2) == "b\nc"
-    import os
+    assert log_tail(log, 2) == "b\nc"
+    assert pid_alive(os.getpid())
+    assert not pid_alive(0)
 
-    assert connection.pid_alive(os.getpid())
-    assert not connection.pid_alive(0)
+
+async def test_a_daemon_killed_while_starting_is_started_again(
+    world: World, tmp_path: Path
+) -> None:
+    # Issue 8.4: a child killed by a signal is a crash to recover from, not a final failure.
+    world.killed_while_starting = 2
+    async with trio.open_nursery() as nursery:
+        bridge = link(world, settings(tmp_path), nursery)
+        with trio.fail_after(8):
+            delivery = await bridge.call(m.Store(id=0, content="x"))
+        assert delivery.error is None
+        assert world.spawns == 3
+        bridge.close()

@@ -13,7 +13,7 @@ import time
 import attrs
 import pytest
 
-from memhub.runtime import (
+from memhub.discovery import (
     DaemonLock,
     RuntimeInfo,
     lock_is_held,
@@ -148,7 +148,7 @@ def test_lock_in_one_process(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from memhub.runtime import DaemonLock
+from memhub.discovery import DaemonLock
 assert DaemonLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 time.sleep(60)

@@ -32,11 +32,8 @@ naming the database, the log file and the command that shows why.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -44,7 +41,18 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from memhub.config import env_float, resolve_db_path, runtime_paths
+from memhub.config import env_float, resolve_db_path
+from memhub.discovery import (
+    EXIT_LOCK_TAKEN,
+    Child,
+    Discovery,
+    LinkClient,
+    LocalDiscovery,
+    RuntimeInfo,
+    crashed,
+    log_tail,
+    same_file,
+)
 from memhub.errors import (
     ProtocolMismatch,
     QueryTimeout,
@@ -59,15 +67,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from memhub.protocol import messages as m
-    from memhub.runtime import RuntimeInfo
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS: Final = 3
 CONNECT_TIMEOUT_S: Final = 5.0
-EXIT_LOCK_TAKEN: Final = 3
-"""``memhub serve``'s exit code when another daemon already holds the database."""
-LOG_TAIL_LINES: Final = 5
 
 
 @attrs.frozen(kw_only=True)
@@ -99,65 +103,6 @@ class LinkSettings:
         return cls(**values)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a running process (a zombie, e.g. a killed child, is not)."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        # os.kill(pid, 0) would send CTRL_C_EVENT there; psutil asks the right question.
-        psutil: Any = importlib.import_module("psutil")
-        return bool(psutil.pid_exists(pid))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs (macOS): trust kill()
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last non-empty lines of a log file, or "" if there is none."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    kept = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(kept[-lines:])
-
-
-def spawn_daemon(db_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``memhub serve --db`` detached from this process, stderr appended to the log.
-
-    It gets its own session (so the client's SIGHUP/SIGINT to our process group spare it), no
-    stdin (so it never reads the MCP stream) and no stdout (so it never writes into it).
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    flags: dict[str, Any] = {}
-    if sys.platform == "win32":
-        flags["creationflags"] = (
-            subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
-        )
-    else:
-        flags["start_new_session"] = True
-    with log_path.open("ab") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "memhub", "serve", "--db", str(db_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            close_fds=True,
-            **flags,
-        )
-
-
 class DaemonLink:
     """One bridge's link to the daemon of one database.
 
@@ -166,18 +111,21 @@ class DaemonLink:
     the link; the daemon keeps running.
     """
 
-    def __init__(self, settings: LinkSettings, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, settings: LinkSettings, nursery: trio.Nursery, discovery: Discovery | None = None
+    ) -> None:
         self.settings = settings
-        self.paths = runtime_paths(settings.db_path)
+        self._os: Discovery = LocalDiscovery() if discovery is None else discovery
+        self.paths = self._os.paths(settings.db_path)
         self._nursery = nursery
-        self._client: Any = None
+        self._client: LinkClient | None = None
         self._scope: trio.CancelScope | None = None
         self._generation = 0
         self._connect_lock = trio.Lock()
         # Daemons we spawned while connecting (a failure there is a start-up failure), and
         # the ones from earlier connects (their later death is not: we just reap them).
-        self._starting: list[subprocess.Popen[bytes]] = []
-        self._spawned: list[subprocess.Popen[bytes]] = []
+        self._starting: list[Child] = []
+        self._spawned: list[Child] = []
         self._last_spawn = -1e9
         self._calls = 0
         self._connect_times_ms: list[float] = []
@@ -263,27 +211,28 @@ class DaemonLink:
 
     # -- connecting -------------------------------------------------------------------------
 
-    async def _connected(self) -> tuple[Any, int]:
+    async def _connected(self) -> tuple[LinkClient, int]:
         if self._client is not None:
             return self._client, self._generation
         async with self._connect_lock:
-            if self._client is None:
-                await self._establish()
-            return self._client, self._generation
+            client = self._client
+            if client is None:
+                client = await self._establish()
+            return client, self._generation
 
-    async def _establish(self) -> None:
+    async def _establish(self) -> LinkClient:
         """Attach to the running daemon, or start one and wait for it."""
-        from memhub.runtime import lock_is_held, read_runtime_file
-
         began = trio.current_time()
         deadline = began + self.settings.start_timeout_s
         delay = 0.05
         reason = "no daemon is running and none could be started"
         while True:
-            info = read_runtime_file(self.paths.runtime)
-            if info is not None and pid_alive(info.pid):
+            # Re-resolved on every round: a daemon may meanwhile serve this file by another name.
+            self.paths = self._os.paths(self.settings.db_path)
+            info = self._os.read_runtime(self.paths.runtime)
+            if info is not None and self._os.pid_alive(info.pid):
                 try:
-                    await self._open(info)
+                    client = await self._open(info)
                 except ProtocolMismatch as exc:
                     raise self.unreachable(
                         f"{exc.message}; stop the old daemon with `memhub stop --db "
@@ -296,13 +245,13 @@ class DaemonLink:
                 else:
                     self._connect_times_ms.append((trio.current_time() - began) * 1000)
                     self._settle_children()
-                    return
+                    return client
             elif info is not None:
                 reason = f"the runtime file names pid {info.pid}, which is not running"
             self._reap()
-            if not lock_is_held(self.paths.lock):
+            if not self._os.lock_held(self.paths.lock):
                 self._maybe_spawn()
-            elif info is None or not pid_alive(info.pid):
+            elif info is None or not self._os.pid_alive(info.pid):
                 reason = "a daemon holds the lock but is not ready yet"
             failed = self._failed_child()
             if failed is not None:
@@ -314,30 +263,34 @@ class DaemonLink:
             await trio.sleep(min(delay, max(0.0, deadline - trio.current_time())))
             delay = min(delay * 1.5, 1.0)
 
-    async def _open(self, info: RuntimeInfo) -> None:
+    async def _open(self, info: RuntimeInfo) -> LinkClient:
         """Connect to the daemon ``info`` describes, held open by a task of our nursery."""
+        held: tuple[LinkClient, trio.CancelScope]
         with trio.fail_after(CONNECT_TIMEOUT_S):
-            client, scope = await self._nursery.start(self._hold, info)
-        served = getattr(getattr(client, "welcome", None), "db_path", None)
-        if served is not None and Path(served) != self.settings.db_path:
+            held = await self._nursery.start(self._hold, info)
+        client, scope = held
+        served = client.welcome.db_path
+        if not same_file(served, self.settings.db_path):
             # A recycled port now belongs to the daemon of another database.
             scope.cancel()
             raise Unavailable(f"port {info.port} serves {served}, not this database")
         self._generation += 1
         self._client, self._scope = client, scope
         log.info("connected to the memhub daemon (pid %s, port %s)", info.pid, info.port)
+        return client
 
     async def _hold(
-        self, info: RuntimeInfo, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
+        self,
+        info: RuntimeInfo,
+        *,
+        task_status: trio.TaskStatus[tuple[LinkClient, trio.CancelScope]] = (
+            trio.TASK_STATUS_IGNORED
+        ),
     ) -> None:
-        from memhub.transport.client import open_daemon_client
-
         started = False
-        client: Any = None
+        client: LinkClient | None = None
         try:
-            async with open_daemon_client(
-                f"ws://{info.host}:{info.port}", info.token, client_name=self.settings.client_name
-            ) as client:
+            async with self._os.connect(info, self.settings.client_name) as client:
                 with trio.CancelScope() as scope:
                     task_status.started((client, scope))
                     started = True
@@ -369,15 +322,24 @@ class DaemonLink:
         self._last_spawn = time.monotonic()
         log.info("starting the memhub daemon for %s", self.settings.db_path)
         try:
-            self._starting.append(spawn_daemon(self.settings.db_path, self.paths.log))
+            self._starting.append(self._os.spawn(self.settings.db_path, self.paths.log))
         except OSError as exc:
             raise self.unreachable(f"cannot start `memhub serve`: {exc}") from None
 
     def _failed_child(self) -> str | None:
-        """Why a daemon we just spawned died, unless it merely lost the lock race (exit 3)."""
-        for child in self._starting:
+        """Why a daemon we just spawned failed for good, if it did.
+
+        Losing the lock race (exit 3) is no failure, and neither is a crash: a daemon killed
+        by a signal while starting (``kill -9``, the OOM killer) is started again on the next
+        round. Only the daemon's own non-zero exits are final, and its log says why.
+        """
+        for child in list(self._starting):
             code = child.poll()
-            if code is not None and code not in (0, EXIT_LOCK_TAKEN):
+            if code is not None and crashed(code):
+                log.warning("the daemon we started was killed (%s); starting another", code)
+                self._starting.remove(child)
+                self._last_spawn = -1e9
+            elif code is not None and code not in (0, EXIT_LOCK_TAKEN):
                 self._starting.remove(child)
                 tail = log_tail(self.paths.log)
                 return f"`memhub serve` exited with code {code}" + (
@@ -400,7 +362,8 @@ class DaemonLink:
         self._starting = [
             child
             for child in self._starting
-            if child.poll() is None or child.returncode not in (0, EXIT_LOCK_TAKEN)
+            if (code := child.poll()) is None
+            or (code not in (0, EXIT_LOCK_TAKEN) and not crashed(code))
         ]
 
     def _timeout_error(self) -> QueryTimeout:

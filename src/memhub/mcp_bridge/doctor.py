@@ -165,13 +165,13 @@ def check_daemon(settings: Settings) -> Check:
     """A daemon serves the database and answers, or none runs (a bridge starts one)."""
     import trio
 
-    from memhub.runtime import lock_is_held
+    from memhub.discovery import lock_is_held
 
     paths = settings.paths
     if not lock_is_held(paths.lock):
         return Check(OK, "no daemon running (the first bridge tool call starts one)")
     try:
-        from memhub.daemon_client import fetch_health
+        from memhub.discovery.control import fetch_health
 
         report = trio.run(fetch_health, settings.db_path)
     except Exception as exc:

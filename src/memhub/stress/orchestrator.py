@@ -17,9 +17,9 @@ import attrs
 import psutil
 import trio
 
-from memhub.config import EmbedderKind, runtime_paths
+from memhub.config import EmbedderKind
+from memhub.discovery import RuntimeInfo, spawn_daemon, wait_until_ready
 from memhub.protocol import messages as m
-from memhub.runtime import RuntimeInfo, read_runtime_file
 from memhub.stress import integrity, stats
 from memhub.transport.client import open_daemon_client
 
@@ -46,32 +46,10 @@ def _env(config: RunConfig) -> dict[str, str]:
     return env
 
 
-def start_daemon(db: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "memhub", "serve", "--db", str(db)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
-
-
-def wait_ready(db: Path, pid: int | None, timeout: float = 180) -> RuntimeInfo:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = read_runtime_file(runtime_paths(db).runtime)
-        if info is not None and (pid is None or info.pid == pid) and psutil.pid_exists(info.pid):
-            return info
-        time.sleep(0.05)
-    raise TimeoutError(f"the daemon for {db} did not become ready in {timeout:g} s")
-
-
 async def daemon_health(info: RuntimeInfo) -> m.HealthReport | None:
     try:
         with trio.fail_after(10):
-            async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client:
+            async with open_daemon_client(info.url, info.token) as client:
                 reply = await client.call(m.Health(id=0))
                 return reply if isinstance(reply, m.HealthReport) else None
     except Exception:
@@ -95,13 +73,13 @@ def run(config: RunConfig, progress: Any = None) -> dict[str, Any]:
     db = (config.db or work / "stress.db").resolve()
     env = _env(config)
     daemon_log = work / "daemon.log"
-    daemon = start_daemon(db, env, daemon_log)
+    daemon = spawn_daemon(db, daemon_log, env)
     kills = 0
     peak_daemon = 0.0
     peak_clients = 0.0
     health: m.HealthReport | None = None
     try:
-        info = wait_ready(db, daemon.pid)
+        info = wait_until_ready(db, daemon, 180)
         ledgers = [work / f"client{k}.jsonl" for k in range(config.clients)]
         workers = [
             subprocess.Popen(
@@ -181,8 +159,8 @@ def run(config: RunConfig, progress: Any = None) -> dict[str, Any]:
                 os.kill(info.pid, signal.SIGKILL)  # chaos: no drain, no checkpoint
                 kills += 1
                 daemon.wait()
-                daemon = start_daemon(db, env, daemon_log)
-                info = wait_ready(db, None)
+                daemon = spawn_daemon(db, daemon_log, env)
+                info = wait_until_ready(db, daemon, 180)
                 next_kill = time.monotonic() + config.kill_every
             if progress is not None:
                 progress(sum(_lines(p) for p in ledgers), now - started)

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import trio
 
 from memhub.config import runtime_paths
+from memhub.discovery import read_runtime_file
 from memhub.domain.hashing import content_hash
 from memhub.errors import Duplicate, NotFound, ServiceError, Unavailable
 from memhub.protocol import messages as m
-from memhub.runtime import read_runtime_file
 from memhub.stress.workload import Op, Workload
 from memhub.transport.client import DaemonClient, open_daemon_client
 
@@ -68,9 +68,7 @@ class ProtocolDriver:
             if info is not None:
                 try:
                     self._client = await self._stack.enter_async_context(
-                        open_daemon_client(
-                            f"ws://{info.host}:{info.port}", info.token, client_name=self._name
-                        )
+                        open_daemon_client(info.url, info.token, client_name=self._name)
                     )
                     return self._client
                 except (Unavailable, ServiceError, OSError):

@@ -1,6 +1,7 @@
 """The runtime file clients use to find a daemon, and the lock that makes it the only one.
 
-Both sit beside the database (see :func:`memhub.config.runtime_paths`).
+Both sit beside the database (see :func:`memhub.config.runtime_paths`); the identity lock that
+makes a daemon the only one for a *file* is in :mod:`memhub.discovery.identity`.
 
 * The lock is an OS lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows) held on an open
   file for the daemon's whole life. The kernel drops it when the process dies, even by
@@ -52,9 +53,15 @@ class RuntimeInfo:
 
     @property
     def url(self) -> str:
-        """The websocket URL of the daemon (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        """The websocket URL of the daemon."""
+        return daemon_url(self.host, self.port)
+
+
+def daemon_url(host: str, port: int) -> str:
+    """The websocket URL of a daemon listening on ``host:port`` (IPv6 hosts in brackets)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"ws://{host}:{port}"
 
 
 _FIELD_TYPES: Final[dict[str, type]] = {
@@ -164,8 +171,11 @@ class DaemonLock:
         """Whether this object currently holds the lock."""
         return self._fd is not None
 
-    def acquire(self) -> bool:
-        """Take the lock without blocking for long; False if another process holds it."""
+    def acquire(self, content: str | None = None) -> bool:
+        """Take the lock without blocking for long; False if another process holds it.
+
+        ``content`` (default: our pid) is written into the lock file once it is ours.
+        """
         if self._fd is not None:
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -182,7 +192,7 @@ class DaemonLock:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, (content if content is not None else f"{os.getpid()}\n").encode())
         return True
 
     def release(self) -> None:
