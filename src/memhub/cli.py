@@ -120,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             # An empty file is a new database to SQLite; creating it here gives it an identity
             # to lock before any other daemon could open it under another name.
-            os.close(os.open(settings.db_path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.close(os.open(settings.db_path, os.O_RDONLY | os.O_CREAT, 0o600))
             identity = FileIdentity.of(settings.db_path)
             claim = claim_file(settings.db_path, identity) if identity else None
         except OSError as exc:

@@ -37,6 +37,7 @@ from memhub.errors import StartupError
 from memhub.protocol import messages as m
 from memhub.service import MemoryService
 from memhub.storage import schema as schema_mod
+from memhub.storage.filewatch import FileWatch
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy
 from memhub.transport.server import serve_websocket_api
@@ -44,6 +45,8 @@ from memhub.transport.server import serve_websocket_api
 log = logging.getLogger(__name__)
 DRAIN_GRACE_S: Final = 30.0
 IDLE_CHECKPOINT_S: Final = 5.0
+FILE_CHECK_S: Final = 2.0  # how often the database file is checked between write batches
+FILE_LOST_GRACE_S: Final = 1.0  # writes refused, health unhealthy, then the daemon stops
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +89,9 @@ def check_embedder(
 
 def _open_writer_connection(settings: Settings) -> tuple[apsw.Connection, schema_mod.Schema | None]:
     path = settings.db_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Before any pragma: switching to WAL would already write to another program's database.
+    schema_mod.refuse_foreign_database(path)
     conn = schema_mod.connect(path, readonly=False, pragmas=settings.pragmas, create=True)
     try:
         if conn.readonly("main"):
@@ -172,6 +177,7 @@ async def run_daemon(
                 queue_size=settings.write_queue,
                 busy_retries=settings.busy_retries,
                 checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
+                file_watch=FileWatch(path),
             )
             writer_done = trio.Event()
 
@@ -247,6 +253,7 @@ async def run_daemon(
                 if settings.idle_shutdown_s > 0:
                     edge.start_soon(_watch_idle, service, settings.idle_shutdown_s, shutdown)
                 edge.start_soon(_idle_checkpoints, writer)
+                edge.start_soon(_watch_database_file, writer, shutdown)
                 task_status.started(
                     DaemonHandle(
                         port=server.port,
@@ -305,6 +312,26 @@ async def _watch_idle(service: MemoryService, idle_s: float, shutdown: trio.Even
         quiet = time.monotonic() - service.last_activity
         if service.connected_clients == 0 and quiet >= idle_s:
             log.info("no client for %.0f s: stopping (MEMHUB_IDLE_SHUTDOWN)", quiet)
+            shutdown.set()
+            return
+
+
+async def _watch_database_file(writer: WriterActor, shutdown: trio.Event) -> None:
+    """Stop the daemon once its database file is deleted or replaced (see ``FileWatch``).
+
+    Writes are already refused from the moment the writer notices; stopping lets the next
+    client start a daemon on whatever file the path names now, instead of writing into a file
+    that no longer exists.
+    """
+    while True:
+        with trio.move_on_after(FILE_CHECK_S):
+            await writer.file_problem_seen.wait()
+        problem = writer.check_file()
+        if problem is not None:
+            log.error("%s: refusing writes and stopping", problem)
+            # A moment for the refusals already answered to reach their clients, and for
+            # anyone asking for health to see why, before the connections close.
+            await trio.sleep(FILE_LOST_GRACE_S)
             shutdown.set()
             return
 

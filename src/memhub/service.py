@@ -367,6 +367,8 @@ class MemoryService:
             active, deleted = await self.readers.submit(lambda conn: queries.counts(conn, schema))
         except ServiceError as exc:
             status, message, active, deleted = "unhealthy", exc.message, 0, 0
+        if self.writer.file_problem is not None:
+            status, message = "unhealthy", f"{self.writer.file_problem}; writes are refused"
         path = self.settings.db_path
         embedder = self.embedder.statistics()
         index = self._index

@@ -29,6 +29,7 @@ from memhub.actors.events import EventHub
 from memhub.actors.mailbox import Call, answer, ask, drain_nowait
 from memhub.errors import DatabaseBusy, DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
+from memhub.storage.filewatch import FileWatch
 from memhub.storage.schema import Schema
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy, WriteBatch, record_embedder
@@ -56,6 +57,7 @@ class WriterActor:
         queue_size: int,
         busy_retries: int,
         checkpoint_wal_bytes: int,
+        file_watch: FileWatch | None = None,
     ) -> None:
         self.conn = conn
         self.schema = schema
@@ -66,6 +68,9 @@ class WriterActor:
         self._max_batch = max_batch
         self._busy_retries = busy_retries
         self._checkpoint_wal_bytes = checkpoint_wal_bytes
+        self._file_watch = file_watch
+        self.file_problem: str | None = None  # set once the database file is gone: no more writes
+        self.file_problem_seen = trio.Event()
         self._wal_path = Path(conn.filename + "-wal")
         self._send, self._recv = trio.open_memory_channel[Call[WriteFn, Any]](queue_size)
         self._limiter = trio.CapacityLimiter(1)  # the connection is used by one thread at a time
@@ -103,6 +108,8 @@ class WriterActor:
                 )
                 for call, result in zip(calls, results, strict=True):
                     answer(call, result)
+                if self.file_problem is not None:
+                    self.file_problem_seen.set()
                 if events:
                     self._hub.publish(events)
                 self.last_write = time.monotonic()
@@ -112,6 +119,10 @@ class WriterActor:
     # -- in the worker thread -------------------------------------------------------------------
 
     def _commit_batch(self, fns: list[WriteFn]) -> tuple[list[outcome.Outcome[Any]], list[m.Event]]:
+        problem = self.check_file()
+        if problem is not None:
+            lost = DatabaseError(f"nothing was written: {problem}; the daemon is stopping")
+            return [outcome.Error(lost) for _ in fns], []
         delay = _BACKOFF_START_S
         for attempt in range(self._busy_retries + 1):
             try:
@@ -183,6 +194,15 @@ class WriterActor:
             self.conn.execute("ROLLBACK")
         except apsw.Error as exc:  # the transaction may already be gone
             log.debug("rollback: %s", exc)
+
+    def check_file(self) -> str | None:
+        """The reason writes are refused (the database file is gone), or None.
+
+        Runs in the worker thread before each batch, and from the daemon's periodic check.
+        """
+        if self.file_problem is None and self._file_watch is not None:
+            self.file_problem = self._file_watch.problem()
+        return self.file_problem
 
     # -- checkpoints ----------------------------------------------------------------------------
 

@@ -163,6 +163,37 @@ def explain_open_error(path: Path, exc: BaseException) -> StartupError:
     return StartupError(f"{path}: cannot open the database: {exc}")
 
 
+def refuse_foreign_database(path: Path) -> None:
+    """Refuse a non-empty SQLite database that holds no memory tables, leaving it untouched.
+
+    memhub creates its tables only in a new (empty) file or a memory database; pointing it at
+    another program's database by mistake must not add tables to it or switch it to WAL.
+    Opens the file read-only with no extension and no pragma, so nothing is written.
+    """
+    try:
+        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    except apsw.CantOpenError:
+        return  # no file yet: a new database
+    try:
+        names = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+    except apsw.Error as exc:
+        raise explain_open_error(path, exc) from None
+    finally:
+        conn.close()
+    if names and "memories" not in names and "memory_embeddings" not in names:
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise StartupError(
+            f"{path}: this SQLite database belongs to another program (it holds {shown} and no "
+            "memories table); memhub leaves it untouched. Point MCP_MEMORY_SQLITE_PATH at your "
+            "memory database or at a new file"
+        )
+
+
 def inspect(conn: apsw.Connection, path: Path) -> Schema | None:
     """Describe an existing database, or return None if it holds no memory tables yet."""
     try:
