@@ -1,6 +1,7 @@
 """The bridge's link to the daemon: find it, start it, keep it, and retry what is safe.
 
-Discovery uses only the files beside the database (:func:`memhub.config.runtime_paths`):
+Discovery (:mod:`memhub.discovery`, passed in as a seam) uses only the files beside the
+database and the per-user lock on the file's identity:
 
 * ``<db>.memhub.json``, the runtime file, names the daemon's pid, port and token. The daemon
   writes it once it is ready, so a file can be stale (left by a daemon that died) but never
@@ -13,8 +14,9 @@ Starting is a race on purpose: every bridge that finds the lock free spawns
 log), and the daemons' flock picks one winner; the others exit with code 3 within a second.
 Eight bridges started in the same second therefore end on one daemon, and a daemon outlives
 the bridge (and the app) that started it. The bridge then polls the runtime file with backoff
-until a daemon answers, a spawned daemon fails for real (any exit but 3: its log tail becomes
-the error), or the start timeout passes.
+until a daemon answers, a spawned daemon fails for real (its own non-zero exit but 3: its log
+tail becomes the error; a child killed by a signal is a crash and is started again), or the
+start timeout passes.
 
 Retries. A lost connection (daemon killed, restarted, shutting down) drops the link, and the
 request is sent again on a new one, up to :data:`MAX_ATTEMPTS` times. That is safe for every

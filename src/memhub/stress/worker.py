@@ -24,8 +24,7 @@ from typing import Any, Protocol
 
 import trio
 
-from memhub.config import runtime_paths
-from memhub.discovery import read_runtime_file
+from memhub.discovery import read_runtime_file, serving_paths
 from memhub.domain.hashing import content_hash
 from memhub.errors import Duplicate, NotFound, ServiceError, Unavailable
 from memhub.protocol import messages as m
@@ -64,7 +63,7 @@ class ProtocolDriver:
             return self._client
         deadline = trio.current_time() + RECONNECT_BUDGET_S
         while True:
-            info = read_runtime_file(runtime_paths(self._db).runtime)
+            info = read_runtime_file(serving_paths(self._db).runtime)
             if info is not None:
                 try:
                     self._client = await self._stack.enter_async_context(
