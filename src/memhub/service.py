@@ -29,7 +29,7 @@ from memhub.config import Settings
 from memhub.domain.hashing import content_hash
 from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
 from memhub.domain.tags import normalize_tags
-from memhub.domain.timeparse import parse_time_expression
+from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
 from memhub.protocol import messages as m
 from memhub.storage import queries
@@ -271,7 +271,10 @@ class MemoryService:
         limit = self._limit(req.limit)
         after, before = req.after, req.before
         if req.time_expr:
-            start, end = parse_time_expression(req.time_expr)
+            try:
+                start, end = parse_time_expression(req.time_expr)
+            except TimeRangeError as exc:
+                raise BadRequest(f"invalid time_expr: {exc}") from None
             if start is not None or end is not None:
                 after, before = start, end
         filters = Filters(

@@ -14,7 +14,7 @@ from memhub.storage import schema as schema_mod
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy, NewMemory, WriteBatch
 
-# The v10 DDL exactly as mcp-memory-service 10.x runs it (anchor §2.1), plus migration 011.
+# The v10 DDL exactly as mcp-memory-service 10.x runs it, plus migration 011.
 MMS_V10_DDL = [
     "CREATE TABLE IF NOT EXISTS metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS memories (

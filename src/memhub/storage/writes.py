@@ -5,7 +5,7 @@ mirror and what this batch has done so far) and runs between the writer's ``BEGI
 and ``COMMIT``, inside a SAVEPOINT of its own. None of them commits, embeds or sleeps: the
 writer owns the transaction, the embedder ran before the write was queued.
 
-The semantics are mcp-memory-service's (anchor §2): content hash of the stripped lower-cased
+The semantics are mcp-memory-service's: content hash of the stripped lower-cased
 text, tags as a lowercase CSV, REAL epochs plus ISO strings, soft delete that drops the vector
 and graph edges, tombstone purge before a re-insert. What memhub adds is atomicity: the
 duplicate checks and the insert happen in one write transaction, so two clients storing the
