@@ -143,9 +143,13 @@ def canonical_memory_type(
     name = requested.strip().lower()
     if name in known_types(custom):
         return name, None
-    warning = (
+    return FALLBACK_TYPE, type_coerced_warning(requested, FALLBACK_TYPE)
+
+
+def type_coerced_warning(requested: str, stored_as: str) -> str:
+    """Upstream's line (agents read it) saying a requested type was stored as another."""
+    return (
         f"Warning: requested memory_type '{requested}' is not in the ontology — stored as "
-        f"'{FALLBACK_TYPE}'. Register custom types via the MCP_CUSTOM_MEMORY_TYPES env var, "
+        f"'{stored_as}'. Register custom types via the {CUSTOM_TYPES_ENV} env var, "
         f"e.g. '{{\"{requested}\": []}}'."
     )
-    return FALLBACK_TYPE, warning

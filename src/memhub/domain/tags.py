@@ -26,25 +26,34 @@ def normalize_tags(value: object) -> list[str]:
     if it is not valid JSON (or too long) it is one literal tag, as upstream treats it. Any
     other string is split on commas. Each tag is stripped, inner commas become ``-``, it is
     lower-cased and cut to 100 characters; empty tags and case-insensitive repeats are dropped and
-    at most 100 tags are kept, in first-seen order. Numbers in a list or JSON array are taken
-    as their ``str()``, as upstream does for JSON arrays.
+    at most 100 tags are kept, in first-seen order. In a list, numbers are taken as their text
+    and other non-strings are skipped; in a JSON-array string every element is taken as its
+    ``str()``: both as upstream (and a model that sends ``[2024]`` means "2024").
+
+    This is the one implementation: the bridge applies it to tool arguments, the daemon to
+    every request, and applying it twice changes nothing.
 
     Raises:
-        ValueError: the value is neither a string nor a list/tuple, or an element is neither a
-            string nor a number.
+        ValueError: the value is neither None, a string, nor a list/tuple.
     """
+    return merge_tags(value)
+
+
+def merge_tags(*values: object) -> list[str]:
+    """The tags of several values (see :func:`normalize_tags`), in order, normalized as one."""
     tags: list[str] = []
     seen: set[str] = set()
-    for raw in _candidates(value):
-        # Upstream cuts before lower-casing and does not strip again; lower-casing first keeps
-        # every tag within 100 characters ("İ" lower-cases to two), and the second strip keeps
-        # a cut from leaving a trailing space. Both make normalization idempotent.
-        tag = raw.strip().replace(",", "-").lower()[:MAX_TAG_CHARS].rstrip()
-        if tag and tag not in seen:
-            seen.add(tag)
-            tags.append(tag)
-            if len(tags) == MAX_TAGS:
-                break
+    for value in values:
+        for raw in _candidates(value):
+            # Upstream cuts before lower-casing and does not strip again; lower-casing first
+            # keeps every tag within 100 characters ("İ" lower-cases to two), and the second
+            # strip keeps a cut from leaving a trailing space. Both make this idempotent.
+            tag = raw.strip().replace(",", "-").lower()[:MAX_TAG_CHARS].rstrip()
+            if tag and tag not in seen:
+                seen.add(tag)
+                tags.append(tag)
+                if len(tags) == MAX_TAGS:
+                    return tags
     return tags
 
 
@@ -62,27 +71,26 @@ def _candidates(value: object) -> list[str]:
             loaded = json.loads(text)
         except (ValueError, RecursionError):
             return [text]
-        items: list[object] = list(loaded) if isinstance(loaded, list) else [text]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise ValueError(f"tags must be a list of strings or a string, got {type(value).__name__}")
-    return [_element(item) for item in items]
-
-
-def _element(item: object) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, int | float) and not isinstance(item, bool):
-        return str(item)
-    # Upstream skips these in lists and stringifies them in JSON arrays, silently storing fewer
-    # or odd tags ("{'a': 1}"); a clear error serves the agent that sent them better.
-    raise ValueError(f"each tag must be a string, got {type(item).__name__}: {item!r:.60}")
+        return [str(item) for item in loaded] if isinstance(loaded, list) else [text]
+    if isinstance(value, list | tuple):
+        return [item if isinstance(item, str) else str(item) for item in value if _usable(item)]
+    raise ValueError(f"tags must be a list of strings or a comma-separated string, got {value!r}")
 
 
 def tags_to_db(tags: list[str]) -> str:
     """The stored form of normalized tags: ``"a,b"``, or ``"untagged"`` for none."""
     return ",".join(tags) if tags else UNTAGGED
+
+
+def _usable(item: object) -> bool:
+    """A list element that is a tag: a string or a number, not a bool (as upstream)."""
+    return isinstance(item, str) or (isinstance(item, int | float) and not isinstance(item, bool))
+
+
+def read_back(tags: list[str]) -> list[str]:
+    """The tags a read of a row stored with these normalized tags returns (``["untagged"]`` for
+    none), so that a write can answer with the record a later read would give."""
+    return list(tags) if tags else [UNTAGGED]
 
 
 def tags_from_db(raw: str | None) -> list[str]:

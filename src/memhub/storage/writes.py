@@ -23,7 +23,7 @@ import apsw
 import attrs
 import numpy as np
 
-from memhub.domain.tags import tags_from_db, tags_to_db
+from memhub.domain.tags import read_back, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import Duplicate, NotFound
 from memhub.protocol import messages as m
@@ -145,7 +145,7 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
     record = m.MemoryRecord(
         content_hash=item.content_hash,
         content=item.content,
-        tags=tags_from_db(tags_to_db(item.tags)),
+        tags=read_back(item.tags),
         memory_type=item.memory_type,
         metadata=item.metadata,
         created_at=now,
@@ -332,7 +332,7 @@ def update(
     )
     record = attrs.evolve(
         old,
-        tags=tags_from_db(tags_to_db(new_tags)),
+        tags=read_back(new_tags),
         memory_type=new_type,
         metadata=new_meta,
         created_at=created_at,
