@@ -21,7 +21,6 @@ from typing import Any
 
 import apsw
 import attrs
-import numpy as np
 
 from memhub.domain.tags import read_back, tags_to_db
 from memhub.domain.timestamps import iso_utc
@@ -372,7 +371,3 @@ def record_embedder(conn: apsw.Connection, name: str) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO metadata (key, value) VALUES ('memhub_embedder', ?)", (name,)
     )
-
-
-def vectors_equal(a: FloatArray, b: FloatArray, tolerance: float = 1e-6) -> bool:
-    return bool(np.allclose(a, b, atol=tolerance))
