@@ -121,7 +121,7 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BadRequest("expected a JSON object")
     tag = obj.get("type")
-    if tag not in known:
+    if not isinstance(tag, str) or tag not in known:  # a list or object tag is unhashable
         raise BadRequest(f"unknown message type {tag!r}", detail={"id": _peek_id(obj)})
     return obj
 
