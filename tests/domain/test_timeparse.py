@@ -13,6 +13,7 @@ from memhub.domain.timeparse import (
     extract_time_expression,
     parse_time_expression,
 )
+from tests.domain.helpers import local
 
 # A Wednesday afternoon, local time (New York, standard time: DST ended on 2026-11-01).
 NOW = datetime(2026, 11, 18, 14, 30)
@@ -20,14 +21,7 @@ END = (23, 59, 59, 999999)  # upstream's time.max
 EOD = (23, 59, 59)  # upstream's datetime(..., 23, 59, 59)
 
 
-@pytest.fixture(autouse=True)
-def _new_york_time(monkeypatch):
-    # A zone that is not UTC and has DST, so local-versus-UTC mistakes show.
-    monkeypatch.setenv("TZ", "EST5EDT,M3.2.0,M11.1.0")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("new_york_time")
 
 
 def local_range(text: str, now: datetime = NOW) -> tuple[datetime | None, datetime | None]:
@@ -38,16 +32,7 @@ def local_range(text: str, now: datetime = NOW) -> tuple[datetime | None, dateti
     )
 
 
-def d(
-    year: int,
-    month: int,
-    day: int,
-    hour: int = 0,
-    minute: int = 0,
-    second: int = 0,
-    microsecond: int = 0,
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, microsecond)
+d = local
 
 
 CASES = [

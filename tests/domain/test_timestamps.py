@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 import warnings
 from datetime import UTC, datetime
 
@@ -9,16 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memhub.domain.timestamps import iso_utc, parse_date_bound
+from tests.domain.helpers import local
 
-
-@pytest.fixture(autouse=True)
-def _new_york_time(monkeypatch):
-    # A zone that is not UTC, so local-versus-UTC mistakes show.
-    monkeypatch.setenv("TZ", "EST5EDT,M3.2.0,M11.1.0")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("new_york_time")
 
 
 @pytest.mark.parametrize(
@@ -42,18 +34,8 @@ def test_iso_utc_matches_utcfromtimestamp(ts):
     assert iso_utc(ts) == expected
 
 
-def _local(
-    year: int,
-    month: int,
-    day: int,
-    hour: int = 0,
-    minute: int = 0,
-    second: int = 0,
-    microsecond: int = 0,
-) -> float:
-    return datetime(
-        year, month, day, hour, minute, second, microsecond
-    ).timestamp()  # naive is local on purpose
+def _local(*fields: int) -> float:
+    return local(*fields).timestamp()
 
 
 def test_date_is_local_midnight_or_end_of_day():
