@@ -405,6 +405,21 @@ def _run_legacy(
     return results
 
 
+def mms_env(python: Path, work: Path) -> dict[str, str]:
+    """The offline environment (used by ``bench/peer.py``) for ``python`` (an ``ensure_mms_venv`` result).
+
+    Semantic dedup off; the caller sets ``MCP_MEMORY_SQLITE_PATH``.
+    """
+    model_dir = None
+    for version in VERSIONS.values():
+        info = venv_info(version)
+        if info is not None and venv_python(version) == python:
+            model_dir = Path(info["model_dir"])
+    env = mms_env_vars(work, work / "sqlite_vec.db", model_dir=model_dir, semantic_dedup=False)
+    del env["MCP_MEMORY_SQLITE_PATH"]
+    return env
+
+
 def describe() -> dict[str, Any]:
     """What is cached: per version, the marker (install time, size) or None."""
     return {"root": str(venv_root()), "venvs": {v: venv_info(v) for v in VERSIONS.values()}}
