@@ -406,7 +406,8 @@ def _run_legacy(
 
 
 def mms_env(python: Path, work: Path) -> dict[str, str]:
-    """The offline environment (used by ``bench/peer.py``) for ``python`` (an ``ensure_mms_venv`` result).
+    """The offline environment for ``python`` (an ``ensure_mms_venv`` result); ``bench/peer.py``
+    uses it.
 
     Semantic dedup off; the caller sets ``MCP_MEMORY_SQLITE_PATH``.
     """
