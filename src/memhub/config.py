@@ -7,7 +7,6 @@ existing client configuration keeps pointing at the same file. memhub's own knob
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Mapping
@@ -158,11 +157,6 @@ class RuntimePaths:
     lock: Path
     runtime: Path
     log: Path
-
-
-def db_key(db_path: Path) -> str:
-    """A short stable id of a database path (for log names and test output)."""
-    return hashlib.sha256(str(db_path).encode()).hexdigest()[:12]
 
 
 @attrs.frozen(kw_only=True)

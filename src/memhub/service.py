@@ -8,7 +8,6 @@ the duplicate checks and the insert atomically.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -26,10 +25,12 @@ from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.domain.content import ContentError, check_content, check_metadata
 from memhub.domain.hashing import content_hash
 from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
+from memhub.domain.sessions import session_chunks, session_id_of
 from memhub.domain.tags import normalize_tags
-from memhub.domain.timeparse import parse_time_expression
+from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
 from memhub.protocol import messages as m
 from memhub.storage import queries
@@ -125,26 +126,17 @@ class MemoryService:
             raise BadRequest(f"invalid tags: {exc}") from None
 
     def _content(self, content: str) -> str:
-        if not content.strip():
-            raise BadRequest("content is empty")
-        if len(content) > self.settings.max_content_chars:
-            raise TooLarge(
-                f"content is {len(content)} characters; the limit is "
-                f"{self.settings.max_content_chars} (MEMHUB_MAX_CONTENT_CHARS)"
-            )
-        return content
+        try:
+            return check_content(content, self.settings.max_content_chars)
+        except ContentError as exc:
+            raise _content_failure(exc) from None
 
     @staticmethod
     def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         try:
-            # Round-trip: proves it is plain JSON (no NaN/Infinity) and copies it.
-            text = json.dumps(metadata, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"metadata is not plain JSON: {exc}") from None
-        if len(text) > 1_000_000:
-            raise TooLarge("metadata is larger than 1 MB")
-        loaded: dict[str, Any] = json.loads(text)
-        return loaded
+            return check_metadata(metadata)
+        except ContentError as exc:
+            raise _content_failure(exc) from None
 
     def _type(self, requested: str | None) -> tuple[str, str | None]:
         return canonical_memory_type(requested, custom=self._custom_types)
@@ -190,33 +182,32 @@ class MemoryService:
     async def _store_session(self, req: m.StoreSession) -> m.SessionStored:
         if not req.turns:
             raise BadRequest("a session needs at least one turn")
-        session_id = req.session_id or str(uuid.uuid4())
-        lines = [f"[{t.role}] {t.content}" for t in req.turns]
-        chunks = _chunk_turns(lines, self.settings.session_chunk_size)
-        extra = self._tags(req.tags)
-        metadata = self._metadata(req.metadata)
-        texts = ["\n".join(chunk) for chunk in chunks]
-        for text in texts:
-            self._content(text)
-        vectors = await self.embedder.embed(texts)
-        items = []
-        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
-            tags = [f"session:{session_id}", *extra]
-            meta = {**metadata, "session_id": session_id, "turns": len(req.turns)}
-            if len(texts) > 1:
-                tags.append(f"chunk:{i + 1}/{len(texts)}")
-                meta.update(chunk_index=i, total_chunks=len(texts))
-            items.append(
-                db.NewMemory(
-                    content=text,
-                    content_hash=content_hash(text),
-                    tags=normalize_tags(tags),
-                    memory_type="session",
-                    metadata=meta,
-                    vector=vector,
-                    skip_semantic_dedup=True,
-                )
+        try:
+            session_id = session_id_of(req.session_id or str(uuid.uuid4()))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        chunks = session_chunks(
+            [(turn.role, turn.content) for turn in req.turns],
+            session_id,
+            tags=self._tags(req.tags),
+            metadata=self._metadata(req.metadata),
+            chunk_size=self.settings.session_chunk_size,
+        )
+        for chunk in chunks:
+            self._content(chunk.content)
+        vectors = await self.embedder.embed([chunk.content for chunk in chunks])
+        items = [
+            db.NewMemory(
+                content=chunk.content,
+                content_hash=content_hash(chunk.content),
+                tags=chunk.tags,
+                memory_type="session",
+                metadata=chunk.metadata,
+                vector=vector,
+                skip_semantic_dedup=True,
             )
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
         hashes = await self.writer.submit(lambda batch: db.store_session(batch, items))
         return m.SessionStored(
             id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
@@ -271,7 +262,10 @@ class MemoryService:
         limit = self._limit(req.limit)
         after, before = req.after, req.before
         if req.time_expr:
-            start, end = parse_time_expression(req.time_expr)
+            try:
+                start, end = parse_time_expression(req.time_expr)
+            except TimeRangeError as exc:
+                raise BadRequest(f"invalid time_expr: {exc}") from None
             if start is not None or end is not None:
                 after, before = start, end
         filters = Filters(
@@ -411,16 +405,5 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _chunk_turns(lines: list[str], size: int) -> list[list[str]]:
-    """Split turns into chunks of at most ``size`` characters on turn boundaries (0: one chunk)."""
-    if size <= 0:
-        return [lines]
-    chunks: list[list[str]] = [[]]
-    length = 0
-    for line in lines:
-        if chunks[-1] and length + len(line) + 1 > size:
-            chunks.append([])
-            length = 0
-        chunks[-1].append(line)
-        length += len(line) + 1
-    return chunks
+def _content_failure(exc: ContentError) -> ServiceError:
+    return TooLarge(str(exc)) if exc.too_large else BadRequest(str(exc))

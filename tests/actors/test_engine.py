@@ -19,7 +19,7 @@ from memhub.storage.queries import Filters
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy
 
-from .conftest import build_mms_v10_db, make_item, open_rw, random_unit, run_write
+from .helpers import build_mms_v10_db, make_item, open_rw, random_unit, run_write
 
 
 def test_create_v12_schema_matches_12x_layout(new_db):

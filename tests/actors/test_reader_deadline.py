@@ -8,7 +8,7 @@ import trio
 from memhub.actors.reader import ReaderPool
 from memhub.errors import QueryTimeout
 
-from .conftest import open_rw
+from .helpers import open_rw
 
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
 

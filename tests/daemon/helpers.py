@@ -63,12 +63,16 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
 def running_daemon(
     db: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], RuntimeInfo]]:
+    """A daemon on ``db`` for the body; it must then stop cleanly (exit code 0) on SIGTERM."""
     proc = start_daemon(db, env)
     try:
         info = wait_for_runtime(db, proc)
         yield proc, info
-    finally:
+    except BaseException:
         stop_process(proc)
+        raise
+    code = stop_process(proc)
+    assert code == 0, f"the daemon on {db} exited with {code} on SIGTERM"
 
 
 @dataclass(frozen=True)

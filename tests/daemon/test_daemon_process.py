@@ -107,6 +107,7 @@ async def test_readers_answer_while_another_process_holds_the_write_lock(tmp_pat
                     assert locker.poll() is None
             finally:
                 locker.wait(10)
+            assert locker.returncode == 0  # it committed and let go of the lock
             assert len(stored) == 1  # the store waited for the lock, then committed
             health = await client.call(m.Health(id=0))
             assert isinstance(health, m.HealthReport)
@@ -132,10 +133,11 @@ def test_kill_9_during_writes_loses_no_acked_store(tmp_path):
     while len(db_state(db).active) < 30 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL
     acked = set()
     for worker in workers:
         out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0  # a lost daemon is recorded per store, not a crash
         for line in out.decode().splitlines():
             record = json.loads(line)
             if record["ok"]:

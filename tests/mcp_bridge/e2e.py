@@ -13,7 +13,9 @@ import re
 import signal
 import sys
 import time
+import uuid
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import psutil  # (no stubs installed)
@@ -23,7 +25,6 @@ from memhub.config import runtime_paths
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from mcp_types import CallToolResult
 
@@ -50,9 +51,16 @@ def bridge_env(db: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def bridge_params(db: Path, **extra: str) -> StdioServerParameters:
+EXIT_RECORDER = Path(__file__).with_name("exit_recorder.py")
+
+
+def bridge_params(db: Path, exit_file: Path, **extra: str) -> StdioServerParameters:
+    """``memhub bridge`` on stdio, started through :mod:`exit_recorder` (its code lands in
+    ``exit_file``)."""
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "memhub", "bridge"], env=bridge_env(db, **extra)
+        command=sys.executable,
+        args=[str(EXIT_RECORDER), str(exit_file)],
+        env=bridge_env(db, **extra),
     )
 
 
@@ -60,9 +68,13 @@ def bridge_params(db: Path, **extra: str) -> StdioServerParameters:
 async def open_bridge(
     db: Path, *, mode: Literal["legacy", "auto"] = "legacy", **extra: str
 ) -> AsyncIterator[Client]:
-    """An initialized MCP client session with a fresh ``memhub bridge`` process."""
-    async with Client(bridge_params(db, **extra), mode=mode) as client:
+    """An initialized MCP client session with a fresh ``memhub bridge`` process, which must
+    exit with code 0 when the session ends (the client closes its stdin)."""
+    exit_file = db.parent / f"bridge-exit-{uuid.uuid4().hex}"
+    async with Client(bridge_params(db, exit_file, **extra), mode=mode) as client:
         yield client
+    assert exit_file.exists(), "the bridge did not exit after stdin closed (it was killed)"
+    assert exit_file.read_text(encoding="ascii") == "0", "the bridge exited with an error"
 
 
 def text_of(result: CallToolResult) -> str:

@@ -1,5 +1,6 @@
 import json
 
+from memhub.domain.ontology import type_coerced_warning
 from memhub.mcp_bridge import formatting as f
 
 from .fakes import H1, H2, health_report, hit, record
@@ -10,8 +11,9 @@ def test_stored_text_carries_the_hash() -> None:
 
 
 def test_type_coercion_warning_is_mms_text() -> None:
-    assert f.type_coerced_warning("fact", "observation") == (
-        "\nWarning: requested memory_type 'fact' is not in the ontology — stored as "
+    # Built by the domain (the daemon sends it, the bridge prints it after a newline).
+    assert type_coerced_warning("fact", "observation") == (
+        "Warning: requested memory_type 'fact' is not in the ontology — stored as "
         "'observation'. Register custom types via the MCP_CUSTOM_MEMORY_TYPES env var, "
         "e.g. '{\"fact\": []}'."
     )

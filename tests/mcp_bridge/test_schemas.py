@@ -1,6 +1,4 @@
-import ast
-import os
-import subprocess
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,35 +77,23 @@ def test_sdk_objects_serialize_with_mms_field_names() -> None:
     assert wire["description"].startswith("Store new information with optional tags.")
 
 
+GOLDEN = Path(__file__).with_name("golden") / "mms-10.59.0-tools.json"
+"""mcp-memory-service 10.59.0's tool list, written by ``tests/compat/dump_mms_tools.py``."""
+
+
 def _upstream_tools() -> dict[str, dict[str, object]]:
-    repo = Path(os.environ.get("MEMHUB_MMS_REPO", "/work/.mirror/doobidoo+mcp-memory-service/repo"))
-    try:
-        source = subprocess.run(
-            ["git", "-C", str(repo), "show", "HEAD:src/mcp_memory_service/server_impl.py"],
-            capture_output=True,
-            check=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"no mcp-memory-service checkout at {repo} (set MEMHUB_MMS_REPO)")
-    found: dict[str, dict[str, object]] = {}
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Tool":
-            kw = {k.arg: k.value for k in node.keywords}
-            name = ast.literal_eval(kw["name"])
-            annotations = kw.get("annotations")
-            found[name] = {
-                "description": ast.literal_eval(kw["description"]),
-                "inputSchema": ast.literal_eval(kw["inputSchema"]),
-                "annotations": {
-                    k.arg: ast.literal_eval(k.value) for k in getattr(annotations, "keywords", [])
-                },
-            }
-    return found
+    document = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert document["release"] == "10.59.0"
+    return {tool["name"]: tool for tool in document["tools"]}
+
+
+def test_golden_file_lists_every_advertised_tool_in_order() -> None:
+    names = [name for name in _upstream_tools() if name in ADVERTISED]
+    assert names == ADVERTISED
 
 
 @pytest.mark.parametrize("name", ADVERTISED)
-def test_byte_identical_to_upstream_when_available(name: Any) -> None:
+def test_byte_identical_to_upstream(name: Any) -> None:
     upstream = _upstream_tools()[name]
     tool = schemas.TOOLS_BY_NAME[name]
     assert tool.description == upstream["description"]

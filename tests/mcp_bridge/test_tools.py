@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from memhub.domain.ontology import canonical_memory_type
 from memhub.errors import BadRequest, Duplicate, NotFound, Unavailable
 from memhub.mcp_bridge.calls import Delivery
 from memhub.mcp_bridge.tools import call_tool
@@ -42,10 +43,14 @@ async def test_store_without_content_is_mms_error() -> None:
 
 
 async def test_store_reports_type_coercion_like_mms() -> None:
-    daemon = FakeDaemon(stored(memory_type="observation", warning="coerced"))
+    # The daemon words the warning (domain.ontology); the bridge prints it on its own line.
+    warning = canonical_memory_type("fact")[1]
+    daemon = FakeDaemon(stored(memory_type="observation", warning=warning))
     result = await call_tool(daemon, "memory_store", {"content": "c", "metadata": {"type": "fact"}})
-    assert result.text.startswith(
-        f"Memory stored successfully (hash: {H1})\nWarning: requested memory_type 'fact'"
+    assert result.text == (
+        f"Memory stored successfully (hash: {H1})\nWarning: requested memory_type 'fact' is not "
+        "in the ontology — stored as 'observation'. Register custom types via the "
+        "MCP_CUSTOM_MEMORY_TYPES env var, e.g. '{\"fact\": []}'."
     )
 
 

@@ -15,7 +15,7 @@ from memhub.embedding import HashEmbedder
 from memhub.storage import schema as schema_mod
 from memhub.stress import integrity, stats
 from memhub.stress.workload import Op, Workload
-from tests.actors.conftest import build_mms_v10_db
+from tests.actors.helpers import build_mms_v10_db
 
 
 def _ops(seed: int, client: int, n: int = 300) -> list[Op]:

@@ -27,7 +27,7 @@ from memhub.protocol.codec import decode_client, encode
 from memhub.transport.client import daemon_url, open_daemon_client
 from memhub.transport.server import serve_websocket_api
 
-from .conftest import IDENTITY, LIMIT, TOKEN, ToyBackend, start_server, url
+from .helpers import IDENTITY, LIMIT, TOKEN, ToyBackend, start_server, url
 
 
 def open_client(server, token=TOKEN, **kwargs):

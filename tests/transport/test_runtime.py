@@ -166,7 +166,7 @@ def test_lock_is_exclusive_across_processes_and_freed_by_kill_9(tmp_path):
         assert lock_is_held(path)
         assert not DaemonLock(path).acquire()
         holder.send_signal(signal.SIGKILL)
-        holder.wait(10)
+        assert holder.wait(10) == -signal.SIGKILL
         # The kernel drops the lock when the last fd closes, which is done by the time the
         # parent can reap the child; the grace period only guards against slow CI kernels.
         deadline = time.monotonic() + 5

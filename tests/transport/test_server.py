@@ -10,7 +10,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_
 
 from memhub import PROTOCOL_VERSION
 
-from .conftest import (
+from .helpers import (
     IDENTITY,
     LIMIT,
     ToyBackend,

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import apsw
 import outcome
@@ -36,7 +36,8 @@ from memhub.storage.writes import DedupPolicy, WriteBatch, record_embedder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-WriteFn = Callable[[WriteBatch], Any]
+WriteFn = Callable[[WriteBatch], object]
+"""A queued write as the actor sees it; :meth:`WriterActor.submit` restores its result type."""
 _BACKOFF_START_S: Final = 0.02
 _BACKOFF_MAX_S: Final = 1.0
 
@@ -72,7 +73,7 @@ class WriterActor:
         self.file_problem: str | None = None  # set once the database file is gone: no more writes
         self.file_problem_seen = trio.Event()
         self._wal_path = Path(conn.filename + "-wal")
-        self._send, self._recv = trio.open_memory_channel[Call[WriteFn, Any]](queue_size)
+        self._send, self._recv = trio.open_memory_channel[Call[WriteFn, object]](queue_size)
         self._limiter = trio.CapacityLimiter(1)  # the connection is used by one thread at a time
         self._embedder_recorded = schema.embedder == embedder_name
         self.last_write = time.monotonic()
@@ -85,9 +86,11 @@ class WriterActor:
         self.busy_failures = 0
         self.checkpoints = 0
 
-    async def submit(self, fn: WriteFn) -> Any:
-        """Queue one write and wait until it is committed (or failed)."""
-        return await ask(self._send, fn)
+    async def submit(self, fn: Callable[[WriteBatch], T]) -> T:
+        """Queue one write and wait until it is committed (or failed); ``fn``'s result."""
+        # The inbox holds writes of every result type; the answer to this call is what ``fn``
+        # returned, so the cast only restores the type the queue erased.
+        return cast("T", await ask(self._send, fn))
 
     def close(self) -> None:
         """Stop accepting writes; the actor commits what is queued, then returns."""
@@ -118,7 +121,9 @@ class WriterActor:
 
     # -- in the worker thread -------------------------------------------------------------------
 
-    def _commit_batch(self, fns: list[WriteFn]) -> tuple[list[outcome.Outcome[Any]], list[m.Event]]:
+    def _commit_batch(
+        self, fns: list[WriteFn]
+    ) -> tuple[list[outcome.Outcome[object]], list[m.Event]]:
         problem = self.check_file()
         if problem is not None:
             lost = DatabaseError(f"nothing was written: {problem}; the daemon is stopping")
@@ -155,13 +160,13 @@ class WriterActor:
         )
         return [outcome.Error(busy) for _ in fns], []
 
-    def _try_batch(self, fns: list[WriteFn]) -> tuple[list[outcome.Outcome[Any]], WriteBatch]:
+    def _try_batch(self, fns: list[WriteFn]) -> tuple[list[outcome.Outcome[object]], WriteBatch]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         batch = WriteBatch(conn=conn, schema=self.schema, index=self._index, dedup=self._dedup)
         if not self._embedder_recorded:
             record_embedder(conn, self._embedder_name)
-        results: list[outcome.Outcome[Any]] = []
+        results: list[outcome.Outcome[object]] = []
         for fn in fns:
             mark = batch.mark()
             conn.execute("SAVEPOINT memhub_item")

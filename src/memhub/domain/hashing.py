@@ -6,5 +6,9 @@ import hashlib
 
 
 def content_hash(content: str) -> str:
-    """sha256 of the stripped, lower-cased content (tags, type and metadata do not count)."""
+    """The sha256 hex digest of the stripped, lower-cased content, UTF-8 encoded.
+
+    Only the content counts: tags, type and metadata do not (upstream issue #522), so the same
+    text stored twice with different tags is a duplicate.
+    """
     return hashlib.sha256(content.strip().lower().encode("utf-8")).hexdigest()

@@ -13,18 +13,16 @@ import json
 import math
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from memhub.config import FALSE_WORDS, TRUE_WORDS
+from memhub.domain import tags
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
     from memhub.protocol.messages import SearchMode, TagMatch
 
-MAX_TAG_LENGTH: Final = 100
-MAX_TAGS: Final = 100
-MAX_TAG_JSON_CHARS: Final = 4096
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off", ""})
 
 T = TypeVar("T")
 
@@ -34,46 +32,24 @@ class ArgumentError(ValueError):
 
 
 def normalize_tags(value: object) -> list[str]:
-    """Tags as MMS's ``normalize_tags`` makes them: a clean, lower-cased, de-duplicated list.
+    """Tags as MMS's ``normalize_tags`` makes them (:func:`memhub.domain.tags.normalize_tags`).
 
-    Accepts None, a list, a comma-separated string, a single tag, or a JSON-array string (at
-    most 4096 characters, as MMS). Each tag is stripped; an inner comma becomes ``-`` (tags are
-    stored comma-separated); tags are cut at 100 characters and lists at 100 tags. Numbers
-    inside a list are kept as text (MMS drops them; a model that sends ``[2024]`` means "2024").
+    Raises:
+        ArgumentError: the value is not a list or a string.
     """
-    if value is None:
-        return []
-    items: Iterable[object]
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        if text.startswith("[") and len(text) <= MAX_TAG_JSON_CHARS:
-            try:
-                parsed = json.loads(text)
-            except (ValueError, RecursionError):
-                parsed = None
-            items = [str(t) for t in parsed] if isinstance(parsed, list) else [text]
-        elif text.startswith("["):
-            items = [text]
-        else:
-            items = text.split(",")
-    elif isinstance(value, list | tuple):
-        items = value
-    else:
-        raise ArgumentError(
-            f"tags must be a list of strings or a comma-separated string, got {value!r}"
-        )
-    out: list[str] = []
-    seen: set[str] = set()
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            continue
-        tag = str(item).strip().replace(",", "-")[:MAX_TAG_LENGTH].lower()
-        if tag and tag not in seen:
-            seen.add(tag)
-            out.append(tag)
-    return out[:MAX_TAGS]
+    return merge_tags(value)
+
+
+def merge_tags(*values: object) -> list[str]:
+    """The tags of several arguments, in order, normalized as one list.
+
+    Raises:
+        ArgumentError: a value is not a list or a string.
+    """
+    try:
+        return tags.merge_tags(*values)
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
 
 
 def parse_date(value: object, field: str) -> float | None:
@@ -163,9 +139,9 @@ def as_bool(value: object, field: str, default: bool) -> bool:
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in _TRUE:
+        if word in TRUE_WORDS:
             return True
-        if word in _FALSE:
+        if word in FALSE_WORDS or not word:
             return False
     raise ArgumentError(f"{field} must be true or false, got {value!r}")
 
@@ -232,9 +208,7 @@ def store_tags(arguments: Mapping[str, Any]) -> list[str]:
     its service layer gets both).
     """
     metadata = as_object(arguments.get("metadata"), "metadata")
-    return normalize_tags(
-        normalize_tags(arguments.get("tags")) + normalize_tags(metadata.get("tags"))
-    )
+    return merge_tags(arguments.get("tags"), metadata.get("tags"))
 
 
 def max_response_chars(

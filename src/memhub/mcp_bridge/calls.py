@@ -9,13 +9,14 @@ the write handlers can turn such failures back into the success they hide.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 
 from memhub.errors import ServiceError
 from memhub.protocol import messages as m
+
+R = TypeVar("R", bound=m.Reply)
 
 
 @attrs.frozen(kw_only=True)
@@ -76,12 +77,8 @@ def fail(text: str) -> ToolResult:
     return ToolResult(text, is_error=True)
 
 
-def content_hash(content: str) -> str:
-    """MMS's content hash (and the daemon's): sha256 of the stripped, lower-cased text."""
-    return hashlib.sha256(content.strip().lower().encode("utf-8")).hexdigest()
-
-
-def expect(reply: m.Reply, kind: type[Any]) -> Any:
+def expect(reply: m.Reply, kind: type[R]) -> R:
+    """``reply`` as the kind of reply its request gets; anything else is a daemon bug."""
     if not isinstance(reply, kind):
         raise ServiceError(f"unexpected reply {type(reply).__name__} from the daemon")
     return reply

@@ -29,16 +29,6 @@ def stored(content_hash: str) -> str:
     return f"Memory stored successfully (hash: {content_hash})"
 
 
-def type_coerced_warning(requested: str, effective: str) -> str:
-    """The line MMS appends when an explicit ``metadata.type`` is not in the ontology."""
-    return (
-        f"\nWarning: requested memory_type '{requested}' is not in the "
-        f"ontology — stored as '{effective}'. "
-        f"Register custom types via the MCP_CUSTOM_MEMORY_TYPES env var, "
-        f"e.g. '{{\"{requested}\": []}}'."
-    )
-
-
 def session_stored(session_id: str, content_hashes: Sequence[str], turns: int) -> str:
     """``memory_store_session`` success: one hash, or a chunk count for a split session."""
     if len(content_hashes) == 1:

@@ -32,7 +32,7 @@ def run_bridge(db: str | None) -> int:
     )
     import trio
 
-    from memhub.config import ConfigError
+    from memhub.config import FALSE_WORDS, ConfigError
     from memhub.mcp_bridge.connection import LinkSettings
     from memhub.mcp_bridge.server import Bridge
 
@@ -41,12 +41,7 @@ def run_bridge(db: str | None) -> int:
     except ConfigError as exc:
         print(f"memhub bridge: {exc}", file=sys.stderr, flush=True)
         return EXIT_CONFIG
-    warm_up = os.environ.get("MEMHUB_BRIDGE_WARMUP", "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    warm_up = os.environ.get("MEMHUB_BRIDGE_WARMUP", "1").strip().lower() not in FALSE_WORDS
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(Bridge(settings, warm_up=warm_up).run)
     return EXIT_OK

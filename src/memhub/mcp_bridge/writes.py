@@ -11,10 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+from memhub.domain.hashing import content_hash
+from memhub.domain.ontology import type_coerced_warning
+from memhub.domain.sessions import session_id_of
 from memhub.errors import Duplicate, NotFound
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import formatting
-from memhub.mcp_bridge.calls import ToolResult, content_hash, expect, fail
+from memhub.mcp_bridge.calls import ToolResult, expect, fail
 from memhub.protocol import messages as m
 
 if TYPE_CHECKING:
@@ -46,7 +49,7 @@ PROTECTED_UPDATE_KEYS: Final = frozenset(
 
 async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     content = args.get("content")
-    if not content:
+    if not content:  # the argument is missing; blank content is the daemon's to refuse
         return fail("Error: Content is required")
     if not isinstance(content, str):
         raise a.ArgumentError(f"content must be a string, got {type(content).__name__}")
@@ -59,7 +62,7 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         metadata.pop(key, None)
     hostname = a.as_str(args.get("client_hostname"), "client_hostname")
     if hostname:
-        tags = a.normalize_tags([*tags, f"source:{hostname}"])
+        tags = a.merge_tags(tags, [f"source:{hostname}"])
         metadata["hostname"] = hostname
     request = m.Store(
         id=0,
@@ -87,9 +90,10 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
 
 
 def _type_note(requested: str | None, effective: str, warning: str | None) -> str:
-    """MMS's coercion warning when an explicit type was replaced; else the daemon's note."""
-    if requested and requested.strip().lower() != effective.lower():
-        return formatting.type_coerced_warning(requested, effective)
+    """The daemon's note about the type, or, when the daemon's reply was lost and a retry found
+    the memory, MMS's coercion warning if the explicit type was replaced."""
+    if warning is None and requested and requested.strip().lower() != effective.lower():
+        return "\n" + type_coerced_warning(requested, effective)
     if not warning:
         return ""
     # The daemon words its own notes as MMS does ("Warning: ..."); don't double the prefix.
@@ -134,9 +138,11 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
-        hashes = await _session_since(daemon, session_id, delivery.sent_at)
+        # The daemon accepted the id on the first attempt, so session_id_of cannot fail here.
+        stored_id = session_id_of(session_id)
+        hashes = await _session_since(daemon, stored_id, delivery.sent_at)
         if hashes:
-            return ToolResult(formatting.session_stored(session_id, hashes, len(turns)))
+            return ToolResult(formatting.session_stored(stored_id, hashes, len(turns)))
     reply = expect(delivery.unwrap(), m.SessionStored)
     return ToolResult(formatting.session_stored(reply.session_id, reply.content_hashes, len(turns)))
 
@@ -160,7 +166,7 @@ async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     dry_run = a.as_bool(args.get("dry_run"), "dry_run", False)
     if target:
         delivery = await daemon.call(m.Delete(id=0, content_hash=target, dry_run=dry_run))
-        hashes = _deleted_hashes(delivery, dry_run=dry_run)
+        hashes = _deleted_hashes(delivery)
         if dry_run:
             if hashes:
                 return ToolResult(formatting.would_delete_hash(target))
@@ -175,7 +181,7 @@ async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     delivery = await daemon.call(
         m.Delete(id=0, tags=tags, tag_match=tag_match, after=after, before=before, dry_run=dry_run)
     )
-    hashes = _deleted_hashes(delivery, dry_run=dry_run)
+    hashes = _deleted_hashes(delivery)
     if dry_run:
         return ToolResult(formatting.would_delete(hashes))
     tags_only_any = bool(tags) and before is None and after is None and tag_match == "any"
@@ -187,7 +193,7 @@ async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     )
 
 
-def _deleted_hashes(delivery: Delivery, *, dry_run: bool) -> list[str]:
+def _deleted_hashes(delivery: Delivery) -> list[str]:
     if isinstance(delivery.error, NotFound):
         return []
     reply = expect(delivery.unwrap(), m.Deleted)

@@ -121,7 +121,7 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BadRequest("expected a JSON object")
     tag = obj.get("type")
-    if tag not in known:
+    if not isinstance(tag, str) or tag not in known:  # a list or object tag is unhashable
         raise BadRequest(f"unknown message type {tag!r}", detail={"id": _peek_id(obj)})
     return obj
 
@@ -129,6 +129,27 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
 def _peek_id(obj: dict[str, Any]) -> int | None:
     value = obj.get("id")
     return value if type(value) is int else None
+
+
+def peek_id(raw: str | bytes) -> int | None:
+    """The integer ``id`` of a frame that is a JSON object, else None (an error reply to an
+    undecodable frame can still name the request it answers)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return _peek_id(obj) if isinstance(obj, dict) else None
+
+
+def oversize(frame: str, limit: int) -> int | None:
+    """The UTF-8 size of ``frame`` if it is over ``limit`` bytes, else None.
+
+    ``len(frame) * 4`` bounds the UTF-8 size, so most frames are never encoded to measure.
+    """
+    if len(frame) * 4 <= limit:
+        return None
+    size = len(frame.encode())
+    return size if size > limit else None
 
 
 def decode_client(raw: str | bytes) -> m.ClientMsg:
@@ -160,8 +181,3 @@ def encode(msg: m.ClientMsg | m.ServerMsg) -> str:
     union = m.ClientMsg if type(msg) in get_args(m.ClientMsg) else m.ServerMsg
     data = CONVERTER.unstructure(msg, unstructure_as=union)
     return orjson.dumps(data).decode()
-
-
-def to_jsonable(value: object) -> Any:
-    """Unstructure an attrs record (for example a ``MemoryRecord``) into plain JSON types."""
-    return CONVERTER.unstructure(value)

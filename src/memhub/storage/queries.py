@@ -173,15 +173,6 @@ def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
     return as_int(active), as_int(deleted)
 
 
-def all_tags(conn: apsw.Connection, schema: Schema) -> dict[str, int]:
-    """Every tag in use with its count (for the ``memory://tags`` resource)."""
-    found: dict[str, int] = {}
-    for (raw,) in conn.execute(f"SELECT m.tags FROM memories m WHERE {schema.active_filter('m')}"):
-        for tag in tags_from_db(raw):
-            found[tag] = found.get(tag, 0) + 1
-    return found
-
-
 # ---------------------------------------------------------------------------------------------
 # search
 

@@ -5,7 +5,7 @@ mirror and what this batch has done so far) and runs between the writer's ``BEGI
 and ``COMMIT``, inside a SAVEPOINT of its own. None of them commits, embeds or sleeps: the
 writer owns the transaction, the embedder ran before the write was queued.
 
-The semantics are mcp-memory-service's (anchor §2): content hash of the stripped lower-cased
+The semantics are mcp-memory-service's: content hash of the stripped lower-cased
 text, tags as a lowercase CSV, REAL epochs plus ISO strings, soft delete that drops the vector
 and graph edges, tombstone purge before a re-insert. What memhub adds is atomicity: the
 duplicate checks and the insert happen in one write transaction, so two clients storing the
@@ -21,9 +21,8 @@ from typing import Any
 
 import apsw
 import attrs
-import numpy as np
 
-from memhub.domain.tags import tags_from_db, tags_to_db
+from memhub.domain.tags import read_back, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import Duplicate, NotFound
 from memhub.protocol import messages as m
@@ -145,7 +144,7 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
     record = m.MemoryRecord(
         content_hash=item.content_hash,
         content=item.content,
-        tags=tags_from_db(tags_to_db(item.tags)),
+        tags=read_back(item.tags),
         memory_type=item.memory_type,
         metadata=item.metadata,
         created_at=now,
@@ -332,7 +331,7 @@ def update(
     )
     record = attrs.evolve(
         old,
-        tags=tags_from_db(tags_to_db(new_tags)),
+        tags=read_back(new_tags),
         memory_type=new_type,
         metadata=new_meta,
         created_at=created_at,
@@ -372,7 +371,3 @@ def record_embedder(conn: apsw.Connection, name: str) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO metadata (key, value) VALUES ('memhub_embedder', ?)", (name,)
     )
-
-
-def vectors_equal(a: FloatArray, b: FloatArray, tolerance: float = 1e-6) -> bool:
-    return bool(np.allclose(a, b, atol=tolerance))

@@ -20,10 +20,9 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Final
 
 import attrs
-import orjson
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
@@ -37,7 +36,7 @@ from memhub.errors import (
     Unavailable,
 )
 from memhub.protocol import messages as m
-from memhub.protocol.codec import decode_server, encode
+from memhub.protocol.codec import decode_server, encode, oversize, peek_id
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +109,12 @@ class DaemonClient:
         request_id = next(self._ids)
         frame = encode(attrs.evolve(request, id=request_id))
         # The daemon would close the whole connection over an oversized frame: refuse it here.
-        if len(frame) * 4 > self._max_message_bytes:
-            size = len(frame.encode())
-            if size > self._max_message_bytes:
-                raise TooLarge(
-                    f"the request is {size} bytes, over the {self._max_message_bytes}-byte "
-                    "message limit",
-                    detail={"size": size, "limit": self._max_message_bytes},
-                )
+        if (size := oversize(frame, self._max_message_bytes)) is not None:
+            raise TooLarge(
+                f"the request is {size} bytes, over the {self._max_message_bytes}-byte "
+                "message limit",
+                detail={"size": size, "limit": self._max_message_bytes},
+            )
         send, recv = trio.open_memory_channel[m.Reply](1)
         self._pending[request_id] = send
         try:
@@ -188,7 +185,7 @@ class DaemonClient:
         except BadRequest as exc:
             # Fail the call it answers (if we can tell which) rather than let it wait forever.
             log.error("unreadable frame from the memhub daemon: %s", exc)
-            request_id = _peek_id(raw)
+            request_id = peek_id(raw)
             if request_id is None:
                 return
             message = f"unreadable reply from the daemon: {exc.message}"
@@ -222,15 +219,6 @@ class DaemonClient:
             waiter.close()  # the waiting call sees EndOfChannel -> Unavailable
         self._pending.clear()
         self._end_events()
-
-
-def _peek_id(raw: str | bytes) -> int | None:
-    try:
-        obj: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    request_id = obj.get("id") if isinstance(obj, dict) else None
-    return request_id if type(request_id) is int else None
 
 
 async def _hello(ws: WebSocketConnection, url: str, token: str, client_name: str) -> m.Welcome:

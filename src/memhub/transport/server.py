@@ -35,7 +35,7 @@ from trio_websocket import (
 from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest, ErrorCode, ServiceError
 from memhub.protocol import messages as m
-from memhub.protocol.codec import decode_client, encode
+from memhub.protocol.codec import decode_client, encode, oversize
 from memhub.transport.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -185,8 +185,7 @@ def _reply_frame(reply: m.Reply, limit: int) -> str:
         message = f"internal error: the reply cannot be encoded: {exc}"
         return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
     # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
-    # len(str) * 4 bounds the UTF-8 size, so most frames skip the encode.
-    if len(frame) * 4 > limit and (size := len(frame.encode())) > limit:
+    if (size := oversize(frame, limit)) is not None:
         message = (
             f"the reply is {size} bytes, over the {limit}-byte message limit; ask for less "
             "(a smaller page_size or limit)"
@@ -194,12 +193,6 @@ def _reply_frame(reply: m.Reply, limit: int) -> str:
         detail = {"size": size, "limit": limit}
         return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
     return frame
-
-
-async def _refuse(ws: WebSocketConnection, failed: m.Failed, close_code: int) -> None:
-    await _send(ws, failed)
-    with trio.move_on_after(CLOSE_TIMEOUT_S):
-        await ws.aclose(close_code, failed.code)
 
 
 def _fail(
