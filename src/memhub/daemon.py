@@ -232,6 +232,9 @@ async def run_daemon(
                         task_status=task_status,
                     )
                 )
+                if handle_signals:
+                    # Before the runtime file: a client may send SIGTERM the moment it appears.
+                    await edge.start(_watch_signals, shutdown)
                 if write_runtime:
                     write_runtime_file(
                         settings.paths.runtime,
@@ -248,8 +251,6 @@ async def run_daemon(
                         ),
                     )
                 log.info("serving %s on ws://%s:%d", path, settings.host, server.port)
-                if handle_signals:
-                    edge.start_soon(_watch_signals, shutdown)
                 if settings.idle_shutdown_s > 0:
                     edge.start_soon(_watch_idle, service, settings.idle_shutdown_s, shutdown)
                 edge.start_soon(_idle_checkpoints, writer)
@@ -298,8 +299,11 @@ def _final_checkpoint(conn: apsw.Connection) -> None:
         log.warning("final checkpoint failed: %s", exc)
 
 
-async def _watch_signals(shutdown: trio.Event) -> None:
+async def _watch_signals(
+    shutdown: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
             shutdown.set()
