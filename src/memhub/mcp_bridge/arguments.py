@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from memhub.config import FALSE_WORDS, TRUE_WORDS
 from memhub.domain import tags
+from memhub.domain.timestamps import parse_date_bound
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,7 +67,7 @@ def parse_date(value: object, field: str) -> float | None:
         return float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.strip()).timestamp()
+            return parse_date_bound(value)
         except ValueError:
             pass
     raise ArgumentError(f"Invalid {field} date format: {value}. Use YYYY-MM-DD")

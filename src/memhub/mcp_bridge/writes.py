@@ -138,7 +138,7 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
-        # The daemon accepted the id on the first attempt, so session_id_of cannot fail here.
+        # The daemon reports a duplicate only after validating the id: session_id_of succeeds.
         stored_id = session_id_of(session_id)
         hashes = await _session_since(daemon, stored_id, delivery.sent_at)
         if hashes:
