@@ -13,11 +13,12 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from memhub import PROTOCOL_VERSION, __version__
@@ -30,12 +31,13 @@ from memhub.domain.hashing import content_hash
 from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
 from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import parse_time_expression
-from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
+from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
 from memhub.protocol import messages as m
-from memhub.storage import queries
+from memhub.storage import aggregates, queries
 from memhub.storage import writes as db
 from memhub.storage.queries import Filters
 from memhub.storage.vectors import VectorIndex
+from memhub.transport.sessions import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
 
 
 class MemoryService:
@@ -53,6 +55,7 @@ class MemoryService:
         sqlite_version: str,
         sqlite_vec_version: str,
         on_shutdown: trio.Event,
+        credentials: Credentials | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
@@ -71,16 +74,24 @@ class MemoryService:
         )
         self.connected_clients = 0
         self.last_activity = time.monotonic()
+        self._credentials = credentials
+        self._callers: dict[Caller, None] = {}  # insertion-ordered set: oldest first
 
     # -- Backend protocol -----------------------------------------------------------------------
 
     def connection_opened(self) -> None:
         self.connected_clients += 1
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is not None:
+            self._callers[caller] = None
 
     def connection_closed(self) -> None:
         self.connected_clients -= 1
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is not None:
+            self._callers.pop(caller, None)
 
     def request_shutdown(self) -> None:
         self._shutdown.set()
@@ -92,6 +103,17 @@ class MemoryService:
 
     async def handle(self, request: m.Request) -> m.Reply:
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is None:
+            return await self._handle(request)
+        caller.requests += 1
+        caller.in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            caller.in_flight -= 1
+
+    async def _handle(self, request: m.Request) -> m.Reply:
         match request:
             case m.Store():
                 return await self._store(request)
@@ -108,10 +130,20 @@ class MemoryService:
             case m.Update():
                 return await self._update(request)
             case m.CleanupDuplicates():
-                hashes = await self.writer.submit(db.cleanup_duplicates)
+                hashes = await self.writer.submit(_attributed(db.cleanup_duplicates))
                 return m.CleanedUp(id=request.id, content_hashes=hashes)
             case m.Health():
                 return await self.health(request.id)
+            case m.IssueTicket():
+                return self._issue_ticket(request)
+            case m.CountTags():
+                return await self._count_tags(request)
+            case m.CountTypes():
+                return await self._count_types(request)
+            case m.CountDays():
+                return await self._count_days(request)
+            case m.ListClients():
+                return self._list_clients(request)
         raise BadRequest(f"unsupported request {type(request).__name__}")
 
     # -- validation -----------------------------------------------------------------------------
@@ -178,7 +210,9 @@ class MemoryService:
                 or memory_type == "session"
             ),
         )
-        record: m.MemoryRecord = await self.writer.submit(lambda batch: db.store(batch, item))
+        record: m.MemoryRecord = await self.writer.submit(
+            _attributed(lambda batch: db.store(batch, item))
+        )
         return m.Stored(
             id=req.id,
             content_hash=record.content_hash,
@@ -217,7 +251,7 @@ class MemoryService:
                     skip_semantic_dedup=True,
                 )
             )
-        hashes = await self.writer.submit(lambda batch: db.store_session(batch, items))
+        hashes = await self.writer.submit(_attributed(lambda batch: db.store_session(batch, items)))
         return m.SessionStored(
             id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
         )
@@ -244,7 +278,7 @@ class MemoryService:
             targets = queries.select_targets(batch.conn, schema, filters, req.content_hash)
             return db.soft_delete(batch, targets)
 
-        hashes = await self.writer.submit(delete)
+        hashes = await self.writer.submit(_attributed(delete))
         return m.Deleted(id=req.id, content_hashes=hashes, dry_run=False)
 
     async def _update(self, req: m.Update) -> m.Updated:
@@ -262,7 +296,7 @@ class MemoryService:
                 preserve_timestamps=req.preserve_timestamps,
             )
 
-        _, fields = await self.writer.submit(update)
+        _, fields = await self.writer.submit(_attributed(update))
         return m.Updated(id=req.id, content_hash=req.content_hash, fields=fields)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -359,6 +393,51 @@ class MemoryService:
             raise NotFound(f"Memory with hash {req.content_hash} not found")
         return m.Found(id=req.id, memory=record)
 
+    # -- the web UI: tickets, aggregates, clients -------------------------------------------------
+
+    def _issue_ticket(self, req: m.IssueTicket) -> m.Ticket:
+        caller = CURRENT_CALLER.get()
+        if self._credentials is None or caller is None or caller.kind != "token":
+            raise Unauthorized("only a client holding the daemon's token may issue tickets")
+        return m.Ticket(
+            id=req.id, ticket=self._credentials.issue_ticket(), expires_in_s=TICKET_TTL_S
+        )
+
+    async def _count_tags(self, req: m.CountTags) -> m.TagCounts:
+        limit = self._limit(req.limit, 10_000)
+        schema = self.writer.schema
+        ranked, distinct = await self.readers.submit(
+            lambda conn: aggregates.tag_counts(conn, schema, limit)
+        )
+        tags = [m.TagCount(tag=tag, count=n) for tag, n in ranked]
+        return m.TagCounts(id=req.id, tags=tags, distinct=distinct)
+
+    async def _count_types(self, req: m.CountTypes) -> m.TypeCounts:
+        schema = self.writer.schema
+        rows = await self.readers.submit(lambda conn: aggregates.type_counts(conn, schema))
+        types = [m.TypeCount(memory_type=t, count=n) for t, n in rows]
+        return m.TypeCounts(id=req.id, types=types)
+
+    async def _count_days(self, req: m.CountDays) -> m.DayCounts:
+        days = self._limit(req.days, 3660)
+        schema = self.writer.schema
+        since = _local_midnight_days_ago(days - 1)
+        rows = await self.readers.submit(lambda conn: aggregates.day_counts(conn, schema, since))
+        return m.DayCounts(id=req.id, days=[m.DayCount(day=d, count=n) for d, n in rows])
+
+    def _list_clients(self, req: m.ListClients) -> m.Clients:
+        clients = [
+            m.ClientInfo(
+                name=c.name,
+                kind=c.kind,
+                connected_at=c.connected_at,
+                requests=c.requests,
+                in_flight=c.in_flight,
+            )
+            for c in self._callers
+        ]
+        return m.Clients(id=req.id, clients=clients)
+
     async def health(self, request_id: int = 0) -> m.HealthReport:
         schema = self.writer.schema
         status: Any = "healthy"
@@ -402,11 +481,34 @@ class MemoryService:
         )
 
 
+def _attributed(write: Callable[[db.WriteBatch], Any]) -> Callable[[db.WriteBatch], Any]:
+    """``write`` with the events it publishes naming the client that asked for it."""
+    caller = CURRENT_CALLER.get()
+    if caller is None or not caller.name:
+        return write
+    name = caller.name
+
+    def run(batch: db.WriteBatch) -> Any:
+        start = len(batch.events)
+        result = write(batch)
+        batch.events[start:] = [attrs.evolve(e, client=name) for e in batch.events[start:]]
+        return result
+
+    return run
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _local_midnight_days_ago(days: int) -> float:
+    """Epoch seconds of local midnight ``days`` days before today."""
+    now = time.localtime()
+    midnight = time.mktime((now.tm_year, now.tm_mon, now.tm_mday - days, 0, 0, 0, 0, 0, -1))
+    return midnight
 
 
 def _chunk_turns(lines: list[str], size: int) -> list[list[str]]:

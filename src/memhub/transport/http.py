@@ -36,6 +36,15 @@ HEAD_TIMEOUT_S: Final = 10.0
 SEND_TIMEOUT_S: Final = 10.0
 _PEEK_POLL_S: Final = 0.01
 
+_REASONS: Final = {
+    200: b"OK",
+    400: b"Bad Request",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    431: b"Request Header Fields Too Large",
+}
+
 WebSocketHandler = Callable[[WebSocketRequest], Awaitable[None]]
 
 
@@ -209,12 +218,12 @@ class _Front:
             headers.append((b"allow", b"GET, HEAD"))
         if request is None:
             # The head could not be read: answer outside h11's state machine.
-            reason = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}[status]
-            lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+            lines = [b"HTTP/1.1 %d %s" % (status, _REASONS[status])]
             lines += [k + b": " + v for k, v in headers]
             data = b"\r\n".join(lines) + b"\r\n\r\n" + body
         else:
-            data = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+            response = h11.Response(status_code=status, headers=headers, reason=_REASONS[status])
+            data = conn.send(response) or b""
             if request.method != b"HEAD":
                 data += conn.send(h11.Data(data=body)) or b""
             data += conn.send(h11.EndOfMessage()) or b""

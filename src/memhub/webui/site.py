@@ -102,6 +102,8 @@ class StaticSite:
 
 def _content_type(name: str) -> str:
     dot = name.rfind(".")
-    return CONTENT_TYPES.get(name[dot:], "application/octet-stream") if dot >= 0 else (
-        "application/octet-stream"
+    return (
+        CONTENT_TYPES.get(name[dot:], "application/octet-stream")
+        if dot >= 0
+        else ("application/octet-stream")
     )
