@@ -84,7 +84,9 @@ class StaticSite:
     @staticmethod
     def security_headers(port: int) -> list[tuple[bytes, bytes]]:
         """Headers for every response: strict CSP (scripts and styles from here only)."""
-        sockets = " ".join(f"ws://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]"))
+        # Chromium rejects IPv6 literals in source lists ([::1]); the daemon listens on IPv4
+        # and its Origin check admits only these two page origins anyway.
+        sockets = " ".join(f"ws://{h}:{port}" for h in ("127.0.0.1", "localhost"))
         csp = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
             f"connect-src {sockets}; base-uri 'none'; form-action 'none'; "
