@@ -9,7 +9,6 @@ Every page records console errors, page errors and dialogs: a test ends with non
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -85,7 +84,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     url = ui_url(db, env)
     info = json.loads(runtime_paths(db).runtime.read_text())
     match = URL_RE.match(url)
-    assert match is not None and int(match.group(1)) == info["port"]
+    assert match is not None
+    assert int(match.group(1)) == info["port"]
     try:
         yield Daemon(db=db, port=info["port"], token=info["token"], env=env)
     finally:
@@ -95,7 +95,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: `apt-get install -y chromium` (scripts/dev test)")
+        pytest.fail("no /usr/bin/chromium: run `apt-get install -y chromium` (scripts/dev test)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -146,5 +146,3 @@ def watched(browser: Browser) -> Iterator[Watched]:
 def no_complaints(watched: Watched) -> None:
     assert watched.errors == [], watched.errors
     assert watched.dialogs == [], watched.dialogs
-
-

@@ -36,7 +36,8 @@ def test_page_opens_from_the_printed_link_and_forgets_the_ticket(
     # The ticket left the address bar and history; the tab keeps a session token instead.
     assert page.url == f"http://127.0.0.1:{daemon.port}/"
     session = page.evaluate("sessionStorage.getItem('memhub.session')")
-    assert isinstance(session, str) and session.startswith("session-")
+    assert isinstance(session, str)
+    assert session.startswith("session-")
     assert page.context.cookies() == []
     expect(page.locator("#conn-status")).to_have_text("connected")
     expect(page.locator("#db-path")).to_have_text(str(daemon.db))
