@@ -76,6 +76,8 @@ class MemoryService:
         self.last_activity = time.monotonic()
         self._credentials = credentials
         self._callers: dict[Caller, None] = {}  # insertion-ordered set: oldest first
+        self._aggregates = aggregates.AggregateCache()
+        hub.add_listener(self._aggregates.apply)
 
     # -- Backend protocol -----------------------------------------------------------------------
 
@@ -403,26 +405,37 @@ class MemoryService:
             id=req.id, ticket=self._credentials.issue_ticket(), expires_in_s=TICKET_TTL_S
         )
 
+    async def _totals(self) -> aggregates.Totals:
+        """Counts over the whole store: cached, recounted only when the cache cannot explain
+        what changed (see :class:`~memhub.storage.aggregates.AggregateCache`)."""
+        cache = self._aggregates
+        now = await self.readers.submit(aggregates.fingerprint)
+        totals = cache.current(now)
+        if totals is None:
+            schema = self.writer.schema
+            totals, at = await self.readers.submit(
+                lambda conn: aggregates.load_totals(conn, schema)
+            )
+            cache.reset(totals, at)
+        return totals
+
     async def _count_tags(self, req: m.CountTags) -> m.TagCounts:
         limit = self._limit(req.limit, 10_000)
-        schema = self.writer.schema
-        ranked, distinct = await self.readers.submit(
-            lambda conn: aggregates.tag_counts(conn, schema, limit)
-        )
-        tags = [m.TagCount(tag=tag, count=n) for tag, n in ranked]
+        totals = await self._totals()
+        tags = [m.TagCount(tag=tag, count=n) for tag, n in totals.ranked_tags(limit)]
+        distinct = sum(1 for n in totals.tags.values() if n > 0)
         return m.TagCounts(id=req.id, tags=tags, distinct=distinct)
 
     async def _count_types(self, req: m.CountTypes) -> m.TypeCounts:
-        schema = self.writer.schema
-        rows = await self.readers.submit(lambda conn: aggregates.type_counts(conn, schema))
-        types = [m.TypeCount(memory_type=t, count=n) for t, n in rows]
+        totals = await self._totals()
+        types = [m.TypeCount(memory_type=t, count=n) for t, n in totals.ranked_types()]
         return m.TypeCounts(id=req.id, types=types)
 
     async def _count_days(self, req: m.CountDays) -> m.DayCounts:
         days = self._limit(req.days, 3660)
-        schema = self.writer.schema
-        since = _local_midnight_days_ago(days - 1)
-        rows = await self.readers.submit(lambda conn: aggregates.day_counts(conn, schema, since))
+        first = aggregates.local_day(_local_midnight_days_ago(days - 1))
+        totals = await self._totals()
+        rows = totals.days_since(first)
         return m.DayCounts(id=req.id, days=[m.DayCount(day=d, count=n) for d, n in rows])
 
     def _list_clients(self, req: m.ListClients) -> m.Clients:

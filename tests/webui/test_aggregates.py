@@ -134,3 +134,43 @@ def test_tag_counts_merge_spellings_and_skip_the_untagged_marker(tmp_path) -> No
     ranked, distinct = tag_counts(conn, schema, 10)
     assert ranked == [("B", 2), ("a", 1), ("c", 1)]
     assert distinct == 3
+
+
+def test_cached_counts_follow_own_writes_and_rows_written_by_another_process(
+    daemon: Daemon,
+) -> None:
+    import apsw
+
+    from memhub.domain.hashing import content_hash
+
+    tag = f"cache-{uuid.uuid4().hex[:6]}"
+
+    async def count(client: object) -> int:
+        assert hasattr(client, "call")
+        reply = await client.call(m.CountTags(id=0, limit=10_000))
+        assert isinstance(reply, m.TagCounts)
+        return {t.tag: t.count for t in reply.tags}.get(tag, 0)
+
+    async def scenario() -> None:
+        url = f"ws://127.0.0.1:{daemon.port}"
+        async with open_daemon_client(url, daemon.token, client_name="cache") as client:
+            assert await count(client) == 0  # warms the cache
+            for i in range(2):
+                await client.call(m.Store(id=0, content=f"cached {tag} {i}", tags=[tag]))
+            assert await count(client) == 2  # added from the events, no recount needed
+            # A legacy process writes the file directly, beside the daemon.
+            legacy = apsw.Connection(str(daemon.db))
+            legacy.execute("PRAGMA busy_timeout=10000")
+            text = f"legacy {tag}"
+            with legacy:
+                legacy.execute(
+                    "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
+                    "created_at, updated_at) VALUES (?, ?, ?, 'note', '{}', ?, ?)",
+                    (content_hash(text), text, tag, time.time(), time.time()),
+                )
+            legacy.close()
+            assert await count(client) == 3
+            await client.call(m.Store(id=0, content=f"cached {tag} again", tags=[tag]))
+            assert await count(client) == 4
+
+    trio.run(scenario)
