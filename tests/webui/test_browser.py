@@ -234,3 +234,34 @@ def test_dark_theme_keyboard_and_screenshot(daemon: Daemon, watched: Watched) ->
     page.keyboard.press("1")
     expect(page.locator("#panel-feed")).to_be_visible()
     no_complaints(watched)
+
+
+def test_rows_written_by_another_process_appear_in_the_feed(
+    daemon: Daemon, watched: Watched
+) -> None:
+    import apsw
+
+    from memhub.domain.hashing import content_hash
+
+    watched.open(daemon.ui_url())
+    page = watched.page
+    text = f"written beside the daemon {unique('legacy')}"
+    legacy = apsw.Connection(str(daemon.db))
+    legacy.execute("PRAGMA busy_timeout=10000")
+    with legacy:
+        legacy.execute(
+            "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
+            "created_at, updated_at) VALUES (?, ?, 'legacy', 'note', '{}', ?, ?)",
+            (content_hash(text), text, time.time(), time.time()),
+        )
+    legacy.close()
+    row = page.locator(f"#feed-list li[data-hash='{content_hash(text)}']")
+    expect(row.locator(".client")).to_have_text("another process", timeout=15_000)
+    expect(row.locator(".text")).to_have_text(text)
+    # A write through the daemon is shown once, under its own client's name.
+    own = store(daemon, f"through the daemon {unique('own')}", ["own"])
+    expect(page.locator(f"#feed-list li[data-hash='{own}']")).to_have_count(1)
+    time.sleep(4.5)  # past one poll and its grace period
+    expect(page.locator(f"#feed-list li[data-hash='{own}']")).to_have_count(1)
+    expect(page.locator(f"#feed-list li[data-hash='{own}'] .client")).to_have_text("webui-test")
+    no_complaints(watched)

@@ -2,6 +2,8 @@
 import { h, clear, formatTime, snippet, tagChips } from "./dom.js";
 
 const MAX_ROWS = 500;
+const MAX_SEEN = 5000;
+export const FOREIGN_CLIENT = "another process";
 
 export class Feed {
   constructor(app) {
@@ -13,6 +15,8 @@ export class Feed {
     this.paused = false;
     this.held = [];
     this.clients = new Set();
+    this.seen = new Set(); // hashes already shown: a polled row is new only if not among them
+    this.newest = 0; // created_at of the newest memory shown
     this.pauseButton.addEventListener("click", () => this.togglePause());
     this.clientFilter.addEventListener("change", () => this.applyFilter());
   }
@@ -25,6 +29,7 @@ export class Feed {
   }
 
   onEvent(event) {
+    this.remember(event);
     if (this.paused) {
       this.held.push([event, Date.now() / 1000]);
       if (this.held.length > MAX_ROWS) this.held.shift();
@@ -34,7 +39,28 @@ export class Feed {
     this.add(event, Date.now() / 1000);
   }
 
+  // Rows another process (a legacy server) wrote straight into the file raise no event; the
+  // page polls the newest memories and shows the ones it has not seen, after a grace period
+  // so that an event still on its way wins.
+  async pollForeign(api) {
+    const reply = await api.call({ type: "list", page: 1, page_size: 20 });
+    const fresh = reply.memories.filter((m) => m.created_at > this.newest && !this.seen.has(m.content_hash));
+    if (!fresh.length) return;
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const memory of fresh.reverse()) {
+      if (this.seen.has(memory.content_hash)) continue;
+      this.onEvent({ kind: "stored", content_hash: memory.content_hash, memory, client: FOREIGN_CLIENT });
+    }
+  }
+
+  remember(event) {
+    this.seen.add(event.content_hash);
+    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
+    if (event.memory) this.newest = Math.max(this.newest, event.memory.created_at);
+  }
+
   add(event, when) {
+    this.remember(event);
     const client = event.client || (event.kind === "recent" ? "" : "unnamed client");
     if (client && !this.clients.has(client)) {
       this.clients.add(client);
