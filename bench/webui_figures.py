@@ -4,6 +4,7 @@ Usage::
 
     python bench/webui_figures.py aggregates --size 100000 --repeat 20
     python bench/webui_figures.py pageload --size 10000 --repeat 5
+    python bench/webui_figures.py feed --rate 100 --seconds 10
     python bench/webui_figures.py screenshot     # writes docs/webui.png
 
 Databases are filled directly (rows only; aggregates never read vectors) with tags drawn from a
@@ -85,6 +86,8 @@ def env_for(db: Path) -> dict[str, str]:
         MCP_MEMORY_SQLITE_PATH=str(db),
         HF_HUB_OFFLINE="1",
         PYTHONPATH=str(ROOT / "src"),
+        # The hash embedder makes look-alike load texts near-duplicates; count them all.
+        MCP_SEMANTIC_DEDUP_ENABLED="false",
     )
     return env
 
@@ -254,16 +257,92 @@ def screenshot(path: Path) -> None:
             stop(db)
 
 
+PROBE = """
+window.__probe = { lags: [], added: 0 };
+let expected = performance.now() + 50;
+setInterval(() => { const now = performance.now(); window.__probe.lags.push(now - expected);
+  expected = now + 50; }, 50);
+new MutationObserver((records) => {
+  for (const r of records) window.__probe.added += r.addedNodes.length;
+}).observe(document.getElementById("feed-list"), { childList: true });
+"""
+
+
+def bench_feed(rate: int, seconds: int) -> dict[str, object]:
+    """Writes at ``rate``/s for ``seconds`` while the page shows them: timer lag and DOM size."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "feed.db"
+        fill(db, 1000)
+        try:
+            url = ui_url(db)
+            info = json.loads(runtime_paths(db).runtime.read_text())
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
+                page = browser.new_page()
+                page.goto(url)
+                page.wait_for_selector("body[data-ready=true]")
+                page.evaluate(PROBE)
+                acked = [0]
+
+                async def writer(k: int, clients: int) -> None:
+                    interval = clients / rate
+                    async with open_daemon_client(
+                        f"ws://127.0.0.1:{info['port']}", info["token"], client_name=f"w{k}"
+                    ) as client:
+                        start = trio.current_time()
+                        for i in range(rate * seconds // clients):
+                            await trio.sleep_until(start + i * interval)
+                            await client.call(
+                                m.Store(id=0, content=f"feed load {k} {i} {random.random()}")
+                            )
+                            acked[0] += 1
+
+                async def write_all() -> float:
+                    began = time.perf_counter()
+                    async with trio.open_nursery() as nursery:
+                        for k in range(4):
+                            nursery.start_soon(writer, k, 4)
+                    return time.perf_counter() - began
+
+                elapsed = trio.run(write_all)
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    if page.evaluate("window.__probe.added") >= acked[0]:
+                        break
+                    time.sleep(0.1)
+                probe = page.evaluate("window.__probe")
+                rows = page.evaluate("document.getElementById('feed-list').childElementCount")
+                browser.close()
+        finally:
+            stop(db)
+        lags = [float(x) for x in probe["lags"]]
+        return {
+            "writes": acked[0],
+            "write_rate_per_s": round(acked[0] / elapsed, 1),
+            "rows_added_to_feed": probe["added"],
+            "rows_in_dom_at_end": rows,
+            "timer_lag_ms": summary(lags),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("aggregates", "pageload", "screenshot"))
+    parser.add_argument("what", choices=("aggregates", "pageload", "feed", "screenshot"))
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     if args.what == "screenshot":
         screenshot(ROOT / "docs" / "webui.png")
         return
-    if args.what == "aggregates":
+    if args.what == "feed":
+        result = bench_feed(args.rate, args.seconds)
+    elif args.what == "aggregates":
         result = bench_aggregates(args.size, args.repeat)
     else:
         result = bench_pageload(args.size, args.repeat)
