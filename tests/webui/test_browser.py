@@ -267,3 +267,24 @@ def test_rows_written_by_another_process_appear_in_the_feed(
     expect(page.locator(f"#feed-list li[data-hash='{own}']")).to_have_count(1)
     expect(page.locator(f"#feed-list li[data-hash='{own}'] .client")).to_have_text("webui-test")
     no_complaints(watched)
+
+
+def test_add_a_memory_and_see_the_duplicate_it_hits(daemon: Daemon, watched: Watched) -> None:
+    watched.open(daemon.ui_url())
+    page = watched.page
+    content = f"added from the page {unique('add')}"
+    page.keyboard.press("6")
+    form = page.locator("#add-form")
+    form.locator("textarea[name=content]").fill(content)
+    form.locator("input[name=tags]").fill("page, added")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#add-result")).to_contain_text("Stored")
+    reply = daemon.call(m.Search(id=0, query=content, mode="exact", limit=1))
+    assert isinstance(reply, m.SearchResult)
+    assert [h.memory.tags for h in reply.hits] == [["page", "added"]]
+    form.locator("textarea[name=content]").fill(content.upper())  # the same text for the hash
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#add-result .error")).to_contain_text("Duplicate content detected")
+    page.get_by_role("button", name="Open the memory it duplicates").click()
+    expect(page.locator("#detail-content")).to_have_text(content)
+    no_complaints(watched)
