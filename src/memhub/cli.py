@@ -1,4 +1,4 @@
-"""``memhub`` command line: serve, status, stop, bridge, install, doctor, stress.
+"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, stress.
 
 Imports stay inside the subcommands: ``memhub bridge`` must answer its MCP client within a
 second, and a second ``memhub serve`` must learn that the file is taken before it spends
@@ -242,6 +242,53 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return run_bridge(args.db)
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    import trio
+
+    from memhub.errors import ServiceError
+
+    try:
+        url = trio.run(_browser_url, args.db)
+    except ServiceError as exc:
+        _err(exc.message)
+        return EXIT_ERROR
+    if args.print_url:
+        print(url, flush=True)
+        return EXIT_OK
+    import webbrowser
+
+    print("memhub: opening the web UI (the link works once, within 60 s)", flush=True)
+    if not webbrowser.open(url):
+        print(f"memhub: open this link in your browser: {url}", flush=True)
+    return EXIT_OK
+
+
+async def _browser_url(db: str | None) -> str:
+    """A one-time link to the web UI, starting the daemon first if none runs (as a bridge does).
+
+    Raises:
+        ServiceError: no daemon could be reached or started, or it refused the ticket.
+    """
+    import trio
+
+    from memhub.errors import InternalError
+    from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
+    from memhub.protocol import messages as m
+    from memhub.runtime import read_runtime_file
+
+    async with trio.open_nursery() as nursery:
+        link = DaemonLink(LinkSettings.from_env(db, client_name="memhub-ui"), nursery)
+        delivery = await link.call(m.IssueTicket(id=0))
+        link.close()
+    if delivery.error is not None:
+        raise delivery.error
+    info = read_runtime_file(link.paths.runtime)
+    if not isinstance(delivery.reply, m.Ticket) or info is None:
+        raise InternalError("the daemon did not hand out a ticket; is it older than this memhub?")
+    # The ticket rides in the fragment: browsers never send it to the server or into logs.
+    return f"http://127.0.0.1:{info.port}/#ticket={delivery.reply.ticket}"
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from memhub.mcp_bridge.install import main_install
 
@@ -293,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bridge", help="stdio MCP server for one Claude app (starts the daemon)")
     db_arg(p)
     p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("ui", help="open the web UI in a browser (starts the daemon)")
+    db_arg(p)
+    p.add_argument("--print-url", action="store_true", help="print the one-time link, open nothing")
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("install", help="add memhub to a client's MCP configuration")
     p.add_argument("client", choices=("claude-desktop", "claude-code", "cursor"))

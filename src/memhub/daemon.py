@@ -41,6 +41,7 @@ from memhub.storage.filewatch import FileWatch
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy
 from memhub.transport.server import serve_websocket_api
+from memhub.transport.sessions import Credentials
 
 log = logging.getLogger(__name__)
 DRAIN_GRACE_S: Final = 30.0
@@ -206,6 +207,8 @@ async def run_daemon(
                 embedder=model.name,
                 embedding_dim=model.dimension,
             )
+            token = new_token()
+            credentials = Credentials(token)  # shared: the service issues browser tickets
             service = MemoryService(
                 settings,
                 writer=writer,
@@ -216,8 +219,8 @@ async def run_daemon(
                 sqlite_version=sqlite_version,
                 sqlite_vec_version=vec_version,
                 on_shutdown=shutdown,
+                credentials=credentials,
             )
-            token = new_token()
             async with trio.open_nursery() as edge:
                 server = await edge.start(
                     lambda task_status: serve_websocket_api(
@@ -229,6 +232,7 @@ async def run_daemon(
                         max_message_bytes=settings.max_message_bytes,
                         max_inflight=settings.max_inflight_per_conn,
                         allowed_origins=settings.allow_origin,
+                        credentials=credentials,
                         task_status=task_status,
                     )
                 )

@@ -12,11 +12,12 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from memhub import PROTOCOL_VERSION, __version__
@@ -31,12 +32,13 @@ from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
 from memhub.domain.sessions import session_chunks, session_id_of
 from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
-from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
+from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
 from memhub.protocol import messages as m
-from memhub.storage import queries
+from memhub.storage import aggregates, queries
 from memhub.storage import writes as db
 from memhub.storage.queries import Filters
 from memhub.storage.vectors import VectorIndex
+from memhub.transport.sessions import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
 
 
 class MemoryService:
@@ -54,6 +56,7 @@ class MemoryService:
         sqlite_version: str,
         sqlite_vec_version: str,
         on_shutdown: trio.Event,
+        credentials: Credentials | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
@@ -72,16 +75,26 @@ class MemoryService:
         )
         self.connected_clients = 0
         self.last_activity = time.monotonic()
+        self._credentials = credentials
+        self._callers: dict[Caller, None] = {}  # insertion-ordered set: oldest first
+        self._aggregates = aggregates.AggregateCache()
+        hub.add_listener(self._aggregates.apply)
 
     # -- Backend protocol -----------------------------------------------------------------------
 
     def connection_opened(self) -> None:
         self.connected_clients += 1
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is not None:
+            self._callers[caller] = None
 
     def connection_closed(self) -> None:
         self.connected_clients -= 1
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is not None:
+            self._callers.pop(caller, None)
 
     def request_shutdown(self) -> None:
         self._shutdown.set()
@@ -93,6 +106,17 @@ class MemoryService:
 
     async def handle(self, request: m.Request) -> m.Reply:
         self.last_activity = time.monotonic()
+        caller = CURRENT_CALLER.get()
+        if caller is None:
+            return await self._handle(request)
+        caller.requests += 1
+        caller.in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            caller.in_flight -= 1
+
+    async def _handle(self, request: m.Request) -> m.Reply:
         match request:
             case m.Store():
                 return await self._store(request)
@@ -109,10 +133,20 @@ class MemoryService:
             case m.Update():
                 return await self._update(request)
             case m.CleanupDuplicates():
-                hashes = await self.writer.submit(db.cleanup_duplicates)
+                hashes = await self.writer.submit(_attributed(db.cleanup_duplicates))
                 return m.CleanedUp(id=request.id, content_hashes=hashes)
             case m.Health():
                 return await self.health(request.id)
+            case m.IssueTicket():
+                return self._issue_ticket(request)
+            case m.CountTags():
+                return await self._count_tags(request)
+            case m.CountTypes():
+                return await self._count_types(request)
+            case m.CountDays():
+                return await self._count_days(request)
+            case m.ListClients():
+                return self._list_clients(request)
         raise BadRequest(f"unsupported request {type(request).__name__}")
 
     # -- validation -----------------------------------------------------------------------------
@@ -170,7 +204,9 @@ class MemoryService:
                 or memory_type == "session"
             ),
         )
-        record: m.MemoryRecord = await self.writer.submit(lambda batch: db.store(batch, item))
+        record: m.MemoryRecord = await self.writer.submit(
+            _attributed(lambda batch: db.store(batch, item))
+        )
         return m.Stored(
             id=req.id,
             content_hash=record.content_hash,
@@ -208,7 +244,7 @@ class MemoryService:
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        hashes = await self.writer.submit(lambda batch: db.store_session(batch, items))
+        hashes = await self.writer.submit(_attributed(lambda batch: db.store_session(batch, items)))
         return m.SessionStored(
             id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
         )
@@ -235,7 +271,7 @@ class MemoryService:
             targets = queries.select_targets(batch.conn, schema, filters, req.content_hash)
             return db.soft_delete(batch, targets)
 
-        hashes = await self.writer.submit(delete)
+        hashes = await self.writer.submit(_attributed(delete))
         return m.Deleted(id=req.id, content_hashes=hashes, dry_run=False)
 
     async def _update(self, req: m.Update) -> m.Updated:
@@ -253,7 +289,7 @@ class MemoryService:
                 preserve_timestamps=req.preserve_timestamps,
             )
 
-        _, fields = await self.writer.submit(update)
+        _, fields = await self.writer.submit(_attributed(update))
         return m.Updated(id=req.id, content_hash=req.content_hash, fields=fields)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -353,6 +389,62 @@ class MemoryService:
             raise NotFound(f"Memory with hash {req.content_hash} not found")
         return m.Found(id=req.id, memory=record)
 
+    # -- the web UI: tickets, aggregates, clients -------------------------------------------------
+
+    def _issue_ticket(self, req: m.IssueTicket) -> m.Ticket:
+        caller = CURRENT_CALLER.get()
+        if self._credentials is None or caller is None or caller.kind != "token":
+            raise Unauthorized("only a client holding the daemon's token may issue tickets")
+        return m.Ticket(
+            id=req.id, ticket=self._credentials.issue_ticket(), expires_in_s=TICKET_TTL_S
+        )
+
+    async def _totals(self) -> aggregates.Totals:
+        """Counts over the whole store: cached, recounted only when the cache cannot explain
+        what changed (see :class:`~memhub.storage.aggregates.AggregateCache`)."""
+        cache = self._aggregates
+        now = await self.readers.submit(aggregates.fingerprint)
+        totals = cache.current(now)
+        if totals is None:
+            schema = self.writer.schema
+            totals, at = await self.readers.submit(
+                lambda conn: aggregates.load_totals(conn, schema)
+            )
+            cache.reset(totals, at)
+        return totals
+
+    async def _count_tags(self, req: m.CountTags) -> m.TagCounts:
+        limit = self._limit(req.limit, 10_000)
+        totals = await self._totals()
+        tags = [m.TagCount(tag=tag, count=n) for tag, n in totals.ranked_tags(limit)]
+        distinct = sum(1 for n in totals.tags.values() if n > 0)
+        return m.TagCounts(id=req.id, tags=tags, distinct=distinct)
+
+    async def _count_types(self, req: m.CountTypes) -> m.TypeCounts:
+        totals = await self._totals()
+        types = [m.TypeCount(memory_type=t, count=n) for t, n in totals.ranked_types()]
+        return m.TypeCounts(id=req.id, types=types)
+
+    async def _count_days(self, req: m.CountDays) -> m.DayCounts:
+        days = self._limit(req.days, 3660)
+        first = aggregates.local_day(_local_midnight_days_ago(days - 1))
+        totals = await self._totals()
+        rows = totals.days_since(first)
+        return m.DayCounts(id=req.id, days=[m.DayCount(day=d, count=n) for d, n in rows])
+
+    def _list_clients(self, req: m.ListClients) -> m.Clients:
+        clients = [
+            m.ClientInfo(
+                name=c.name,
+                kind=c.kind,
+                connected_at=c.connected_at,
+                requests=c.requests,
+                in_flight=c.in_flight,
+            )
+            for c in self._callers
+        ]
+        return m.Clients(id=req.id, clients=clients)
+
     async def health(self, request_id: int = 0) -> m.HealthReport:
         schema = self.writer.schema
         status: Any = "healthy"
@@ -398,6 +490,22 @@ class MemoryService:
         )
 
 
+def _attributed(write: Callable[[db.WriteBatch], Any]) -> Callable[[db.WriteBatch], Any]:
+    """``write`` with the events it publishes naming the client that asked for it."""
+    caller = CURRENT_CALLER.get()
+    if caller is None or not caller.name:
+        return write
+    name = caller.name
+
+    def run(batch: db.WriteBatch) -> Any:
+        start = len(batch.events)
+        result = write(batch)
+        batch.events[start:] = [attrs.evolve(e, client=name) for e in batch.events[start:]]
+        return result
+
+    return run
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -407,3 +515,10 @@ def _size(path: Path) -> int:
 
 def _content_failure(exc: ContentError) -> ServiceError:
     return TooLarge(str(exc)) if exc.too_large else BadRequest(str(exc))
+
+
+def _local_midnight_days_ago(days: int) -> float:
+    """Epoch seconds of local midnight ``days`` days before today."""
+    now = time.localtime()
+    midnight = time.mktime((now.tm_year, now.tm_mon, now.tm_mday - days, 0, 0, 0, 0, 0, -1))
+    return midnight

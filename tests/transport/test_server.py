@@ -36,6 +36,7 @@ async def test_hello_is_welcomed_with_the_backend_identity(server, backend):
                 "schema": IDENTITY.schema,
                 "embedder": IDENTITY.embedder,
                 "embedding_dim": IDENTITY.embedding_dim,
+                "session_token": None,  # only set when a browser ticket was redeemed
             }
             assert backend.opened == 1
         await backend.wait_closed(1)
@@ -222,6 +223,7 @@ async def test_subscribers_get_events_until_they_unsubscribe(server, backend):
                 "kind": "stored",
                 "content_hash": "news",
                 "memory": None,
+                "client": "",  # the toy backend does not name writers
             }
             assert await ask(watcher, {"type": "unsubscribe", "id": 3}) == {"type": "ok", "id": 3}
             await trio.testing.wait_all_tasks_blocked()

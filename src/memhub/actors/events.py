@@ -7,7 +7,7 @@ falls that far behind is cut off (its channel closed) rather than slowing every 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -25,6 +25,7 @@ class EventHub:
     def __init__(self, queue_size: int = SUBSCRIBER_QUEUE) -> None:
         self._queue_size = queue_size
         self._subscribers: set[trio.MemorySendChannel[m.Event]] = set()
+        self._listeners: list[Callable[[list[m.Event]], None]] = []
 
     def __len__(self) -> int:
         return len(self._subscribers)
@@ -40,7 +41,16 @@ class EventHub:
             self._subscribers.discard(send)
             send.close()
 
+    def add_listener(self, listener: Callable[[list[m.Event]], None]) -> None:
+        """Call ``listener`` with every published batch, synchronously (it must not block)."""
+        self._listeners.append(listener)
+
     def publish(self, events: list[m.Event]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("event listener failed")
         for send in list(self._subscribers):
             try:
                 for event in events:

@@ -198,6 +198,43 @@ class Shutdown:
     id: int
 
 
+@attrs.frozen(kw_only=True)
+class IssueTicket:
+    """Ask for a one-time browser ticket (master token only; see ``memhub ui``)."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class CountTags:
+    """How many active memories carry each tag, over the whole store, most used first."""
+
+    id: int
+    limit: int = 200
+
+
+@attrs.frozen(kw_only=True)
+class CountTypes:
+    """How many active memories there are of each type."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class CountDays:
+    """How many active memories were created on each of the last ``days`` local days."""
+
+    id: int
+    days: int = 30
+
+
+@attrs.frozen(kw_only=True)
+class ListClients:
+    """The connections the daemon serves right now."""
+
+    id: int
+
+
 Request = (
     Store
     | StoreSession
@@ -211,6 +248,11 @@ Request = (
     | Subscribe
     | Unsubscribe
     | Shutdown
+    | IssueTicket
+    | CountTags
+    | CountTypes
+    | CountDays
+    | ListClients
 )
 ClientMsg = Hello | Request
 
@@ -231,6 +273,8 @@ class Welcome:
     schema: str
     embedder: str
     embedding_dim: int
+    session_token: str | None = None
+    """Set when the hello carried a browser ticket: the token this tab reconnects with."""
 
 
 @attrs.frozen(kw_only=True)
@@ -408,6 +452,80 @@ class Event:
     kind: EventKind
     content_hash: str
     memory: MemoryRecord | None = None
+    client: str = ""
+    """The ``client`` name the writer's connection gave in its hello ("" if none or unknown)."""
+
+
+@attrs.frozen(kw_only=True)
+class Ticket:
+    """A one-time ticket: trade it in ``hello`` (as the token) within ``expires_in_s``."""
+
+    id: int
+    ticket: str
+    expires_in_s: float
+
+
+@attrs.frozen(kw_only=True)
+class TagCount:
+    tag: str
+    count: int
+
+
+@attrs.frozen(kw_only=True)
+class TagCounts:
+    """Reply to ``CountTags``: ``distinct`` tags in all, the ``limit`` most used listed."""
+
+    id: int
+    tags: list[TagCount]
+    distinct: int
+
+
+@attrs.frozen(kw_only=True)
+class TypeCount:
+    memory_type: str
+    count: int
+
+
+@attrs.frozen(kw_only=True)
+class TypeCounts:
+    """Reply to ``CountTypes``, most common first."""
+
+    id: int
+    types: list[TypeCount]
+
+
+@attrs.frozen(kw_only=True)
+class DayCount:
+    day: str
+    """The local date, ``YYYY-MM-DD``."""
+    count: int
+
+
+@attrs.frozen(kw_only=True)
+class DayCounts:
+    """Reply to ``CountDays``: only days with at least one memory, oldest first."""
+
+    id: int
+    days: list[DayCount]
+
+
+@attrs.frozen(kw_only=True)
+class ClientInfo:
+    """One connection as ``ListClients`` shows it."""
+
+    name: str
+    kind: Literal["token", "browser"]
+    connected_at: float
+    requests: int
+    in_flight: int
+
+
+@attrs.frozen(kw_only=True)
+class Clients:
+    """Reply to ``ListClients``, oldest connection first."""
+
+    id: int
+    clients: list[ClientInfo]
 
 
 Reply = (
@@ -421,6 +539,11 @@ Reply = (
     | Updated
     | CleanedUp
     | HealthReport
+    | Ticket
+    | TagCounts
+    | TypeCounts
+    | DayCounts
+    | Clients
     | Ok
     | Failed
 )

@@ -16,7 +16,6 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from functools import partial
 from typing import Any, Final
@@ -29,7 +28,6 @@ from trio_websocket import (
     Endpoint,
     WebSocketConnection,
     WebSocketRequest,
-    serve_websocket,
 )
 
 from memhub import PROTOCOL_VERSION
@@ -37,6 +35,8 @@ from memhub.errors import BadRequest, ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode, oversize
 from memhub.transport.backend import Backend
+from memhub.transport.http import WebSocketOptions, serve_http_and_websocket
+from memhub.transport.sessions import CURRENT_CALLER, Admitted, Caller, Credentials
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ApiServer:
 class _Policy:
     backend: Backend
     welcome: m.Welcome
-    token: bytes
+    credentials: Credentials
     max_message_bytes: int
     max_inflight: int
     overload_wait_s: float
@@ -82,6 +82,7 @@ async def serve_websocket_api(
     max_inflight: int,
     allowed_origins: tuple[str, ...] = (),
     overload_wait_s: float = 2.0,
+    credentials: Credentials | None = None,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the memhub protocol for ``backend`` until cancelled.
@@ -100,6 +101,8 @@ async def serve_websocket_api(
         max_inflight: requests served at once per connection.
         allowed_origins: browser origins allowed besides the daemon's own.
         overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
+        credentials: browser tickets and sessions besides ``token`` (the daemon shares them
+            with the service, which issues tickets); default: the master token alone.
         task_status: reports an :class:`ApiServer` once the socket is listening.
     """
     if max_inflight < 1 or max_message_bytes < 1:
@@ -107,24 +110,26 @@ async def serve_websocket_api(
     policy = _Policy(
         backend=backend,
         welcome=welcome,
-        token=token.encode(),
+        credentials=credentials if credentials is not None else Credentials(token),
         max_message_bytes=max_message_bytes,
         max_inflight=max_inflight,
         overload_wait_s=overload_wait_s,
         allowed_origins=frozenset(allowed_origins),
     )
     async with trio.open_nursery() as nursery:
+        # One listener for the websocket API and the web UI's static files (transport.http).
         server = await nursery.start(
             partial(
-                serve_websocket,
+                serve_http_and_websocket,
                 partial(_handle_connection, policy),
                 host,
                 port,
-                None,
-                message_queue_size=MESSAGE_QUEUE,
-                max_message_size=max_message_bytes,
-                connect_timeout=HANDSHAKE_TIMEOUT_S,
-                disconnect_timeout=CLOSE_TIMEOUT_S,
+                ws_options=WebSocketOptions(
+                    message_queue_size=MESSAGE_QUEUE,
+                    max_message_size=max_message_bytes,
+                    connect_timeout=HANDSHAKE_TIMEOUT_S,
+                    disconnect_timeout=CLOSE_TIMEOUT_S,
+                ),
             )
         )
         task_status.started(ApiServer(port=server.port))
@@ -217,7 +222,9 @@ def _mismatch(request_id: int | None, protocol: object) -> tuple[m.Failed, int]:
     return _fail(request_id, ErrorCode.PROTOCOL_MISMATCH, message, detail), CLOSE_POLICY
 
 
-def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, int]:
+def _check_hello(
+    raw: str | bytes, credentials: Credentials
+) -> tuple[m.Hello, Admitted] | tuple[m.Failed, int]:
     """The hello in ``raw``, or the error reply and close code that refuse the connection."""
     try:
         hello = decode_client(raw)
@@ -236,10 +243,10 @@ def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, in
         return _fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
     if hello.protocol != PROTOCOL_VERSION:
         return _mismatch(hello.id, hello.protocol)
-    if not hmac.compare_digest(hello.token.encode(), token):
-        message = "wrong token: read it from the daemon's runtime file (<db>.memhub.json)"
-        return _fail(hello.id, ErrorCode.UNAUTHORIZED, message), CLOSE_UNAUTHORIZED
-    return hello
+    admitted = credentials.admit(hello.token)
+    if not isinstance(admitted, Admitted):
+        return _fail(hello.id, ErrorCode.UNAUTHORIZED, admitted.message), CLOSE_UNAUTHORIZED
+    return hello, admitted
 
 
 async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
@@ -248,17 +255,21 @@ async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
     with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
         raw = await ws.get_message()
     if raw is None:
-        checked: m.Hello | tuple[m.Failed | None, int] = (None, CLOSE_POLICY)
+        checked: tuple[m.Hello, Admitted] | tuple[m.Failed | None, int] = (None, CLOSE_POLICY)
     else:
-        checked = _check_hello(raw, policy.token)
-    if not isinstance(checked, m.Hello):
+        checked = _check_hello(raw, policy.credentials)
+    if not isinstance(checked[0], m.Hello):
         failed, close_code = checked
         if failed is not None:
             await _send(ws, failed)
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             await ws.aclose(close_code, failed.code if failed else "no hello in time")
         return False
-    return await _send(ws, attrs.evolve(policy.welcome, id=checked.id))
+    hello, admitted = checked
+    # Read by the service in every task this connection starts (trio copies the context).
+    CURRENT_CALLER.set(Caller(name=hello.client, kind=admitted.kind))
+    welcome = attrs.evolve(policy.welcome, id=hello.id, session_token=admitted.session_token)
+    return await _send(ws, welcome)
 
 
 class _Connection:

@@ -1,0 +1,1 @@
+"""The browser UI the daemon serves (static files in ``static/``; see ``site.py``)."""
