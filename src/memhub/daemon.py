@@ -31,6 +31,7 @@ from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.credentials import Credentials
 from memhub.discovery import RuntimeInfo, new_token, remove_runtime_file, write_runtime_file
 from memhub.embedding import Embedder, create_embedder
 from memhub.errors import StartupError
@@ -41,7 +42,6 @@ from memhub.storage.filewatch import FileWatch
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy
 from memhub.transport.server import serve_websocket_api
-from memhub.transport.sessions import Credentials
 
 log = logging.getLogger(__name__)
 DRAIN_GRACE_S: Final = 30.0

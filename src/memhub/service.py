@@ -26,6 +26,7 @@ from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.credentials import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
 from memhub.domain.content import ContentError, check_content, check_metadata
 from memhub.domain.hashing import content_hash
 from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
@@ -38,7 +39,6 @@ from memhub.storage import aggregates, queries
 from memhub.storage import writes as db
 from memhub.storage.queries import Filters
 from memhub.storage.vectors import VectorIndex
-from memhub.transport.sessions import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
 
 
 class MemoryService:

@@ -7,10 +7,10 @@ import uuid
 
 import trio
 
+from memhub.credentials import TICKET_TTL_S, Admitted, Credentials, Refused
 from memhub.protocol import messages as m
 from memhub.storage.aggregates import tag_counts
 from memhub.transport.client import open_daemon_client
-from memhub.transport.sessions import TICKET_TTL_S, Admitted, Credentials, Refused
 
 from .conftest import Daemon
 
@@ -103,7 +103,7 @@ def test_clients_and_the_writer_name_in_events(daemon: Daemon) -> None:
 def test_tickets_expire_and_sessions_do_not_mint_tickets(monkeypatch) -> None:
     credentials = Credentials("master")
     now = [1000.0]
-    monkeypatch.setattr("memhub.transport.sessions.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("memhub.credentials.time.monotonic", lambda: now[0])
     ticket = credentials.issue_ticket()
     now[0] += TICKET_TTL_S + 0.001
     refused = credentials.admit(ticket)

@@ -31,12 +31,12 @@ from trio_websocket import (
 )
 
 from memhub import PROTOCOL_VERSION
+from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials
 from memhub.errors import BadRequest, ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode, oversize
 from memhub.transport.backend import Backend
 from memhub.transport.http import WebSocketOptions, serve_http_and_websocket
-from memhub.transport.sessions import CURRENT_CALLER, Admitted, Caller, Credentials
 
 log = logging.getLogger(__name__)
 
