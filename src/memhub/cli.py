@@ -274,7 +274,7 @@ async def _browser_url(db: str | None) -> str:
     from memhub.errors import InternalError
     from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
     from memhub.protocol import messages as m
-    from memhub.runtime import read_runtime_file
+    from memhub.discovery import read_runtime_file
 
     async with trio.open_nursery() as nursery:
         link = DaemonLink(LinkSettings.from_env(db, client_name="memhub-ui"), nursery)
@@ -286,7 +286,8 @@ async def _browser_url(db: str | None) -> str:
     if not isinstance(delivery.reply, m.Ticket) or info is None:
         raise InternalError("the daemon did not hand out a ticket; is it older than this memhub?")
     # The ticket rides in the fragment: browsers never send it to the server or into logs.
-    return f"http://127.0.0.1:{info.port}/#ticket={delivery.reply.ticket}"
+    host = f"[{info.host}]" if ":" in info.host else info.host
+    return f"http://{host}:{info.port}/#ticket={delivery.reply.ticket}"
 
 
 def cmd_install(args: argparse.Namespace) -> int:
