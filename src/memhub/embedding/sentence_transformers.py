@@ -108,7 +108,7 @@ def load_model_embedder(model_name: str, torch_threads: int) -> Embedder:
         ) from exc
 
     _cap_threads(torch, torch_threads)
-    source, identity, local_only = _resolve(model_name)
+    source, identity, local_only = resolve_model(model_name)
     try:
         model = SentenceTransformer(source, device="cpu", local_files_only=local_only)
     except Exception as exc:
@@ -135,7 +135,7 @@ def _cap_threads(torch: Any, threads: int) -> None:
         logger.debug("torch inter-op threads already fixed at %d", torch.get_num_interop_threads())
 
 
-def _resolve(model_name: str) -> tuple[str, str, bool]:
+def resolve_model(model_name: str) -> tuple[str, str, bool]:
     """Return (what to hand SentenceTransformer, identity to record, local cache only?)."""
     if model_name in _PACKAGED_NAMES:
         packaged = _packaged_path()
