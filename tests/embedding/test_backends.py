@@ -113,3 +113,26 @@ def test_a_real_onnx_daemon_maps_no_torch_library(tmp_path: Path, cache_copy: Pa
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         assert "onnxruntime" in maps  # it is the ONNX backend that serves ...
         assert "libtorch" not in maps  # ... and torch was never loaded
+
+
+@pytest.mark.slow
+def test_a_failed_export_says_so_once_and_falls_back(tmp_path: Path, blocker: Path) -> None:
+    # torch is there but the `onnx` package its exporter needs is not: the export fails.
+    empty = tmp_path / "no-cache"
+    env = child_env(blocker=blocker, block="onnx", MEMHUB_MODEL_CACHE=str(empty))
+    done = run_python(LOAD, env)
+    result = _result(done)
+    assert result["type"] == "SentenceTransformerEmbedder"
+    assert result["name"] == "sentence-transformers:all-MiniLM-L6-v2"
+    lines = done.stderr.splitlines()
+    assert (
+        sum("exporting sentence-transformers:all-MiniLM-L6-v2 to ONNX once" in x for x in lines)
+        == 1
+    )
+    fallback = [line for line in lines if "falling back" in line]
+    assert len(fallback) == 1
+    assert fallback[0].startswith("WARNING ONNX backend unavailable: the ONNX export failed: ")
+    assert "onnx is not installed" in fallback[0]
+    # Nothing half-exported was left to be mistaken for a model.
+    (directory,) = empty.iterdir()
+    assert sorted(p.name for p in directory.iterdir()) == ["export.lock"]
