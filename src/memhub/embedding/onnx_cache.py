@@ -181,23 +181,29 @@ def ensure_cached(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OnnxUnavailable(f"cannot create the model cache {directory}: {exc}") from exc
-    with _exclusive(directory / LOCK_FILE):
-        # Whoever held the lock before us may have just exported it.
-        state, cached = inspect(directory, source)
-        if cached is not None and not force:
-            return cached
-        why = "rebuilding on request" if force else f"{state.status}: {state.reason}"
-        progress(
-            f"exporting {identity} to ONNX once ({why}); this needs torch and takes "
-            f"10-60 s, into {directory}"
-        )
-        started = time.monotonic()
-        _export_into(directory, source, identity, threads, state)
-        state, cached = inspect(directory, source)
-        if cached is None:
-            raise OnnxUnavailable(f"the new export in {directory} does not verify: {state.reason}")
-        progress(f"exported {identity} to ONNX in {time.monotonic() - started:.1f} s")
-        return cached
+    try:
+        with _exclusive(directory / LOCK_FILE):
+            # Whoever held the lock before us may have just exported it.
+            state, cached = inspect(directory, source)
+            if cached is not None and not force:
+                return cached
+            for leftover in directory.glob(".export-*"):
+                # An exporter killed mid-way (we hold the lock, so none is running now).
+                shutil.rmtree(leftover, ignore_errors=True)
+            why = "rebuilding on request" if force else f"{state.status}: {state.reason}"
+            progress(
+                f"exporting {identity} to ONNX once ({why}); this needs torch and takes "
+                f"10-60 s, into {directory}"
+            )
+            started = time.monotonic()
+            _export_into(directory, source, identity, threads, state)
+            state, cached = inspect(directory, source)
+    except OSError as exc:  # a read-only or full disk, a file held open on Windows
+        raise OnnxUnavailable(f"cannot write the ONNX export into {directory}: {exc}") from exc
+    if cached is None:
+        raise OnnxUnavailable(f"the new export in {directory} does not verify: {state.reason}")
+    progress(f"exported {identity} to ONNX in {time.monotonic() - started:.1f} s")
+    return cached
 
 
 def _export_into(
@@ -207,29 +213,36 @@ def _export_into(
     work.mkdir()
     try:
         info = _run_exporter(source, work, threads, directory, before)
-        manifest = Manifest(
-            format=FORMAT,
-            identity=identity,
-            source=str(source),
-            source_fingerprint=source_fingerprint(source),
-            dimension=_int(info, "dimension"),
-            max_seq_length=_int(info, "max_seq_length"),
-            pad_id=_int(info, "pad_id"),
-            pad_token=str(info["pad_token"]),
-            input_names=tuple(str(n) for n in info["input_names"]),
-            opset=_int(info, "opset"),
-            model_sha256=_sha256_file(work / MODEL_FILE),
-            model_size=(work / MODEL_FILE).stat().st_size,
-            tokenizer_sha256=hashlib.sha256((work / TOKENIZER_FILE).read_bytes()).hexdigest(),
-            probe_min_cosine=float(info["probe_min_cosine"]),
-            exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            exporter={str(k): str(v) for k, v in dict(info["versions"]).items()},
-        )
+        try:
+            manifest = _new_manifest(info, source, identity, work)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OnnxUnavailable(f"the ONNX exporter's result is unusable ({exc!r})") from exc
         for name in (MODEL_FILE, TOKENIZER_FILE):
             os.replace(work / name, directory / name)
         _write_atomic(directory / MANIFEST_FILE, _dump_manifest(manifest))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _new_manifest(info: dict[str, Any], source: Path, identity: str, work: Path) -> Manifest:
+    return Manifest(
+        format=FORMAT,
+        identity=identity,
+        source=str(source),
+        source_fingerprint=source_fingerprint(source),
+        dimension=_int(info, "dimension"),
+        max_seq_length=_int(info, "max_seq_length"),
+        pad_id=_int(info, "pad_id"),
+        pad_token=str(info["pad_token"]),
+        input_names=tuple(str(n) for n in info["input_names"]),
+        opset=_int(info, "opset"),
+        model_sha256=_sha256_file(work / MODEL_FILE),
+        model_size=(work / MODEL_FILE).stat().st_size,
+        tokenizer_sha256=hashlib.sha256((work / TOKENIZER_FILE).read_bytes()).hexdigest(),
+        probe_min_cosine=float(info["probe_min_cosine"]),
+        exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        exporter={str(k): str(v) for k, v in dict(info["versions"]).items()},
+    )
 
 
 def _run_exporter(
@@ -251,7 +264,10 @@ def _run_exporter(
     except subprocess.TimeoutExpired as exc:
         raise OnnxUnavailable(f"the ONNX export took over {_EXPORT_TIMEOUT_S:.0f} s") from exc
     if done.returncode == 0:
-        info: Any = json.loads(done.stdout.strip().splitlines()[-1])
+        try:
+            info: Any = json.loads(_last_line(done.stdout))
+        except ValueError:
+            info = None
         if not isinstance(info, dict):
             raise OnnxUnavailable("the ONNX exporter printed no result")
         return info
