@@ -89,6 +89,9 @@ def test_a_damaged_cache_is_exported_again(
     damaged = bytearray(model.read_bytes())
     damaged[-100] ^= 0xFF
     model.write_bytes(bytes(damaged))
+    # What an exporter killed mid-way leaves behind.
+    (directory / ".export-999999-dead").mkdir()
+    (directory / ".export-999999-dead" / MODEL_FILE).write_bytes(b"half")
 
     lines: list[str] = []
     cached = ensure_cached(source, identity, cache_copy, threads=2, progress=lines.append)

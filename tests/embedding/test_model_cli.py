@@ -76,3 +76,21 @@ def test_status_of_an_empty_cache(tmp_path: Path) -> None:
     rows = _rows(done.stdout)
     assert rows["state"] == "missing (no export yet)"
     assert rows["cache"].startswith(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_export_force_rebuilds_with_progress_lines(exported: CachedModel, cache_copy: Path) -> None:
+    env = child_env(MEMHUB_MODEL_CACHE=str(cache_copy))
+    done = run_memhub(["model", "export", "--force"], env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    progress = [line for line in done.stderr.splitlines() if line.startswith("memhub: ")]
+    assert len(progress) == 2, done.stderr
+    assert "to ONNX once (rebuilding on request)" in progress[0]
+    assert progress[1].startswith(
+        "memhub: exported sentence-transformers:all-MiniLM-L6-v2 to ONNX in "
+    )
+    directory = cache_copy / exported.directory.name
+    assert done.stdout.strip() == f"sentence-transformers:all-MiniLM-L6-v2: exported to {directory}"
+    assert (
+        _rows(run_memhub(["model", "status"], env).stdout)["state"] == "ready (checksums verified)"
+    )
