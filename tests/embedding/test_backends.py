@@ -105,14 +105,18 @@ def test_without_torch_and_without_an_export_the_daemon_says_why_in_one_line(
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")
-def test_a_real_onnx_daemon_maps_no_torch_library(tmp_path: Path, cache_copy: Path) -> None:
+def test_a_real_onnx_daemon_maps_no_torch_library_even_on_first_start(tmp_path: Path) -> None:
+    # An empty cache: this daemon has to export first (in a child process) and then serve.
     db = tmp_path / "onnx.db"
-    extra = {"MEMHUB_EMBEDDER": "model", "MEMHUB_MODEL_CACHE": str(cache_copy)}
+    cache = tmp_path / "fresh-cache"
+    extra = {"MEMHUB_EMBEDDER": "model", "MEMHUB_MODEL_CACHE": str(cache)}
     with running_daemon(db, extra) as (proc, info):
         assert info.pid == proc.pid
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         assert "onnxruntime" in maps  # it is the ONNX backend that serves ...
-        assert "libtorch" not in maps  # ... and torch was never loaded
+        assert "libtorch" not in maps  # ... and torch was never loaded into the daemon
+    (directory,) = cache.iterdir()
+    assert (directory / "manifest.json").is_file()
 
 
 @pytest.mark.slow
