@@ -1,4 +1,4 @@
-"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, stress.
+"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, model, stress.
 
 Imports stay inside the subcommands: ``memhub bridge`` must answer its MCP client within a
 second, and a second ``memhub serve`` must learn that the file is taken before it spends
@@ -271,10 +271,10 @@ async def _browser_url(db: str | None) -> str:
     """
     import trio
 
+    from memhub.discovery import read_runtime_file
     from memhub.errors import InternalError
     from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
     from memhub.protocol import messages as m
-    from memhub.discovery import read_runtime_file
 
     async with trio.open_nursery() as nursery:
         link = DaemonLink(LinkSettings.from_env(db, client_name="memhub-ui"), nursery)
@@ -300,6 +300,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from memhub.mcp_bridge.doctor import main_doctor
 
     return main_doctor(args.db, deep=args.deep)
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from memhub.embedding.model_cli import main_model
+
+    return main_model(args.action, db=args.db, force=args.force, as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(p)
     p.add_argument("--deep", action="store_true", help="also load the embedding model")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("model", help="see (status) or rebuild (export) the cached ONNX model")
+    p.add_argument("action", choices=("status", "export"))
+    db_arg(p)
+    p.add_argument("--force", action="store_true", help="export: rebuild even if it verifies")
+    p.add_argument("--json", action="store_true", help="status: machine-readable output")
+    p.set_defaults(func=cmd_model)
 
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False

@@ -17,6 +17,10 @@ import attrs
 
 # "model": the real embedding model; "hash": a deterministic fake for tests and stress only.
 EmbedderKind = Literal["model", "hash"]
+# How the real model runs: "onnx" (onnxruntime + tokenizers, no torch in the daemon; the default)
+# or "sentence-transformers" (torch; the reference the ONNX vectors are tested against).
+EmbeddingBackend = Literal["onnx", "sentence-transformers"]
+EMBEDDING_BACKENDS: Final[tuple[EmbeddingBackend, ...]] = ("onnx", "sentence-transformers")
 
 DEFAULT_PRAGMAS: Final[dict[str, str]] = {
     # busy_timeout first: switching to WAL may itself need to wait for another process.
@@ -53,6 +57,28 @@ def base_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     raw = env.get("MCP_MEMORY_BASE_DIR")
     return Path(raw).expanduser() if raw else default_base_dir(env)
+
+
+def model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where exported ONNX models are kept: ``MEMHUB_MODEL_CACHE`` or ``<BASE_DIR>/memhub-models``.
+
+    One cache per data directory, not per database: every daemon of a user shares one export.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("MEMHUB_MODEL_CACHE")
+    return Path(raw).expanduser() if raw else base_dir(env) / "memhub-models"
+
+
+def embedding_backend(environ: Mapping[str, str] | None = None) -> EmbeddingBackend:
+    """``MEMHUB_EMBEDDING_BACKEND``: ``onnx`` (default) or ``sentence-transformers``."""
+    env = os.environ if environ is None else environ
+    raw = env.get("MEMHUB_EMBEDDING_BACKEND", "").strip().lower() or "onnx"
+    for backend in EMBEDDING_BACKENDS:
+        if raw == backend:
+            return backend
+    raise ConfigError(
+        f"MEMHUB_EMBEDDING_BACKEND={raw!r}: expected {' or '.join(EMBEDDING_BACKENDS)}"
+    )
 
 
 def resolve_db_path(environ: Mapping[str, str] | None = None, explicit: str | None = None) -> Path:
@@ -170,6 +196,8 @@ class Settings:
     readers: int = 2
     embedder: EmbedderKind = "model"  # "model" (the real model) or "hash" (tests, stress only)
     model_name: str = DEFAULT_MODEL
+    embedding_backend: EmbeddingBackend = "onnx"
+    model_cache_dir: Path = attrs.field(factory=model_cache_dir)
     torch_threads: int = 2
     write_queue: int = 1024
     max_write_batch: int = 256
@@ -220,6 +248,8 @@ class Settings:
             readers=env_int(env, "MEMHUB_READERS", cores, minimum=1),
             embedder=cast("EmbedderKind", embedder),
             model_name=env.get("MCP_EMBEDDING_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL,
+            embedding_backend=embedding_backend(env),
+            model_cache_dir=model_cache_dir(env),
             torch_threads=env_int(env, "MEMHUB_TORCH_THREADS", cores, minimum=1),
             write_queue=env_int(env, "MEMHUB_WRITE_QUEUE", 1024, minimum=1),
             max_write_batch=env_int(env, "MEMHUB_MAX_WRITE_BATCH", 256, minimum=1),

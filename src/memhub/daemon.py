@@ -62,7 +62,13 @@ class DaemonHandle:
 
 
 def embedder_factory(settings: Settings) -> Callable[[], Embedder]:
-    return lambda: create_embedder(settings.embedder, settings.model_name, settings.torch_threads)
+    return lambda: create_embedder(
+        settings.embedder,
+        settings.model_name,
+        settings.torch_threads,
+        backend=settings.embedding_backend,
+        cache_dir=settings.model_cache_dir,
+    )
 
 
 def check_embedder(

