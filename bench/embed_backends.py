@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_figures import make_text  # noqa: E402
-from memhub.runtime import RuntimeInfo, read_runtime_file  # noqa: E402
 
 from memhub.config import DEFAULT_MODEL, model_cache_dir, runtime_paths  # noqa: E402
+from memhub.discovery import RuntimeInfo, read_runtime_file  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 

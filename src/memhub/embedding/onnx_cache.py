@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 
 from memhub.errors import StartupError
-from memhub.runtime import DaemonLock
+from memhub.discovery.files import DaemonLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
