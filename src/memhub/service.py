@@ -32,6 +32,7 @@ from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
 from memhub.protocol import messages as m
+from memhub.protocol.limits import metadata_problem
 from memhub.storage import queries
 from memhub.storage import writes as db
 from memhub.storage.queries import Filters
@@ -136,6 +137,9 @@ class MemoryService:
 
     @staticmethod
     def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+        # The limits every reply can encode (checked first: json.dumps recurses).
+        if (problem := metadata_problem(metadata)) is not None:
+            raise BadRequest(f"metadata is not accepted: {problem}")
         try:
             # Round-trip: proves it is plain JSON (no NaN/Infinity) and copies it.
             text = json.dumps(metadata, allow_nan=False)

@@ -36,6 +36,7 @@ from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest, ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode
+from memhub.protocol.limits import metadata_problem, unreadable_metadata
 from memhub.transport.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,25 @@ def _reply_frame(reply: m.Reply, limit: int) -> str:
         detail = {"size": size, "limit": limit}
         return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
     return frame
+
+
+def _event_frame(event: m.Event) -> str:
+    """Encode an event; a memory no frame can carry goes out with a marker as its metadata.
+
+    The writer's record of an update merges into the stored metadata, which a legacy writer
+    may have nested too deep: that must cost the subscriber one detail, never its connection.
+    """
+    try:
+        return encode(event)
+    except Exception as exc:
+        log.warning("event for %s cannot be encoded as is: %s", event.content_hash, exc)
+        reason = str(exc)
+    if event.memory is not None:
+        problem = metadata_problem(event.memory.metadata) or f"it cannot be encoded ({reason})"
+        memory = attrs.evolve(event.memory, metadata=unreadable_metadata(problem))
+        with contextlib.suppress(Exception):
+            return encode(attrs.evolve(event, memory=memory))
+    return encode(attrs.evolve(event, memory=None))
 
 
 async def _refuse(ws: WebSocketConnection, failed: m.Failed, close_code: int) -> None:
@@ -382,7 +402,7 @@ class _Connection:
             with scope, self.policy.backend.subscribe() as events:
                 task_status.started()
                 async for event in events:
-                    if not await _send(self.ws, event):
+                    if not await _send(self.ws, _event_frame(event)):
                         return
                 # The backend closed our channel: this subscriber fell too far behind.
                 message = "event subscription dropped: events were read too slowly; resubscribe"
