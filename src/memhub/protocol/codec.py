@@ -146,7 +146,7 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
         raise BadRequest("expected a JSON object")
     tag = obj.get("type")
     if tag not in known:
-        raise BadRequest(f"unknown message type {tag!r}", detail={"id": _peek_id(obj)})
+        raise BadRequest(f"unknown message type {tag!r}", request_id=_peek_id(obj))
     return obj
 
 
@@ -160,14 +160,14 @@ def decode_client(raw: str | bytes) -> m.ClientMsg:
 
     Raises:
         BadRequest: the frame is not JSON, not an object, of an unknown type, or its fields are
-            missing, unknown or of the wrong type. ``detail["id"]`` holds the request id when
-            the frame carried a readable one, so the error reply can echo it.
+            missing, unknown or of the wrong type. Its ``request_id`` holds the frame's id when
+            it carried a readable one, so the error reply can echo it.
     """
     obj = _load_object(raw, CLIENT_TAGS)
     try:
         return CONVERTER.structure(obj, m.ClientMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
-        raise BadRequest(_describe(exc), detail={"id": _peek_id(obj)}) from None
+        raise BadRequest(_describe(exc), request_id=_peek_id(obj)) from None
 
 
 def decode_server(raw: str | bytes) -> m.ServerMsg:

@@ -9,6 +9,15 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
   slot (backpressure) and then gets a typed ``overloaded`` error. At most ``max_inflight``
   requests may wait; beyond that the read loop itself pauses until a waiter leaves (which
   takes at most ``overload_wait_s``), so memory per connection stays bounded.
+* Memory per connection is bounded (:class:`~memhub.transport.limits.ByteBudget`): a frame is
+  decoded as soon as it is read (the raw text is not kept), and the request plus its reply
+  count against the connection's budget until the reply is sent. When the budget is spent the
+  read loop stops reading and TCP pushes back. A reply the client does not read within
+  ``send_timeout_s`` costs it the connection.
+* Connections are capped (``max_connections``, counted from the websocket handshake, before
+  ``hello``); one past the cap is told why and closed with 1013 ("try again later").
+* Every connection ends within ``CLOSE_TIMEOUT_S`` of deciding to close it, whatever the peer
+  does, and nothing before ``hello`` lasts longer than ``HANDSHAKE_TIMEOUT_S``.
 * Nothing escapes a connection handler: trio-websocket runs handlers in the server's own
   nursery, so one escaped exception would take every connection down with it.
 """
@@ -38,6 +47,7 @@ from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode
 from memhub.protocol.limits import metadata_problem, unreadable_metadata
 from memhub.transport.backend import Backend
+from memhub.transport.limits import ByteBudget, Census, close_promptly, drop_tcp
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +55,23 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT_S: Final = 10.0
 #: How long a close handshake may take before the socket is simply dropped.
 CLOSE_TIMEOUT_S: Final = 2.0
-#: Frames trio-websocket may buffer per connection (the library's default, 1, would stop it
-#: reading, and so answering pings, whenever our loop is busy). Our loop drains it at once and
-#: pauses only while the waiting room is full, so 16 covers bursts and still bounds the
-#: memory one client can fill with maximum-size frames.
-MESSAGE_QUEUE: Final = 16
+#: Frames trio-websocket may buffer per connection, each up to the message limit. Our loop
+#: drains it at once (decoding is all it does) and pauses only when the connection's budget is
+#: spent, so 2 keeps pings answered during bursts without a second hidden buffer of big frames.
+MESSAGE_QUEUE: Final = 2
+#: A reply the client does not read within this long (its socket buffers are full) costs it
+#: the connection: waiting longer would only hold the reply's memory for nobody.
+SEND_TIMEOUT_S: Final = 10.0
+#: Connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor and a budget.
+DEFAULT_MAX_CONNECTIONS: Final = 256
+#: What a connection's budget reserves for a read's reply before it is known (reads are the
+#: requests whose replies can be big); see :meth:`_Connection._answer`.
+READ_REPLY_RESERVE_FRACTION: Final = 8
 CLOSE_POLICY: Final = 1008  # RFC 6455 "policy violation": bad hello, wrong protocol
+CLOSE_TRY_LATER: Final = 1013  # RFC 6455 "try again later": too many connections
 CLOSE_UNAUTHORIZED: Final = 4401  # private-use range; mirrors HTTP 401
+_READS: Final = (m.Get, m.Search, m.ListMemories, m.Health)
+_HELLO_FIELDS: Final = frozenset({"type", *(field.name for field in attrs.fields(m.Hello))})
 
 
 @attrs.frozen
@@ -70,6 +90,13 @@ class _Policy:
     max_inflight: int
     overload_wait_s: float
     allowed_origins: frozenset[str]
+    send_timeout_s: float
+    census: Census
+
+    @property
+    def connection_budget(self) -> int:
+        """Bytes one connection may hold: two maximum-size messages."""
+        return 2 * self.max_message_bytes
 
 
 async def serve_websocket_api(
@@ -83,6 +110,8 @@ async def serve_websocket_api(
     max_inflight: int,
     allowed_origins: tuple[str, ...] = (),
     overload_wait_s: float = 2.0,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    send_timeout_s: float = SEND_TIMEOUT_S,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the memhub protocol for ``backend`` until cancelled.
@@ -101,10 +130,14 @@ async def serve_websocket_api(
         max_inflight: requests served at once per connection.
         allowed_origins: browser origins allowed besides the daemon's own.
         overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
+        max_connections: connections at once; the next one is refused with 1013.
+        send_timeout_s: how long a reply may wait for the client to read before it is dropped.
         task_status: reports an :class:`ApiServer` once the socket is listening.
     """
-    if max_inflight < 1 or max_message_bytes < 1:
-        raise ValueError("max_inflight and max_message_bytes must be positive")
+    if min(max_inflight, max_message_bytes, max_connections) < 1 or send_timeout_s <= 0:
+        raise ValueError(
+            "max_inflight, max_message_bytes, max_connections and send_timeout_s must be positive"
+        )
     policy = _Policy(
         backend=backend,
         welcome=welcome,
@@ -113,6 +146,8 @@ async def serve_websocket_api(
         max_inflight=max_inflight,
         overload_wait_s=overload_wait_s,
         allowed_origins=frozenset(allowed_origins),
+        send_timeout_s=send_timeout_s,
+        census=Census(limit=max_connections),
     )
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
@@ -155,16 +190,58 @@ def _origin_allowed(request: WebSocketRequest, policy: _Policy) -> bool:
 async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
     if not _origin_allowed(request, policy):
         # A web page must not drive the daemon, even without the token (CSWSH).
-        await request.reject(403, body=b"memhub: this origin may not connect\n")
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+            await request.reject(403, body=b"memhub: this origin may not connect\n")
         return
-    ws = await request.accept()
-    if not await _handshake(ws, policy):
+    if not policy.census.try_enter():
+        await _refuse_busy(policy, request)
         return
-    policy.backend.connection_opened()
+    ws: WebSocketConnection | None = None
+    close_code = CLOSE_POLICY
+    reason_or_none: str | None = "no hello in time"
     try:
-        await _Connection(ws, policy).run()
+        hello: m.Hello | None = None
+        # One deadline for everything before hello is answered, whatever path it takes.
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+            ws = await request.accept()
+            checked = await _handshake(ws, policy)
+            if isinstance(checked, m.Hello):
+                hello = checked
+            else:
+                failed, close_code = checked
+                if failed is not None:
+                    reason_or_none = failed.code
+                    await _send(ws, failed)
+        if hello is not None and ws is not None:
+            close_code, reason_or_none = 1000, None
+            policy.backend.connection_opened()
+            try:
+                await _Connection(ws, policy).run()
+            finally:
+                policy.backend.connection_closed()
     finally:
-        policy.backend.connection_closed()
+        try:
+            if ws is not None:
+                await close_promptly(ws, close_code, reason_or_none, CLOSE_TIMEOUT_S)
+        finally:
+            policy.census.leave()
+
+
+async def _refuse_busy(policy: _Policy, request: WebSocketRequest) -> None:
+    limit = policy.census.limit
+    message = (
+        f"memhub: too many connections (limit {limit}, MEMHUB_MAX_CONNECTIONS); close idle "
+        "clients or raise the limit"
+    )
+    log.warning("refused a connection: %d connections are open (the limit)", limit)
+    ws = None
+    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+        ws = await request.accept()
+        await _send(ws, _fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
+    if ws is not None:
+        # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
+        reason = f"memhub: too many connections (limit {limit})"
+        await close_promptly(ws, CLOSE_TRY_LATER, reason, CLOSE_TIMEOUT_S)
 
 
 async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
@@ -175,6 +252,13 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
     except ConnectionClosed:
         return False
     return True
+
+
+def _decode(raw: str | bytes) -> m.ClientMsg | m.Failed:
+    try:
+        return decode_client(raw)
+    except BadRequest as exc:
+        return _bad_frame(exc)
 
 
 def _reply_frame(reply: m.Reply, limit: int) -> str:
@@ -216,12 +300,6 @@ def _event_frame(event: m.Event) -> str:
     return encode(attrs.evolve(event, memory=None))
 
 
-async def _refuse(ws: WebSocketConnection, failed: m.Failed, close_code: int) -> None:
-    await _send(ws, failed)
-    with trio.move_on_after(CLOSE_TIMEOUT_S):
-        await ws.aclose(close_code, failed.code)
-
-
 def _fail(
     request_id: int | None, code: ErrorCode, message: str, detail: dict[str, Any] | None = None
 ) -> m.Failed:
@@ -229,19 +307,50 @@ def _fail(
 
 
 def _bad_frame(exc: BadRequest) -> m.Failed:
-    # The codec parks the request id it could read in ``detail``; it belongs in ``id``.
-    detail = dict(exc.detail or {})
-    request_id = detail.pop("id", None)
-    return _fail(request_id, exc.code, exc.message, detail or None)
+    return _fail(exc.request_id, exc.code, exc.message, exc.detail)
 
 
-def _mismatch(request_id: int | None, protocol: object) -> tuple[m.Failed, int]:
-    message = (
-        f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol}; "
-        "upgrade the older side"
-    )
-    detail = {"server_protocol": PROTOCOL_VERSION, "client_protocol": protocol}
+def _mismatch(
+    request_id: int | None, protocol: object, unknown_fields: list[str]
+) -> tuple[m.Failed, int]:
+    if unknown_fields:
+        message = (
+            f"this daemon speaks memhub protocol {PROTOCOL_VERSION} and does not know the hello "
+            f"fields {', '.join(unknown_fields)}: the client is newer; upgrade the daemon"
+        )
+    else:
+        message = (
+            f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol!r}; "
+            "upgrade the older side"
+        )
+    detail = {
+        "server_protocol": PROTOCOL_VERSION,
+        "client_protocol": protocol,
+        "unknown_fields": unknown_fields,
+    }
     return _fail(request_id, ErrorCode.PROTOCOL_MISMATCH, message, detail), CLOSE_POLICY
+
+
+def _newer_hello(raw: str | bytes, exc: BadRequest) -> tuple[m.Failed, int] | None:
+    """``protocol_mismatch`` for a hello this daemon cannot decode because it is newer.
+
+    A newer client may send another protocol number (of any JSON type) or fields this daemon
+    does not know; either way the answer must say "versions differ", not "bad request".
+    """
+    try:
+        obj: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("type") != "hello":
+        return None
+    unknown = sorted(str(key) for key in obj if key not in _HELLO_FIELDS)
+    protocol = obj.get("protocol")
+    other_protocol = "protocol" in obj and (
+        type(protocol) is not int or protocol != PROTOCOL_VERSION
+    )
+    if not unknown and not other_protocol:
+        return None
+    return _mismatch(exc.request_id, protocol, unknown)
 
 
 def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, int]:
@@ -249,43 +358,32 @@ def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, in
     try:
         hello = decode_client(raw)
     except BadRequest as exc:
-        failed = _bad_frame(exc)
-        # A newer client's hello may not decode here; it still deserves protocol_mismatch.
-        with contextlib.suppress(orjson.JSONDecodeError):
-            obj: Any = orjson.loads(raw)
-            if isinstance(obj, dict) and obj.get("type") == "hello":
-                protocol = obj.get("protocol")
-                if type(protocol) is int and protocol != PROTOCOL_VERSION:
-                    return _mismatch(failed.id, protocol)
-        return failed, CLOSE_POLICY
+        return _newer_hello(raw, exc) or (_bad_frame(exc), CLOSE_POLICY)
     if not isinstance(hello, m.Hello):
         message = f"the first message must be a hello, not {type(hello).__name__}"
         return _fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
     if hello.protocol != PROTOCOL_VERSION:
-        return _mismatch(hello.id, hello.protocol)
+        return _mismatch(hello.id, hello.protocol, [])
     if not hmac.compare_digest(hello.token.encode(), token):
         message = "wrong token: read it from the daemon's runtime file (<db>.memhub.json)"
         return _fail(hello.id, ErrorCode.UNAUTHORIZED, message), CLOSE_UNAUTHORIZED
     return hello
 
 
-async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
-    """Read and check the hello; answer ``Welcome``, or refuse and close."""
-    raw: str | bytes | None = None
-    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        raw = await ws.get_message()
-    if raw is None:
-        checked: m.Hello | tuple[m.Failed | None, int] = (None, CLOSE_POLICY)
-    else:
-        checked = _check_hello(raw, policy.token)
-    if not isinstance(checked, m.Hello):
-        failed, close_code = checked
-        if failed is not None:
-            await _send(ws, failed)
-        with trio.move_on_after(CLOSE_TIMEOUT_S):
-            await ws.aclose(close_code, failed.code if failed else "no hello in time")
-        return False
-    return await _send(ws, attrs.evolve(policy.welcome, id=checked.id))
+async def _handshake(
+    ws: WebSocketConnection, policy: _Policy
+) -> m.Hello | tuple[m.Failed | None, int]:
+    """Read and check the hello and answer ``Welcome``; or say how to refuse it.
+
+    The caller bounds the whole exchange by ``HANDSHAKE_TIMEOUT_S``; a peer that sends nothing
+    is refused with ``(None, CLOSE_POLICY)`` when that runs out.
+    """
+    raw = await ws.get_message()
+    checked = _check_hello(raw, policy.token)
+    del raw
+    if isinstance(checked, m.Hello):
+        await ws.send_message(encode(attrs.evolve(policy.welcome, id=checked.id)))
+    return checked
 
 
 class _Connection:
@@ -300,6 +398,8 @@ class _Connection:
         self.admitted = trio.Semaphore(2 * policy.max_inflight)
         self.subscription: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
+        self.budget = ByteBudget(policy.connection_budget)
+        self.read_reserve = max(1, policy.max_message_bytes // READ_REPLY_RESERVE_FRACTION)
 
     async def run(self) -> None:
         """Read frames until the peer leaves, then cancel whatever is still running for it."""
@@ -309,40 +409,67 @@ class _Connection:
                 while True:
                     raw = await self.ws.get_message()
                     deadline = trio.current_time() + self.policy.overload_wait_s
-                    # A short pause at worst: waiters leave within overload_wait_s, unless the
-                    # client stops reading replies, and then pushing back is what it deserves.
+                    size = len(raw)
+                    # Both waits pause reading (TCP then pushes back on the client); both end
+                    # as this connection's replies are sent, which a client that does not read
+                    # them turns into a disconnection after send_timeout_s.
+                    await self.budget.acquire(size)
                     await self.admitted.acquire()
-                    nursery.start_soon(self._serve_frame, raw, deadline)
+                    msg = _decode(raw)
+                    del raw  # only the decoded request lives on
+                    nursery.start_soon(self._serve, msg, size, deadline)
             except ConnectionClosed:
                 pass
             finally:
                 nursery.cancel_scope.cancel()
 
-    async def _serve_frame(self, raw: str | bytes, deadline: float) -> None:
+    async def _serve(self, msg: m.ClientMsg | m.Failed, held: int, deadline: float) -> None:
         try:
-            reply, request = await self._answer(raw, deadline)
+            if isinstance(msg, m.Failed):
+                reply: m.Reply = msg
+            else:
+                if isinstance(msg, _READS):
+                    # Room for a reply that may be big, taken before it exists.
+                    held += self.read_reserve
+                    await self.budget.acquire(self.read_reserve)
+                reply = await self._answer(msg, deadline)
+            frame = _reply_frame(reply, self.policy.max_message_bytes)
+            shutdown = isinstance(msg, m.Shutdown)
+            del reply, msg
+            self.budget.charge(len(frame))
+            held += len(frame)
             try:
-                await _send(self.ws, _reply_frame(reply, self.policy.max_message_bytes))
+                await self._send(frame)
             finally:
-                if isinstance(request, m.Shutdown):
+                if shutdown:
                     # Even if the Ok could not be delivered: the request was authenticated.
                     self.policy.backend.request_shutdown()
         finally:
+            self.budget.release(held)
             self.admitted.release()
 
-    async def _answer(
-        self, raw: str | bytes, deadline: float
-    ) -> tuple[m.Reply, m.ClientMsg | None]:
-        try:
-            msg = decode_client(raw)
-        except BadRequest as exc:
-            return _bad_frame(exc), None
+    async def _send(self, frame: str) -> bool:
+        """Send one frame; a client that leaves it unread for send_timeout_s is dropped."""
+        with trio.move_on_after(self.policy.send_timeout_s):
+            return await _send(self.ws, frame)
+        log.warning(
+            "dropping a client that read nothing for %g s (%d bytes waiting to be sent)",
+            self.policy.send_timeout_s,
+            self.budget.used,
+        )
+        # A frame may be half written: no close handshake is possible any more.
+        await drop_tcp(self.ws)
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
+        return False
+
+    async def _answer(self, msg: m.ClientMsg, deadline: float) -> m.Reply:
         if isinstance(msg, m.Hello):
             message = "hello was already received on this connection"
-            return _fail(msg.id, ErrorCode.BAD_REQUEST, message), msg
+            return _fail(msg.id, ErrorCode.BAD_REQUEST, message)
         if isinstance(msg, m.Subscribe | m.Unsubscribe | m.Shutdown):
             # Control messages never reach the backend's queues, so they need no slot.
-            return await self._dispatch(msg), msg
+            return await self._dispatch(msg)
         got_slot = False
         with trio.move_on_at(deadline):
             await self.slots.acquire()
@@ -352,9 +479,9 @@ class _Connection:
                 f"too many requests in flight on this connection (limit "
                 f"{self.policy.max_inflight}); retry later or use another connection"
             )
-            return _fail(msg.id, ErrorCode.OVERLOADED, message), msg
+            return _fail(msg.id, ErrorCode.OVERLOADED, message)
         try:
-            return await self._dispatch(msg), msg
+            return await self._dispatch(msg)
         finally:
             self.slots.release()
 
@@ -402,7 +529,7 @@ class _Connection:
             with scope, self.policy.backend.subscribe() as events:
                 task_status.started()
                 async for event in events:
-                    if not await _send(self.ws, _event_frame(event)):
+                    if not await self._send(_event_frame(event)):
                         return
                 # The backend closed our channel: this subscriber fell too far behind.
                 message = "event subscription dropped: events were read too slowly; resubscribe"
