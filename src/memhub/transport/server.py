@@ -528,12 +528,19 @@ class _Connection:
         try:
             with scope, self.policy.backend.subscribe() as events:
                 task_status.started()
-                async for event in events:
-                    if not await self._send(_event_frame(event)):
-                        return
-                # The backend closed our channel: this subscriber fell too far behind.
-                message = "event subscription dropped: events were read too slowly; resubscribe"
-                await _send(self.ws, _fail(None, ErrorCode.OVERLOADED, message))
+                try:
+                    async for event in events:
+                        if not await self._send(_event_frame(event)):
+                            return
+                except trio.ClosedResourceError:
+                    # The backend closed our end: the daemon is stopping (see Backend.subscribe).
+                    message = "event subscription ended: the daemon is stopping"
+                    code = ErrorCode.SHUTTING_DOWN
+                else:
+                    # The backend closed its end: this subscriber fell too far behind.
+                    message = "event subscription dropped: events were read too slowly; resubscribe"
+                    code = ErrorCode.OVERLOADED
+                await self._send(encode(_fail(None, code, message)))
         finally:
             if self.subscription is scope:
                 self.subscription = None
