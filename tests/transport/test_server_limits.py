@@ -35,7 +35,7 @@ async def test_an_oversized_frame_after_hello_frees_the_socket_although_the_peer
 ):
     stream = await rawws.connect(server.port)
     await stream.send_all(rawws.hello_frame(TOKEN))
-    opcode, payload = await rawws.read_frame(stream, bytearray())
+    _, payload = await rawws.read_frame(stream, bytearray())
     assert orjson.loads(payload)["type"] == "welcome"
     await stream.send_all(rawws.frame_header(LIMIT + 1) + b"x" * (LIMIT + 1))
     assert await rawws.seconds_until_eof(stream, 3 * GONE_WITHIN_S) < GONE_WITHIN_S
