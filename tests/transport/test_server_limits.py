@@ -12,7 +12,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from memhub.transport import server as server_mod
-from memhub.transport.server import CLOSE_TIMEOUT_S
+from memhub.transport.server import CLOSE_TIMEOUT_S, HELLO_MAX_BYTES
 
 from . import rawws
 from .conftest import LIMIT, TOKEN, ask, hello, raw_session, start_server, url
@@ -131,3 +131,18 @@ async def test_a_subscription_ended_by_shutdown_is_not_called_too_slow(server, b
             assert notice["type"] == "error"
             assert notice["id"] is None
             assert notice["code"] == "shutting_down"
+
+
+async def test_before_hello_only_small_frames_are_accepted(server):
+    # A process without the token cannot make the daemon buffer big frames.
+    padded = {**hello(), "client": "p" * (HELLO_MAX_BYTES + 1)}
+    with trio.fail_after(10):
+        async with open_websocket_url(url(server), max_message_size=4 * LIMIT) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ask(ws, padded)
+            assert closed.value.reason is not None
+            assert closed.value.reason.code == 1009
+        # After hello, the configured limit applies again.
+        async with raw_session(server) as ws:
+            big = {"type": "store", "id": 2, "content": "q" * (HELLO_MAX_BYTES + 1)}
+            assert (await ask(ws, big))["type"] == "stored"

@@ -87,9 +87,19 @@ async def close_promptly(
         await drop_tcp(ws)  # also when cancelled: closing the socket needs no waiting
 
 
+def set_message_limit(ws: WebSocketConnection, limit: int) -> None:
+    """Change the largest message ``ws`` accepts from now on (bigger ones close it with 1009).
+
+    trio-websocket fixes the limit per server; a connection that has not said hello yet gets a
+    small one, so a process without the token cannot make the daemon buffer big frames.
+    """
+    ws._max_message_size = limit
+
+
 async def drop_tcp(ws: WebSocketConnection) -> None:
     """Close the TCP connection now, whatever state the websocket is in (idempotent)."""
-    # trio-websocket has no public way to do this; its stream is the one private detail used.
+    # trio-websocket has no public way to do this (nor to change the message limit, above):
+    # these are the two private details used, checked by tests/transport/test_server_limits.py.
     stream: trio.abc.Stream = ws._stream
     await trio.aclose_forcefully(stream)
 

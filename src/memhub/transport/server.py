@@ -47,7 +47,13 @@ from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode
 from memhub.protocol.limits import metadata_problem, unreadable_metadata
 from memhub.transport.backend import Backend
-from memhub.transport.limits import ByteBudget, Census, close_promptly, drop_tcp
+from memhub.transport.limits import (
+    ByteBudget,
+    Census,
+    close_promptly,
+    drop_tcp,
+    set_message_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,9 @@ CLOSE_TIMEOUT_S: Final = 2.0
 #: drains it at once (decoding is all it does) and pauses only when the connection's budget is
 #: spent, so 2 keeps pings answered during bursts without a second hidden buffer of big frames.
 MESSAGE_QUEUE: Final = 2
+#: Largest frame accepted before hello is answered: a hello is tiny, and a process without the
+#: token must not make the daemon buffer maximum-size frames on many connections.
+HELLO_MAX_BYTES: Final = 64 * 1024
 #: A reply the client does not read within this long (its socket buffers are full) costs it
 #: the connection: waiting longer would only hold the reply's memory for nobody.
 SEND_TIMEOUT_S: Final = 10.0
@@ -204,6 +213,7 @@ async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
         # One deadline for everything before hello is answered, whatever path it takes.
         with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
             ws = await request.accept()
+            set_message_limit(ws, min(HELLO_MAX_BYTES, policy.max_message_bytes))
             checked = await _handshake(ws, policy)
             if isinstance(checked, m.Hello):
                 hello = checked
@@ -214,6 +224,7 @@ async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
                     await _send(ws, failed)
         if hello is not None and ws is not None:
             close_code, reason_or_none = 1000, None
+            set_message_limit(ws, policy.max_message_bytes)
             policy.backend.connection_opened()
             try:
                 await _Connection(ws, policy).run()
