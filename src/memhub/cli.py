@@ -100,7 +100,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _err(f"{settings.db_path.parent}: cannot create the database directory: {exc}")
         return EXIT_ERROR
     lock = DaemonLock(paths.lock)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except OSError as exc:  # a read-only or foreign data directory: one line, no traceback
+        _err(
+            f"{paths.lock}: cannot create the daemon's lock file ({exc.strerror}); memhub needs "
+            f"write access to {settings.db_path.parent}"
+        )
+        return EXIT_ERROR
+    if not acquired:
         info = read_runtime_file(paths.runtime)
         where = f" (pid {info.pid}, port {info.port})" if info else ""
         _err(f"a daemon already serves {settings.db_path}{where}; see `memhub status`")
