@@ -6,6 +6,7 @@ it ignores close frames, never reads, or trickles its hello.
 
 from __future__ import annotations
 
+import attrs
 import orjson
 import pytest
 import trio
@@ -146,3 +147,23 @@ async def test_before_hello_only_small_frames_are_accepted(server):
         async with raw_session(server) as ws:
             big = {"type": "store", "id": 2, "content": "q" * (HELLO_MAX_BYTES + 1)}
             assert (await ask(ws, big))["type"] == "stored"
+
+
+async def test_a_reply_with_unencodable_metadata_marks_that_memory_not_the_whole_reply(
+    server, backend
+):
+    # A backend path that did not mark it (the readers do): the server still answers.
+    from memhub.protocol import messages as m
+
+    from .conftest import record
+
+    deep: dict[str, object] = {}
+    for _ in range(300):
+        deep = {"k": deep}
+    backend.memories["odd"] = attrs.evolve(record("odd"), metadata=deep)
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            reply = await ask(ws, {"type": "get", "id": 4, "content_hash": "odd"})
+            assert reply["type"] == "found"
+            assert list(reply["memory"]["metadata"]) == ["memhub_unreadable_metadata"]
+    assert isinstance(backend.memories["odd"], m.MemoryRecord)

@@ -277,9 +277,14 @@ def _reply_frame(reply: m.Reply, limit: int) -> str:
     try:
         frame = encode(reply)
     except Exception as exc:
-        log.exception("cannot encode a %s reply", type(reply).__name__)
-        message = f"internal error: the reply cannot be encoded: {exc}"
-        return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
+        try:
+            # Readers already mark unencodable metadata; this is the net under any other path.
+            frame = encode(_with_encodable_memories(reply))
+            log.warning("a %s reply carried unencodable metadata: %s", type(reply).__name__, exc)
+        except Exception:
+            log.exception("cannot encode a %s reply", type(reply).__name__)
+            message = f"internal error: the reply cannot be encoded: {exc}"
+            return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
     # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
     # len(str) * 4 bounds the UTF-8 size, so most frames skip the encode.
     if len(frame) * 4 > limit and (size := len(frame.encode())) > limit:
@@ -290,6 +295,25 @@ def _reply_frame(reply: m.Reply, limit: int) -> str:
         detail = {"size": size, "limit": limit}
         return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
     return frame
+
+
+def _encodable(record: m.MemoryRecord) -> m.MemoryRecord:
+    problem = metadata_problem(record.metadata)
+    if problem is None:
+        return record
+    return attrs.evolve(record, metadata=unreadable_metadata(problem))
+
+
+def _with_encodable_memories(reply: m.Reply) -> m.Reply:
+    """``reply`` with every memory whose metadata no frame can carry shown with a marker."""
+    if isinstance(reply, m.Found):
+        return attrs.evolve(reply, memory=_encodable(reply.memory))
+    if isinstance(reply, m.Page):
+        return attrs.evolve(reply, memories=[_encodable(r) for r in reply.memories])
+    if isinstance(reply, m.SearchResult):
+        hits = [attrs.evolve(h, memory=_encodable(h.memory)) for h in reply.hits]
+        return attrs.evolve(reply, hits=hits)
+    return reply
 
 
 def _event_frame(event: m.Event) -> str:
