@@ -181,7 +181,7 @@ async def ask(ws: WebSocketConnection, frame: dict[str, Any] | str) -> dict[str,
     return reply
 
 
-def hello(token: str = TOKEN, protocol: int = PROTOCOL_VERSION, **extra: Any) -> dict[str, Any]:
+def hello(token: str = TOKEN, protocol: object = PROTOCOL_VERSION, **extra: Any) -> dict[str, Any]:
     return {"type": "hello", "id": 7, "protocol": protocol, "token": token, **extra}
 
 

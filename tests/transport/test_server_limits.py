@@ -167,3 +167,17 @@ async def test_a_reply_with_unencodable_metadata_marks_that_memory_not_the_whole
             assert reply["type"] == "found"
             assert list(reply["memory"]["metadata"]) == ["memhub_unreadable_metadata"]
     assert isinstance(backend.memories["odd"], m.MemoryRecord)
+
+
+async def test_big_read_requests_that_fill_the_budget_are_still_answered(server):
+    # Two reads of nearly the message limit fill the connection's budget on their own; each
+    # must still get its answer (a reply reservation taken later could wait forever).
+    padded = "h" * (LIMIT - 200)
+    with trio.fail_after(10):
+        async with raw_session(server) as ws:
+            for request_id in (1, 2, 3):
+                frame = {"type": "get", "id": request_id, "content_hash": padded}
+                await ws.send_message(orjson.dumps(frame).decode())
+            replies = [orjson.loads(await ws.get_message()) for _ in range(3)]
+            assert sorted(r["id"] for r in replies) == [1, 2, 3]
+            assert {r["code"] for r in replies} == {"not_found"}

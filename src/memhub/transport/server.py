@@ -444,15 +444,18 @@ class _Connection:
                 while True:
                     raw = await self.ws.get_message()
                     deadline = trio.current_time() + self.policy.overload_wait_s
-                    size = len(raw)
+                    msg = _decode(raw)
+                    # The request's bytes, plus room for a reply that may be big (reads), are
+                    # taken at once: a task that waited for more while holding some could wait
+                    # forever on tasks doing the same.
+                    held = len(raw) + (self.read_reserve if isinstance(msg, _READS) else 0)
+                    del raw  # only the decoded request lives on
                     # Both waits pause reading (TCP then pushes back on the client); both end
                     # as this connection's replies are sent, which a client that does not read
                     # them turns into a disconnection after send_timeout_s.
-                    await self.budget.acquire(size)
+                    await self.budget.acquire(held)
                     await self.admitted.acquire()
-                    msg = _decode(raw)
-                    del raw  # only the decoded request lives on
-                    nursery.start_soon(self._serve, msg, size, deadline)
+                    nursery.start_soon(self._serve, msg, held, deadline)
             except ConnectionClosed:
                 pass
             finally:
@@ -460,14 +463,7 @@ class _Connection:
 
     async def _serve(self, msg: m.ClientMsg | m.Failed, held: int, deadline: float) -> None:
         try:
-            if isinstance(msg, m.Failed):
-                reply: m.Reply = msg
-            else:
-                if isinstance(msg, _READS):
-                    # Room for a reply that may be big, taken before it exists.
-                    held += self.read_reserve
-                    await self.budget.acquire(self.read_reserve)
-                reply = await self._answer(msg, deadline)
+            reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
             frame = _reply_frame(reply, self.policy.max_message_bytes)
             shutdown = isinstance(msg, m.Shutdown)
             del reply, msg
