@@ -24,14 +24,11 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
 
 from __future__ import annotations
 
-import contextlib
-import hmac
 import logging
 from functools import partial
-from typing import Any, Final
+from typing import Final
 
 import attrs
-import orjson
 import trio
 from trio_websocket import (
     ConnectionClosed,
@@ -41,12 +38,12 @@ from trio_websocket import (
     serve_websocket,
 )
 
-from memhub import PROTOCOL_VERSION
-from memhub.errors import BadRequest, ErrorCode, ServiceError
+from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
-from memhub.protocol.codec import decode_client, encode
-from memhub.protocol.limits import metadata_problem, unreadable_metadata
+from memhub.protocol.codec import encode
 from memhub.transport.backend import Backend
+from memhub.transport.frames import decode_frame, event_frame, fail, reply_frame
+from memhub.transport.hello import CLOSE_POLICY, check_hello
 from memhub.transport.limits import (
     ByteBudget,
     Census,
@@ -76,11 +73,8 @@ DEFAULT_MAX_CONNECTIONS: Final = 256
 #: What a connection's budget reserves for a read's reply before it is known (reads are the
 #: requests whose replies can be big); see :meth:`_Connection._answer`.
 READ_REPLY_RESERVE_FRACTION: Final = 8
-CLOSE_POLICY: Final = 1008  # RFC 6455 "policy violation": bad hello, wrong protocol
 CLOSE_TRY_LATER: Final = 1013  # RFC 6455 "try again later": too many connections
-CLOSE_UNAUTHORIZED: Final = 4401  # private-use range; mirrors HTTP 401
 _READS: Final = (m.Get, m.Search, m.ListMemories, m.Health)
-_HELLO_FIELDS: Final = frozenset({"type", *(field.name for field in attrs.fields(m.Hello))})
 
 
 @attrs.frozen
@@ -248,7 +242,7 @@ async def _refuse_busy(policy: _Policy, request: WebSocketRequest) -> None:
     ws = None
     with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
         ws = await request.accept()
-        await _send(ws, _fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
+        await _send(ws, fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
     if ws is not None:
         # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
         reason = f"memhub: too many connections (limit {limit})"
@@ -265,146 +259,6 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
     return True
 
 
-def _decode(raw: str | bytes) -> m.ClientMsg | m.Failed:
-    try:
-        return decode_client(raw)
-    except BadRequest as exc:
-        return _bad_frame(exc)
-
-
-def _reply_frame(reply: m.Reply, limit: int) -> str:
-    """Encode a reply; a reply that cannot be encoded or is too big becomes an error reply."""
-    try:
-        frame = encode(reply)
-    except Exception as exc:
-        try:
-            # Readers already mark unencodable metadata; this is the net under any other path.
-            frame = encode(_with_encodable_memories(reply))
-            log.warning("a %s reply carried unencodable metadata: %s", type(reply).__name__, exc)
-        except Exception:
-            log.exception("cannot encode a %s reply", type(reply).__name__)
-            message = f"internal error: the reply cannot be encoded: {exc}"
-            return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
-    # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
-    # len(str) * 4 bounds the UTF-8 size, so most frames skip the encode.
-    if len(frame) * 4 > limit and (size := len(frame.encode())) > limit:
-        message = (
-            f"the reply is {size} bytes, over the {limit}-byte message limit; ask for less "
-            "(a smaller page_size or limit)"
-        )
-        detail = {"size": size, "limit": limit}
-        return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
-    return frame
-
-
-def _encodable(record: m.MemoryRecord) -> m.MemoryRecord:
-    problem = metadata_problem(record.metadata)
-    if problem is None:
-        return record
-    return attrs.evolve(record, metadata=unreadable_metadata(problem))
-
-
-def _with_encodable_memories(reply: m.Reply) -> m.Reply:
-    """``reply`` with every memory whose metadata no frame can carry shown with a marker."""
-    if isinstance(reply, m.Found):
-        return attrs.evolve(reply, memory=_encodable(reply.memory))
-    if isinstance(reply, m.Page):
-        return attrs.evolve(reply, memories=[_encodable(r) for r in reply.memories])
-    if isinstance(reply, m.SearchResult):
-        hits = [attrs.evolve(h, memory=_encodable(h.memory)) for h in reply.hits]
-        return attrs.evolve(reply, hits=hits)
-    return reply
-
-
-def _event_frame(event: m.Event) -> str:
-    """Encode an event; a memory no frame can carry goes out with a marker as its metadata.
-
-    The writer's record of an update merges into the stored metadata, which a legacy writer
-    may have nested too deep: that must cost the subscriber one detail, never its connection.
-    """
-    try:
-        return encode(event)
-    except Exception as exc:
-        log.warning("event for %s cannot be encoded as is: %s", event.content_hash, exc)
-        reason = str(exc)
-    if event.memory is not None:
-        problem = metadata_problem(event.memory.metadata) or f"it cannot be encoded ({reason})"
-        memory = attrs.evolve(event.memory, metadata=unreadable_metadata(problem))
-        with contextlib.suppress(Exception):
-            return encode(attrs.evolve(event, memory=memory))
-    return encode(attrs.evolve(event, memory=None))
-
-
-def _fail(
-    request_id: int | None, code: ErrorCode, message: str, detail: dict[str, Any] | None = None
-) -> m.Failed:
-    return m.Failed(id=request_id, code=code.value, message=message, detail=detail)
-
-
-def _bad_frame(exc: BadRequest) -> m.Failed:
-    return _fail(exc.request_id, exc.code, exc.message, exc.detail)
-
-
-def _mismatch(
-    request_id: int | None, protocol: object, unknown_fields: list[str]
-) -> tuple[m.Failed, int]:
-    if unknown_fields:
-        message = (
-            f"this daemon speaks memhub protocol {PROTOCOL_VERSION} and does not know the hello "
-            f"fields {', '.join(unknown_fields)}: the client is newer; upgrade the daemon"
-        )
-    else:
-        message = (
-            f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol!r}; "
-            "upgrade the older side"
-        )
-    detail = {
-        "server_protocol": PROTOCOL_VERSION,
-        "client_protocol": protocol,
-        "unknown_fields": unknown_fields,
-    }
-    return _fail(request_id, ErrorCode.PROTOCOL_MISMATCH, message, detail), CLOSE_POLICY
-
-
-def _newer_hello(raw: str | bytes, exc: BadRequest) -> tuple[m.Failed, int] | None:
-    """``protocol_mismatch`` for a hello this daemon cannot decode because it is newer.
-
-    A newer client may send another protocol number (of any JSON type) or fields this daemon
-    does not know; either way the answer must say "versions differ", not "bad request".
-    """
-    try:
-        obj: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict) or obj.get("type") != "hello":
-        return None
-    unknown = sorted(str(key) for key in obj if key not in _HELLO_FIELDS)
-    protocol = obj.get("protocol")
-    other_protocol = "protocol" in obj and (
-        type(protocol) is not int or protocol != PROTOCOL_VERSION
-    )
-    if not unknown and not other_protocol:
-        return None
-    return _mismatch(exc.request_id, protocol, unknown)
-
-
-def _check_hello(raw: str | bytes, token: bytes) -> m.Hello | tuple[m.Failed, int]:
-    """The hello in ``raw``, or the error reply and close code that refuse the connection."""
-    try:
-        hello = decode_client(raw)
-    except BadRequest as exc:
-        return _newer_hello(raw, exc) or (_bad_frame(exc), CLOSE_POLICY)
-    if not isinstance(hello, m.Hello):
-        message = f"the first message must be a hello, not {type(hello).__name__}"
-        return _fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
-    if hello.protocol != PROTOCOL_VERSION:
-        return _mismatch(hello.id, hello.protocol, [])
-    if not hmac.compare_digest(hello.token.encode(), token):
-        message = "wrong token: read it from the daemon's runtime file (<db>.memhub.json)"
-        return _fail(hello.id, ErrorCode.UNAUTHORIZED, message), CLOSE_UNAUTHORIZED
-    return hello
-
-
 async def _handshake(
     ws: WebSocketConnection, policy: _Policy
 ) -> m.Hello | tuple[m.Failed | None, int]:
@@ -414,7 +268,7 @@ async def _handshake(
     is refused with ``(None, CLOSE_POLICY)`` when that runs out.
     """
     raw = await ws.get_message()
-    checked = _check_hello(raw, policy.token)
+    checked = check_hello(raw, policy.token)
     del raw
     if isinstance(checked, m.Hello):
         await ws.send_message(encode(attrs.evolve(policy.welcome, id=checked.id)))
@@ -444,7 +298,7 @@ class _Connection:
                 while True:
                     raw = await self.ws.get_message()
                     deadline = trio.current_time() + self.policy.overload_wait_s
-                    msg = _decode(raw)
+                    msg = decode_frame(raw)
                     # The request's bytes, plus room for a reply that may be big (reads), are
                     # taken at once: a task that waited for more while holding some could wait
                     # forever on tasks doing the same.
@@ -464,7 +318,7 @@ class _Connection:
     async def _serve(self, msg: m.ClientMsg | m.Failed, held: int, deadline: float) -> None:
         try:
             reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
-            frame = _reply_frame(reply, self.policy.max_message_bytes)
+            frame = reply_frame(reply, self.policy.max_message_bytes)
             shutdown = isinstance(msg, m.Shutdown)
             del reply, msg
             self.budget.charge(len(frame))
@@ -497,7 +351,7 @@ class _Connection:
     async def _answer(self, msg: m.ClientMsg, deadline: float) -> m.Reply:
         if isinstance(msg, m.Hello):
             message = "hello was already received on this connection"
-            return _fail(msg.id, ErrorCode.BAD_REQUEST, message)
+            return fail(msg.id, ErrorCode.BAD_REQUEST, message)
         if isinstance(msg, m.Subscribe | m.Unsubscribe | m.Shutdown):
             # Control messages never reach the backend's queues, so they need no slot.
             return await self._dispatch(msg)
@@ -510,7 +364,7 @@ class _Connection:
                 f"too many requests in flight on this connection (limit "
                 f"{self.policy.max_inflight}); retry later or use another connection"
             )
-            return _fail(msg.id, ErrorCode.OVERLOADED, message)
+            return fail(msg.id, ErrorCode.OVERLOADED, message)
         try:
             return await self._dispatch(msg)
         finally:
@@ -530,11 +384,11 @@ class _Connection:
                 return m.Ok(id=request.id)
             reply = await self.policy.backend.handle(request)
         except ServiceError as exc:
-            return _fail(request.id, exc.code, exc.message, exc.detail)
+            return fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:
             log.exception("%s request failed", type(request).__name__)
             message = f"internal error: {type(exc).__name__}: {exc}"
-            return _fail(request.id, ErrorCode.INTERNAL, message)
+            return fail(request.id, ErrorCode.INTERNAL, message)
         if reply.id != request.id:  # a wrong id would leave the caller waiting forever
             reply = attrs.evolve(reply, id=request.id)
         return reply
@@ -561,7 +415,7 @@ class _Connection:
                 task_status.started()
                 try:
                     async for event in events:
-                        if not await self._send(_event_frame(event)):
+                        if not await self._send(event_frame(event)):
                             return
                 except trio.ClosedResourceError:
                     # The backend closed our end: the daemon is stopping (see Backend.subscribe).
@@ -571,7 +425,7 @@ class _Connection:
                     # The backend closed its end: this subscriber fell too far behind.
                     message = "event subscription dropped: events were read too slowly; resubscribe"
                     code = ErrorCode.OVERLOADED
-                await self._send(encode(_fail(None, code, message)))
+                await self._send(encode(fail(None, code, message)))
         finally:
             if self.subscription is scope:
                 self.subscription = None
