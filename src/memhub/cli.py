@@ -108,8 +108,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lock = DaemonLock(paths.lock)
     try:
         acquired = lock.acquire()
-    except OSError as exc:
-        _err(f"{paths.lock}: cannot create the daemon's lock file beside the database: {exc}")
+    except OSError as exc:  # a read-only or foreign data directory: one line, no traceback
+        _err(
+            f"{paths.lock}: cannot create the daemon's lock file ({exc.strerror}); memhub needs "
+            f"write access to {settings.db_path.parent}"
+        )
         return EXIT_ERROR
     if not acquired:
         info = read_runtime_file(paths.runtime)

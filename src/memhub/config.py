@@ -204,6 +204,7 @@ class Settings:
     max_embed_batch: int = 32
     query_timeout_s: float = 10.0
     max_inflight_per_conn: int = 64
+    max_connections: int = 256
     max_message_bytes: int = 8 * 1024 * 1024
     max_content_chars: int = 1_000_000
     max_tags: int = 100
@@ -256,6 +257,7 @@ class Settings:
             max_embed_batch=env_int(env, "MEMHUB_MAX_EMBED_BATCH", 32, minimum=1),
             query_timeout_s=env_float(env, "MEMHUB_QUERY_TIMEOUT", 10.0, minimum=0.01),
             max_inflight_per_conn=env_int(env, "MEMHUB_MAX_INFLIGHT", 64, minimum=1),
+            max_connections=env_int(env, "MEMHUB_MAX_CONNECTIONS", 256, minimum=1),
             max_message_bytes=env_int(
                 env, "MEMHUB_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, minimum=65536
             ),

@@ -237,6 +237,7 @@ async def run_daemon(
                         token=token,
                         max_message_bytes=settings.max_message_bytes,
                         max_inflight=settings.max_inflight_per_conn,
+                        max_connections=settings.max_connections,
                         allowed_origins=settings.allow_origin,
                         credentials=credentials,
                         task_status=task_status,

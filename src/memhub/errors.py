@@ -59,7 +59,24 @@ class ServiceError(MemhubError):
 
 
 class BadRequest(ServiceError):
+    """A request the daemon cannot read or accept.
+
+    Attributes:
+        request_id: the id of the frame it answers, when the frame was read far enough to
+            know it (the error reply echoes it); None otherwise.
+    """
+
     code = ErrorCode.BAD_REQUEST
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: dict[str, Any] | None = None,
+        request_id: int | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.request_id = request_id
 
 
 class Unauthorized(ServiceError):

@@ -35,6 +35,7 @@ from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
 from memhub.protocol import messages as m
+from memhub.protocol.limits import metadata_problem
 from memhub.storage import aggregates, queries
 from memhub.storage import writes as db
 from memhub.storage.queries import Filters
@@ -167,6 +168,9 @@ class MemoryService:
 
     @staticmethod
     def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+        # The limits every reply can encode (checked first: json.dumps recurses).
+        if (problem := metadata_problem(metadata)) is not None:
+            raise BadRequest(f"metadata is not accepted: {problem}")
         try:
             return check_metadata(metadata)
         except ContentError as exc:

@@ -12,7 +12,7 @@ from .helpers import running_daemon
 
 
 def url(info) -> str:
-    return f"ws://{info.host}:{info.port}"
+    return info.url
 
 
 async def test_a_comma_in_a_session_id_gives_a_tag_and_metadata_that_agree(tmp_path):

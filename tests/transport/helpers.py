@@ -60,6 +60,7 @@ class ToyBackend:
         self._open_gate.set()
         self._progress = trio.Event()
         self._subscribers: list[trio.MemorySendChannel[m.Event]] = []
+        self._receivers: list[trio.MemoryReceiveChannel[m.Event]] = []
 
     def block(self) -> None:
         self._open_gate = trio.Event()
@@ -110,16 +111,23 @@ class ToyBackend:
             raise ShuttingDown("the daemon is stopping")
         send, recv = trio.open_memory_channel[m.Event](16)
         self._subscribers.append(send)
+        self._receivers.append(recv)
         try:
             yield recv
         finally:
             self._subscribers.remove(send)
+            self._receivers.remove(recv)
             send.close()
 
     def drop_subscribers(self) -> None:
         """What the daemon does to subscribers that fall behind."""
         for send in self._subscribers:
             send.close()
+
+    def end_subscriptions_for_shutdown(self) -> None:
+        """What the daemon does to subscribers when it stops (EventHub.close)."""
+        for recv in self._receivers:
+            recv.close()
 
     @property
     def subscribers(self) -> int:
@@ -162,7 +170,7 @@ async def ask(ws: WebSocketConnection, frame: dict[str, Any] | str) -> dict[str,
     return reply
 
 
-def hello(token: str = TOKEN, protocol: int = PROTOCOL_VERSION, **extra: Any) -> dict[str, Any]:
+def hello(token: str = TOKEN, protocol: object = PROTOCOL_VERSION, **extra: Any) -> dict[str, Any]:
     return {"type": "hello", "id": 7, "protocol": protocol, "token": token, **extra}
 
 

@@ -209,6 +209,15 @@ async def test_a_dropped_subscription_ends_the_channel_and_can_be_renewed(server
             assert (await renewed.receive()).content_hash == "after"
 
 
+async def test_a_subscription_ended_by_daemon_shutdown_ends_the_channel(server, backend):
+    with trio.fail_after(10):
+        async with open_client(server) as watcher:
+            events = await watcher.subscribe()
+            backend.end_subscriptions_for_shutdown()
+            with pytest.raises(trio.EndOfChannel):
+                await events.receive()
+
+
 async def scripted_daemon(request: WebSocketRequest, *, welcome_protocol: int) -> None:
     """A daemon that welcomes anyone and fails every request with a code from the future."""
     ws = await request.accept()

@@ -53,6 +53,10 @@ async def test_hello_is_welcomed_with_the_backend_identity(server, backend):
             1008,
             id="newer-hello-shape",
         ),
+        pytest.param(
+            hello(features=["x"]), "protocol_mismatch", 1008, id="same-protocol-newer-fields"
+        ),
+        pytest.param(hello(protocol="2.0"), "protocol_mismatch", 1008, id="protocol-as-text"),
         pytest.param({"type": "health", "id": 7}, "bad_request", 1008, id="request-first"),
         pytest.param({"type": "hello", "id": 7}, "bad_request", 1008, id="incomplete-hello"),
     ],

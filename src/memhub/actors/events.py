@@ -1,7 +1,9 @@
 """Fan-out of committed changes to subscribers (web UIs, other tools).
 
 Publishing never blocks the writer: each subscriber has a bounded queue, and a subscriber that
-falls that far behind is cut off (its channel closed) rather than slowing every write.
+falls that far behind is cut off (its sending end closed) rather than slowing every write. At
+shutdown :meth:`EventHub.close` closes the receiving ends instead, so that the transport can
+tell the client "the daemon is stopping" rather than "you were too slow".
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class EventHub:
         self._queue_size = queue_size
         self._subscribers: set[trio.MemorySendChannel[m.Event]] = set()
         self._listeners: list[Callable[[list[m.Event]], None]] = []
+        self._receivers: set[trio.MemoryReceiveChannel[m.Event]] = set()
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self._subscribers)
@@ -33,17 +37,32 @@ class EventHub:
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[m.Event]]:
         send, recv = trio.open_memory_channel[m.Event](self._queue_size)
+        if self._closed:
+            recv.close()  # reading it says "the daemon is stopping" at once
         self._subscribers.add(send)
+        self._receivers.add(recv)
         try:
             with recv:
                 yield recv
         finally:
             self._subscribers.discard(send)
+            self._receivers.discard(recv)
             send.close()
 
     def add_listener(self, listener: Callable[[list[m.Event]], None]) -> None:
         """Call ``listener`` with every published batch, synchronously (it must not block)."""
         self._listeners.append(listener)
+
+    def close(self) -> None:
+        """The daemon is stopping: end every subscription as "shutting down", not "too slow".
+
+        Closing the *receiving* ends is what tells the two apart (see ``Backend.subscribe``):
+        a lagging subscriber has its sending end closed instead.
+        """
+        self._closed = True
+        for recv in list(self._receivers):
+            recv.close()
+        self._subscribers.clear()
 
     def publish(self, events: list[m.Event]) -> None:
         for listener in self._listeners:

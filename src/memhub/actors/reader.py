@@ -91,9 +91,25 @@ class ReaderPool:
 
     def _run(self, conn: apsw.Connection, fn: ReadFn) -> outcome.Outcome[Any]:
         started = time.monotonic()
-        deadline = started + self._timeout
+        try:
+            result = self._query(conn, fn)
+        finally:
+            # Clear the deadline first: ending the snapshot must never be interrupted.
+            conn.set_progress_handler(None)
+            ended = _end_snapshot(conn)
+            self.queries += 1
+            self._total_ms += (time.monotonic() - started) * 1000
+        if ended is not None and isinstance(result, outcome.Value):
+            # The answer came from a snapshot that did not end cleanly: do not vouch for it.
+            return outcome.Error(DatabaseError(f"the database could not be read: {ended}"))
+        return result
+
+    def _query(self, conn: apsw.Connection, fn: ReadFn) -> outcome.Outcome[Any]:
+        deadline = time.monotonic() + self._timeout
         conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
         try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # the last snapshot could not be ended: end it now
             conn.execute("BEGIN")
             return outcome.Value(fn(conn))
         except apsw.InterruptError:
@@ -112,16 +128,6 @@ class ReaderPool:
         except Exception as exc:
             log.exception("read failed with an unexpected error")
             return outcome.Error(InternalError(f"internal error while reading: {exc}"))
-        finally:
-            # Clear the deadline first: ending the snapshot must never be interrupted.
-            conn.set_progress_handler(None)
-            if conn.in_transaction:
-                try:
-                    conn.execute("COMMIT")
-                except apsw.Error:
-                    conn.execute("ROLLBACK")
-            self.queries += 1
-            self._total_ms += (time.monotonic() - started) * 1000
 
     @property
     def queue_depth(self) -> int:
@@ -130,3 +136,24 @@ class ReaderPool:
     @property
     def mean_query_ms(self) -> float:
         return self._total_ms / self.queries if self.queries else 0.0
+
+
+def _end_snapshot(conn: apsw.Connection) -> str | None:
+    """End the read transaction; None when it ended cleanly, else what went wrong.
+
+    Never raises: an exception here would escape the reader's thread and stop the daemon.
+    A connection left inside its transaction is rolled back before its next query.
+    """
+    if not conn.in_transaction:
+        return None
+    try:
+        conn.execute("COMMIT")
+    except apsw.Error as exc:
+        log.error("ending a read snapshot failed: %s", exc)
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except apsw.Error as again:
+                log.error("rolling back the read snapshot failed too: %s", again)
+        return str(exc)
+    return None

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
-from memhub.errors import StartupError
 from memhub.discovery.files import DaemonLock
+from memhub.errors import StartupError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -15,11 +15,15 @@ import cattrs
 import orjson
 from cattrs.preconf.orjson import make_converter
 from cattrs.strategies import configure_tagged_union
+from cattrs.v import format_exception
 
 from memhub.errors import BadRequest
 from memhub.protocol import messages as m
+from memhub.protocol.limits import MAX_METADATA_DEPTH, nesting_depth
 
 T = TypeVar("T")
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**63 - 1
 
 TAGS: Final[dict[type, str]] = {
     m.Hello: "hello",
@@ -74,6 +78,15 @@ def _exact(tp: type[T]) -> Any:
     return hook
 
 
+def _int(value: object, _: object) -> int:
+    # orjson reads integers up to 2**64 - 1; SQLite (pages, limits, ids) stops at 2**63 - 1.
+    if type(value) is not int:
+        raise TypeError(f"expected int, got {type(value).__name__}")
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"{value} is outside the signed 64-bit range")
+    return value
+
+
 def _float(value: object, _: object) -> float:
     # JSON has one number type: an integral float arrives as int, so accept int (not bool).
     if type(value) is int:
@@ -86,13 +99,17 @@ def _float(value: object, _: object) -> float:
 def _json_object(value: object, _: object) -> dict[str, Any]:
     if type(value) is not dict:
         raise TypeError(f"expected an object, got {type(value).__name__}")
+    # Every free-form object (metadata above all) must fit in any reply that carries it.
+    if nesting_depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
     return value
 
 
 def _make_converter() -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=True, detailed_validation=True)
-    for tp in (str, int, bool):
+    for tp in (str, bool):
         conv.register_structure_hook(tp, _exact(tp))
+    conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook_func(lambda tp: tp == dict[str, Any], _json_object)
 
@@ -117,9 +134,16 @@ def _make_converter() -> cattrs.Converter:
 CONVERTER: Final = _make_converter()
 
 
+def _format_leaf(exc: BaseException, tp: type | None) -> str:
+    # Our hooks raise ValueError with a message worth showing (a range, a nesting limit).
+    if type(exc) is ValueError:
+        return f"invalid value: {exc}"
+    return format_exception(exc, tp)
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
+        return "; ".join(cattrs.transform_error(exc, format_exception=_format_leaf))
     return str(exc)
 
 
@@ -132,7 +156,7 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
         raise BadRequest("expected a JSON object")
     tag = obj.get("type")
     if not isinstance(tag, str) or tag not in known:  # a list or object tag is unhashable
-        raise BadRequest(f"unknown message type {tag!r}", detail={"id": _peek_id(obj)})
+        raise BadRequest(f"unknown message type {tag!r}", request_id=_peek_id(obj))
     return obj
 
 
@@ -167,14 +191,14 @@ def decode_client(raw: str | bytes) -> m.ClientMsg:
 
     Raises:
         BadRequest: the frame is not JSON, not an object, of an unknown type, or its fields are
-            missing, unknown or of the wrong type. ``detail["id"]`` holds the request id when
-            the frame carried a readable one, so the error reply can echo it.
+            missing, unknown or of the wrong type. Its ``request_id`` holds the frame's id when
+            it carried a readable one, so the error reply can echo it.
     """
     obj = _load_object(raw, CLIENT_TAGS)
     try:
         return CONVERTER.structure(obj, m.ClientMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
-        raise BadRequest(_describe(exc), detail={"id": _peek_id(obj)}) from None
+        raise BadRequest(_describe(exc), request_id=_peek_id(obj)) from None
 
 
 def decode_server(raw: str | bytes) -> m.ServerMsg:

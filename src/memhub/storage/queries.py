@@ -12,6 +12,7 @@ Filters (tags, type, time range, superseded, 12.x store and pending embeddings) 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -22,6 +23,7 @@ import numpy as np
 from memhub.domain.tags import tag_filter_sql, tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
+from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
 from memhub.storage.sqlvalues import as_float, as_int, as_str
 from memhub.storage.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 
@@ -30,24 +32,60 @@ if TYPE_CHECKING:
 
     from memhub.storage.schema import Schema
 
+log = logging.getLogger(__name__)
 ROW_COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
     "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso"
 )
 #: sqlite-vec refuses a KNN ``k`` above this.
 VEC0_MAX_K: Final = 4096
+_SQLITE_MAX_INT: Final = 2**63 - 1
 _FTS_STRIP: Final = re.compile(r"[^\w\s-]")
 
 
 def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
-    """Build a record from ROW_COLUMNS, tolerating what legacy writers left behind."""
-    content_hash, content, tags, memory_type, metadata, created, updated, c_iso, u_iso = row
+    """Build a record from ROW_COLUMNS, tolerating what legacy writers left behind.
+
+    The metadata is exactly what is stored (the writer merges updates into it); replies use
+    :func:`reply_record`, which also makes sure a reply can carry it.
+    """
+    metadata = row[4]
     try:
         meta = json.loads(metadata) if metadata else {}
     except (TypeError, ValueError):
         meta = {}
     if not isinstance(meta, dict):
         meta = {}
+    return _record(row, meta)
+
+
+def reply_record(row: Sequence[Any]) -> m.MemoryRecord:
+    """Like :func:`row_to_record`, with metadata that any reply can encode.
+
+    Metadata that is valid JSON but that no reply could encode (too deep, integers past 64
+    bits, lone surrogates: all accepted by Python's ``json``, which legacy writers use) is
+    replaced by a marker and logged, so one such row never fails a whole page or search.
+    """
+    content_hash, metadata = row[0], row[4]
+    problem: str | None = None
+    try:
+        meta = json.loads(metadata) if metadata else {}
+    except RecursionError:
+        problem = f"it nests deeper than {MAX_METADATA_DEPTH} levels"
+    except (TypeError, ValueError):
+        meta = {}
+    if problem is None:
+        if not isinstance(meta, dict):
+            meta = {}
+        problem = metadata_problem(meta)
+    if problem is not None:
+        log.warning("memory %s: metadata not shown: %s", content_hash, problem)
+        meta = unreadable_metadata(problem)
+    return _record(row, meta)
+
+
+def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
+    content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row
     created_at = float(created) if created is not None else 0.0
     updated_at = float(updated) if updated is not None else created_at
     return m.MemoryRecord(
@@ -123,7 +161,7 @@ def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.M
         f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
         (content_hash,),
     ).fetchall()
-    return row_to_record(rows[0]) if rows else None
+    return reply_record(rows[0]) if rows else None
 
 
 def list_page(
@@ -135,9 +173,10 @@ def list_page(
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
-        [*params, page_size, (page - 1) * page_size],
+        # A page past the end is empty; an offset past SQLite's 64-bit range is just as empty.
+        [*params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
     ).fetchall()
-    return [row_to_record(r) for r in rows], as_int(total)
+    return [reply_record(r) for r in rows], as_int(total)
 
 
 def select_targets(
@@ -187,7 +226,7 @@ def _records_by_id(
         f"SELECT m.id, {ROW_COLUMNS} FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
         [*ids, *params],
     ).fetchall()
-    return {as_int(r[0]): row_to_record(r[1:]) for r in rows}
+    return {as_int(r[0]): reply_record(r[1:]) for r in rows}
 
 
 def score_from_distance(distance: float) -> float:
@@ -280,7 +319,7 @@ def exact_search(
         "ORDER BY m.created_at DESC LIMIT ?",
         [*params, text, limit],
     ).fetchall()
-    return [m.Hit(memory=row_to_record(r), score=1.0) for r in rows]
+    return [m.Hit(memory=reply_record(r), score=1.0) for r in rows]
 
 
 def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) -> list[m.Hit]:
@@ -290,7 +329,7 @@ def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) 
         f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
-    return [m.Hit(memory=row_to_record(r), score=0.5) for r in rows]
+    return [m.Hit(memory=reply_record(r), score=0.5) for r in rows]
 
 
 def fts_query(text: str) -> str | None:

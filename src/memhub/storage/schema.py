@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
+from urllib.parse import quote
 
 import apsw
 import attrs
@@ -100,6 +101,16 @@ def _load_sqlite_vec(conn: apsw.Connection, path: Path) -> None:
         ) from None
 
 
+def readonly_uri(path: Path) -> str:
+    """The ``file:`` URI that opens ``path`` read-only.
+
+    The path is percent-encoded: in a URI ``%`` starts an escape, ``?`` the query and ``#`` a
+    fragment, so a directory named ``pct%41``, ``q?x`` or ``C#dir`` would otherwise open another
+    file (``pctA``) or fail to open at all.
+    """
+    return f"file:{quote(str(path), safe='/')}?mode=ro"
+
+
 def connect(
     path: Path, *, readonly: bool, pragmas: dict[str, str], create: bool = False
 ) -> apsw.Connection:
@@ -110,7 +121,7 @@ def connect(
     """
     if readonly:
         flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
-        target = f"file:{path}?mode=ro"
+        target = readonly_uri(path)
     else:
         flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
         target = str(path)

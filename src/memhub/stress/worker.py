@@ -50,24 +50,39 @@ class Driver(Protocol):
 
 
 class ProtocolDriver:
-    """The memhub protocol client, reconnecting through the runtime file."""
+    """The memhub protocol client, reconnecting through the runtime file.
 
-    def __init__(self, db: Path, name: str, stack: AsyncExitStack) -> None:
+    Each connection lives in its own task of the driver's nursery, and a lost or unanswering
+    connection is closed before the next one is opened. (Entering every client on the worker's
+    exit stack kept each lost connection open until the worker ended, one CLOSE-WAIT socket
+    per daemon kill, and a connection on which a call had timed out was used again.)
+    """
+
+    def __init__(self, db: Path, name: str, nursery: trio.Nursery) -> None:
         self._db = db
         self._name = name
-        self._stack = stack
+        self._nursery = nursery
         self._client: DaemonClient | None = None
+        self._release: trio.Event | None = None
+
+    @classmethod
+    async def open(cls, db: Path, name: str, stack: AsyncExitStack) -> ProtocolDriver:
+        """A driver whose connections are closed when ``stack`` closes."""
+        driver = cls(db, name, await stack.enter_async_context(trio.open_nursery()))
+        stack.callback(driver._drop)  # runs first: lets the nursery finish
+        return driver
 
     async def _connected(self) -> DaemonClient:
         if self._client is not None and not self._client.closed:
             return self._client
+        self._drop()
         deadline = trio.current_time() + RECONNECT_BUDGET_S
         while True:
             info = read_runtime_file(serving_paths(self._db).runtime)
             if info is not None:
                 try:
-                    self._client = await self._stack.enter_async_context(
-                        open_daemon_client(info.url, info.token, client_name=self._name)
+                    self._client, self._release = await self._nursery.start(
+                        self._hold, info.url, info.token
                     )
                     return self._client
                 except (Unavailable, ServiceError, OSError):
@@ -76,16 +91,33 @@ class ProtocolDriver:
                 raise Unavailable(f"no daemon for {self._db} within {RECONNECT_BUDGET_S:g} s")
             await trio.sleep(0.1)
 
+    async def _hold(
+        self,
+        address: str,
+        token: str,
+        task_status: trio.TaskStatus[tuple[DaemonClient, trio.Event]],
+    ) -> None:
+        release = trio.Event()
+        async with open_daemon_client(address, token, client_name=self._name) as client:
+            task_status.started((client, release))
+            await release.wait()
+
+    def _drop(self) -> None:
+        """Close the current connection, if any (its task closes it, bounded)."""
+        if self._release is not None:
+            self._release.set()
+        self._client = self._release = None
+
     async def _call(self, request: m.Request) -> m.Reply:
-        client = await self._connected()  # outside the time limit: it may open a nursery
+        client = await self._connected()
         try:
-            with trio.fail_after(OP_TIME_LIMIT_S):
+            with trio.move_on_after(OP_TIME_LIMIT_S):
                 return await client.call(request)
         except Unavailable as exc:
-            self._client = None
+            self._drop()
             raise Lost(str(exc)) from None
-        except trio.TooSlowError:
-            raise Unavailable(f"no answer from the daemon within {OP_TIME_LIMIT_S:g} s") from None
+        self._drop()  # an unanswering connection is not reused
+        raise Unavailable(f"no answer from the daemon within {OP_TIME_LIMIT_S:g} s")
 
     async def store(self, text: str, tags: tuple[str, ...]) -> tuple[str, str]:
         try:
@@ -244,7 +276,7 @@ async def run_worker(args: argparse.Namespace) -> None:
             )
             driver = McpDriver(await stack.enter_async_context(Client(params, mode="legacy")))
         else:
-            driver = ProtocolDriver(Path(args.db), f"stress-{args.client}", stack)
+            driver = await ProtocolDriver.open(Path(args.db), f"stress-{args.client}", stack)
         print("ready", flush=True)
         sys.stdin.readline()  # the orchestrator starts every client at once
         end = time.monotonic() + args.duration if args.duration else None

@@ -29,8 +29,12 @@ class Backend(Protocol):
     def subscribe(self) -> AbstractContextManager[trio.MemoryReceiveChannel[m.Event]]:
         """A bounded channel of every committed change, closed when the context exits.
 
-        A subscriber that falls too far behind has its channel closed by the daemon
-        (the server then tells the client with a ``Failed(code="overloaded")``).
+        The daemon ends a subscription in one of two ways, which the server tells apart:
+
+        * a subscriber that falls too far behind has the *sending* end closed (the channel
+          ends after what it holds): the client gets ``Failed(code="overloaded")``;
+        * when the daemon stops, the *receiving* end is closed (reading it raises
+          ``trio.ClosedResourceError``): the client gets ``Failed(code="shutting_down")``.
         """
         ...
 

@@ -200,8 +200,8 @@ class DaemonClient:
                     waiter.send_nowait(msg)
         elif isinstance(msg, m.Failed):
             log.warning("memhub daemon: %s (%s)", msg.message, msg.code)
-            if msg.code == ErrorCode.OVERLOADED:
-                self._end_events()  # the daemon dropped our subscription
+            if msg.code in (ErrorCode.OVERLOADED, ErrorCode.SHUTTING_DOWN):
+                self._end_events()  # the daemon ended our subscription (lag, or it stops)
 
     def _deliver_event(self, event: m.Event) -> None:
         try:

@@ -9,19 +9,26 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
   slot (backpressure) and then gets a typed ``overloaded`` error. At most ``max_inflight``
   requests may wait; beyond that the read loop itself pauses until a waiter leaves (which
   takes at most ``overload_wait_s``), so memory per connection stays bounded.
+* Memory per connection is bounded (:class:`~memhub.transport.limits.ByteBudget`): a frame is
+  decoded as soon as it is read (the raw text is not kept), and the request plus its reply
+  count against the connection's budget until the reply is sent. When the budget is spent the
+  read loop stops reading and TCP pushes back. A reply the client does not read within
+  ``send_timeout_s`` costs it the connection.
+* Connections are capped (``max_connections``, counted from the websocket handshake, before
+  ``hello``); one past the cap is told why and closed with 1013 ("try again later").
+* Every connection ends within ``CLOSE_TIMEOUT_S`` of deciding to close it, whatever the peer
+  does, and nothing before ``hello`` lasts longer than ``HANDSHAKE_TIMEOUT_S``.
 * Nothing escapes a connection handler: trio-websocket runs handlers in the server's own
   nursery, so one escaped exception would take every connection down with it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from functools import partial
-from typing import Any, Final
+from typing import Final
 
 import attrs
-import orjson
 import trio
 from trio_websocket import (
     ConnectionClosed,
@@ -30,13 +37,21 @@ from trio_websocket import (
     WebSocketRequest,
 )
 
-from memhub import PROTOCOL_VERSION
 from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials
-from memhub.errors import BadRequest, ErrorCode, ServiceError
+from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
-from memhub.protocol.codec import decode_client, encode, oversize
+from memhub.protocol.codec import encode
 from memhub.transport.backend import Backend
+from memhub.transport.frames import decode_frame, event_frame, fail, reply_frame
+from memhub.transport.hello import CLOSE_POLICY, check_hello
 from memhub.transport.http import WebSocketOptions, serve_http_and_websocket
+from memhub.transport.limits import (
+    ByteBudget,
+    Census,
+    close_promptly,
+    drop_tcp,
+    set_message_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +59,23 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT_S: Final = 10.0
 #: How long a close handshake may take before the socket is simply dropped.
 CLOSE_TIMEOUT_S: Final = 2.0
-#: Frames trio-websocket may buffer per connection (the library's default, 1, would stop it
-#: reading, and so answering pings, whenever our loop is busy). Our loop drains it at once and
-#: pauses only while the waiting room is full, so 16 covers bursts and still bounds the
-#: memory one client can fill with maximum-size frames.
-MESSAGE_QUEUE: Final = 16
-CLOSE_POLICY: Final = 1008  # RFC 6455 "policy violation": bad hello, wrong protocol
-CLOSE_UNAUTHORIZED: Final = 4401  # private-use range; mirrors HTTP 401
+#: Frames trio-websocket may buffer per connection, each up to the message limit. Our loop
+#: drains it at once (decoding is all it does) and pauses only when the connection's budget is
+#: spent, so 2 keeps pings answered during bursts without a second hidden buffer of big frames.
+MESSAGE_QUEUE: Final = 2
+#: Largest frame accepted before hello is answered: a hello is tiny, and a process without the
+#: token must not make the daemon buffer maximum-size frames on many connections.
+HELLO_MAX_BYTES: Final = 64 * 1024
+#: A reply the client does not read within this long (its socket buffers are full) costs it
+#: the connection: waiting longer would only hold the reply's memory for nobody.
+SEND_TIMEOUT_S: Final = 10.0
+#: Connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor and a budget.
+DEFAULT_MAX_CONNECTIONS: Final = 256
+#: What a connection's budget reserves for a read's reply before it is known (reads are the
+#: requests whose replies can be big); see :meth:`_Connection._answer`.
+READ_REPLY_RESERVE_FRACTION: Final = 8
+CLOSE_TRY_LATER: Final = 1013  # RFC 6455 "try again later": too many connections
+_READS: Final = (m.Get, m.Search, m.ListMemories, m.Health)
 
 
 @attrs.frozen
@@ -69,6 +94,13 @@ class _Policy:
     max_inflight: int
     overload_wait_s: float
     allowed_origins: frozenset[str]
+    send_timeout_s: float
+    census: Census
+
+    @property
+    def connection_budget(self) -> int:
+        """Bytes one connection may hold: two maximum-size messages."""
+        return 2 * self.max_message_bytes
 
 
 async def serve_websocket_api(
@@ -82,6 +114,8 @@ async def serve_websocket_api(
     max_inflight: int,
     allowed_origins: tuple[str, ...] = (),
     overload_wait_s: float = 2.0,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    send_timeout_s: float = SEND_TIMEOUT_S,
     credentials: Credentials | None = None,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -101,12 +135,16 @@ async def serve_websocket_api(
         max_inflight: requests served at once per connection.
         allowed_origins: browser origins allowed besides the daemon's own.
         overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
+        max_connections: connections at once; the next one is refused with 1013.
+        send_timeout_s: how long a reply may wait for the client to read before it is dropped.
         credentials: browser tickets and sessions besides ``token`` (the daemon shares them
             with the service, which issues tickets); default: the master token alone.
         task_status: reports an :class:`ApiServer` once the socket is listening.
     """
-    if max_inflight < 1 or max_message_bytes < 1:
-        raise ValueError("max_inflight and max_message_bytes must be positive")
+    if min(max_inflight, max_message_bytes, max_connections) < 1 or send_timeout_s <= 0:
+        raise ValueError(
+            "max_inflight, max_message_bytes, max_connections and send_timeout_s must be positive"
+        )
     policy = _Policy(
         backend=backend,
         welcome=welcome,
@@ -115,6 +153,8 @@ async def serve_websocket_api(
         max_inflight=max_inflight,
         overload_wait_s=overload_wait_s,
         allowed_origins=frozenset(allowed_origins),
+        send_timeout_s=send_timeout_s,
+        census=Census(limit=max_connections),
     )
     async with trio.open_nursery() as nursery:
         # One listener for the websocket API and the web UI's static files (transport.http).
@@ -159,16 +199,60 @@ def _origin_allowed(request: WebSocketRequest, policy: _Policy) -> bool:
 async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
     if not _origin_allowed(request, policy):
         # A web page must not drive the daemon, even without the token (CSWSH).
-        await request.reject(403, body=b"memhub: this origin may not connect\n")
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+            await request.reject(403, body=b"memhub: this origin may not connect\n")
         return
-    ws = await request.accept()
-    if not await _handshake(ws, policy):
+    if not policy.census.try_enter():
+        await _refuse_busy(policy, request)
         return
-    policy.backend.connection_opened()
+    ws: WebSocketConnection | None = None
+    close_code = CLOSE_POLICY
+    reason_or_none: str | None = "no hello in time"
     try:
-        await _Connection(ws, policy).run()
+        hello: m.Hello | None = None
+        # One deadline for everything before hello is answered, whatever path it takes.
+        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+            ws = await request.accept()
+            set_message_limit(ws, min(HELLO_MAX_BYTES, policy.max_message_bytes))
+            checked = await _handshake(ws, policy)
+            if isinstance(checked, m.Hello):
+                hello = checked
+            else:
+                failed, close_code = checked
+                if failed is not None:
+                    reason_or_none = failed.code
+                    await _send(ws, failed)
+        if hello is not None and ws is not None:
+            close_code, reason_or_none = 1000, None
+            set_message_limit(ws, policy.max_message_bytes)
+            policy.backend.connection_opened()
+            try:
+                await _Connection(ws, policy).run()
+            finally:
+                policy.backend.connection_closed()
     finally:
-        policy.backend.connection_closed()
+        try:
+            if ws is not None:
+                await close_promptly(ws, close_code, reason_or_none, CLOSE_TIMEOUT_S)
+        finally:
+            policy.census.leave()
+
+
+async def _refuse_busy(policy: _Policy, request: WebSocketRequest) -> None:
+    limit = policy.census.limit
+    message = (
+        f"memhub: too many connections (limit {limit}, MEMHUB_MAX_CONNECTIONS); close idle "
+        "clients or raise the limit"
+    )
+    log.warning("refused a connection: %d connections are open (the limit)", limit)
+    ws = None
+    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+        ws = await request.accept()
+        await _send(ws, fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
+    if ws is not None:
+        # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
+        reason = f"memhub: too many connections (limit {limit})"
+        await close_promptly(ws, CLOSE_TRY_LATER, reason, CLOSE_TIMEOUT_S)
 
 
 async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
@@ -181,95 +265,26 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
     return True
 
 
-def _reply_frame(reply: m.Reply, limit: int) -> str:
-    """Encode a reply; a reply that cannot be encoded or is too big becomes an error reply."""
-    try:
-        frame = encode(reply)
-    except Exception as exc:
-        log.exception("cannot encode a %s reply", type(reply).__name__)
-        message = f"internal error: the reply cannot be encoded: {exc}"
-        return encode(_fail(reply.id, ErrorCode.INTERNAL, message))
-    # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
-    if (size := oversize(frame, limit)) is not None:
-        message = (
-            f"the reply is {size} bytes, over the {limit}-byte message limit; ask for less "
-            "(a smaller page_size or limit)"
-        )
-        detail = {"size": size, "limit": limit}
-        return encode(_fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
-    return frame
+async def _handshake(
+    ws: WebSocketConnection, policy: _Policy
+) -> m.Hello | tuple[m.Failed | None, int]:
+    """Read and check the hello and answer ``Welcome``; or say how to refuse it.
 
-
-def _fail(
-    request_id: int | None, code: ErrorCode, message: str, detail: dict[str, Any] | None = None
-) -> m.Failed:
-    return m.Failed(id=request_id, code=code.value, message=message, detail=detail)
-
-
-def _bad_frame(exc: BadRequest) -> m.Failed:
-    # The codec parks the request id it could read in ``detail``; it belongs in ``id``.
-    detail = dict(exc.detail or {})
-    request_id = detail.pop("id", None)
-    return _fail(request_id, exc.code, exc.message, detail or None)
-
-
-def _mismatch(request_id: int | None, protocol: object) -> tuple[m.Failed, int]:
-    message = (
-        f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol}; "
-        "upgrade the older side"
-    )
-    detail = {"server_protocol": PROTOCOL_VERSION, "client_protocol": protocol}
-    return _fail(request_id, ErrorCode.PROTOCOL_MISMATCH, message, detail), CLOSE_POLICY
-
-
-def _check_hello(
-    raw: str | bytes, credentials: Credentials
-) -> tuple[m.Hello, Admitted] | tuple[m.Failed, int]:
-    """The hello in ``raw``, or the error reply and close code that refuse the connection."""
-    try:
-        hello = decode_client(raw)
-    except BadRequest as exc:
-        failed = _bad_frame(exc)
-        # A newer client's hello may not decode here; it still deserves protocol_mismatch.
-        with contextlib.suppress(orjson.JSONDecodeError):
-            obj: Any = orjson.loads(raw)
-            if isinstance(obj, dict) and obj.get("type") == "hello":
-                protocol = obj.get("protocol")
-                if type(protocol) is int and protocol != PROTOCOL_VERSION:
-                    return _mismatch(failed.id, protocol)
-        return failed, CLOSE_POLICY
-    if not isinstance(hello, m.Hello):
-        message = f"the first message must be a hello, not {type(hello).__name__}"
-        return _fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
-    if hello.protocol != PROTOCOL_VERSION:
-        return _mismatch(hello.id, hello.protocol)
-    admitted = credentials.admit(hello.token)
-    if not isinstance(admitted, Admitted):
-        return _fail(hello.id, ErrorCode.UNAUTHORIZED, admitted.message), CLOSE_UNAUTHORIZED
-    return hello, admitted
-
-
-async def _handshake(ws: WebSocketConnection, policy: _Policy) -> bool:
-    """Read and check the hello; answer ``Welcome``, or refuse and close."""
-    raw: str | bytes | None = None
-    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        raw = await ws.get_message()
-    if raw is None:
-        checked: tuple[m.Hello, Admitted] | tuple[m.Failed | None, int] = (None, CLOSE_POLICY)
+    The caller bounds the whole exchange by ``HANDSHAKE_TIMEOUT_S``; a peer that sends nothing
+    is refused with ``(None, CLOSE_POLICY)`` when that runs out.
+    """
+    raw = await ws.get_message()
+    checked = check_hello(raw, policy.credentials)
+    del raw
+    if len(checked) == 2 and isinstance(checked[1], Admitted):
+        hello, admitted = checked
     else:
-        checked = _check_hello(raw, policy.credentials)
-    if not isinstance(checked[0], m.Hello):
-        failed, close_code = checked
-        if failed is not None:
-            await _send(ws, failed)
-        with trio.move_on_after(CLOSE_TIMEOUT_S):
-            await ws.aclose(close_code, failed.code if failed else "no hello in time")
-        return False
-    hello, admitted = checked
+        return checked
     # Read by the service in every task this connection starts (trio copies the context).
     CURRENT_CALLER.set(Caller(name=hello.client, kind=admitted.kind))
     welcome = attrs.evolve(policy.welcome, id=hello.id, session_token=admitted.session_token)
-    return await _send(ws, welcome)
+    await ws.send_message(encode(welcome))
+    return hello
 
 
 class _Connection:
@@ -284,6 +299,8 @@ class _Connection:
         self.admitted = trio.Semaphore(2 * policy.max_inflight)
         self.subscription: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
+        self.budget = ByteBudget(policy.connection_budget)
+        self.read_reserve = max(1, policy.max_message_bytes // READ_REPLY_RESERVE_FRACTION)
 
     async def run(self) -> None:
         """Read frames until the peer leaves, then cancel whatever is still running for it."""
@@ -293,40 +310,63 @@ class _Connection:
                 while True:
                     raw = await self.ws.get_message()
                     deadline = trio.current_time() + self.policy.overload_wait_s
-                    # A short pause at worst: waiters leave within overload_wait_s, unless the
-                    # client stops reading replies, and then pushing back is what it deserves.
+                    msg = decode_frame(raw)
+                    # The request's bytes, plus room for a reply that may be big (reads), are
+                    # taken at once: a task that waited for more while holding some could wait
+                    # forever on tasks doing the same.
+                    held = len(raw) + (self.read_reserve if isinstance(msg, _READS) else 0)
+                    del raw  # only the decoded request lives on
+                    # Both waits pause reading (TCP then pushes back on the client); both end
+                    # as this connection's replies are sent, which a client that does not read
+                    # them turns into a disconnection after send_timeout_s.
+                    await self.budget.acquire(held)
                     await self.admitted.acquire()
-                    nursery.start_soon(self._serve_frame, raw, deadline)
+                    nursery.start_soon(self._serve, msg, held, deadline)
             except ConnectionClosed:
                 pass
             finally:
                 nursery.cancel_scope.cancel()
 
-    async def _serve_frame(self, raw: str | bytes, deadline: float) -> None:
+    async def _serve(self, msg: m.ClientMsg | m.Failed, held: int, deadline: float) -> None:
         try:
-            reply, request = await self._answer(raw, deadline)
+            reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
+            frame = reply_frame(reply, self.policy.max_message_bytes)
+            shutdown = isinstance(msg, m.Shutdown)
+            del reply, msg
+            self.budget.charge(len(frame))
+            held += len(frame)
             try:
-                await _send(self.ws, _reply_frame(reply, self.policy.max_message_bytes))
+                await self._send(frame)
             finally:
-                if isinstance(request, m.Shutdown):
+                if shutdown:
                     # Even if the Ok could not be delivered: the request was authenticated.
                     self.policy.backend.request_shutdown()
         finally:
+            self.budget.release(held)
             self.admitted.release()
 
-    async def _answer(
-        self, raw: str | bytes, deadline: float
-    ) -> tuple[m.Reply, m.ClientMsg | None]:
-        try:
-            msg = decode_client(raw)
-        except BadRequest as exc:
-            return _bad_frame(exc), None
+    async def _send(self, frame: str) -> bool:
+        """Send one frame; a client that leaves it unread for send_timeout_s is dropped."""
+        with trio.move_on_after(self.policy.send_timeout_s):
+            return await _send(self.ws, frame)
+        log.warning(
+            "dropping a client that read nothing for %g s (%d bytes waiting to be sent)",
+            self.policy.send_timeout_s,
+            self.budget.used,
+        )
+        # A frame may be half written: no close handshake is possible any more.
+        await drop_tcp(self.ws)
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
+        return False
+
+    async def _answer(self, msg: m.ClientMsg, deadline: float) -> m.Reply:
         if isinstance(msg, m.Hello):
             message = "hello was already received on this connection"
-            return _fail(msg.id, ErrorCode.BAD_REQUEST, message), msg
+            return fail(msg.id, ErrorCode.BAD_REQUEST, message)
         if isinstance(msg, m.Subscribe | m.Unsubscribe | m.Shutdown):
             # Control messages never reach the backend's queues, so they need no slot.
-            return await self._dispatch(msg), msg
+            return await self._dispatch(msg)
         got_slot = False
         with trio.move_on_at(deadline):
             await self.slots.acquire()
@@ -336,9 +376,9 @@ class _Connection:
                 f"too many requests in flight on this connection (limit "
                 f"{self.policy.max_inflight}); retry later or use another connection"
             )
-            return _fail(msg.id, ErrorCode.OVERLOADED, message), msg
+            return fail(msg.id, ErrorCode.OVERLOADED, message)
         try:
-            return await self._dispatch(msg), msg
+            return await self._dispatch(msg)
         finally:
             self.slots.release()
 
@@ -356,11 +396,11 @@ class _Connection:
                 return m.Ok(id=request.id)
             reply = await self.policy.backend.handle(request)
         except ServiceError as exc:
-            return _fail(request.id, exc.code, exc.message, exc.detail)
+            return fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:
             log.exception("%s request failed", type(request).__name__)
             message = f"internal error: {type(exc).__name__}: {exc}"
-            return _fail(request.id, ErrorCode.INTERNAL, message)
+            return fail(request.id, ErrorCode.INTERNAL, message)
         if reply.id != request.id:  # a wrong id would leave the caller waiting forever
             reply = attrs.evolve(reply, id=request.id)
         return reply
@@ -385,12 +425,19 @@ class _Connection:
         try:
             with scope, self.policy.backend.subscribe() as events:
                 task_status.started()
-                async for event in events:
-                    if not await _send(self.ws, event):
-                        return
-                # The backend closed our channel: this subscriber fell too far behind.
-                message = "event subscription dropped: events were read too slowly; resubscribe"
-                await _send(self.ws, _fail(None, ErrorCode.OVERLOADED, message))
+                try:
+                    async for event in events:
+                        if not await self._send(event_frame(event)):
+                            return
+                except trio.ClosedResourceError:
+                    # The backend closed our end: the daemon is stopping (see Backend.subscribe).
+                    message = "event subscription ended: the daemon is stopping"
+                    code = ErrorCode.SHUTTING_DOWN
+                else:
+                    # The backend closed its end: this subscriber fell too far behind.
+                    message = "event subscription dropped: events were read too slowly; resubscribe"
+                    code = ErrorCode.OVERLOADED
+                await self._send(encode(fail(None, code, message)))
         finally:
             if self.subscription is scope:
                 self.subscription = None
