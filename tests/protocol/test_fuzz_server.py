@@ -46,7 +46,7 @@ class RawSocket:
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_WITHIN_S)
         self.buffer = bytearray()
-        self.sock.sendall(rawws.UPGRADE)
+        self.sock.sendall(rawws.upgrade_request(port))
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
         head, _, rest = bytes(self.buffer).partition(b"\r\n\r\n")

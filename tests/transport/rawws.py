@@ -20,14 +20,17 @@ OP_BINARY: Final = 0x2
 OP_CLOSE: Final = 0x8
 OP_PING: Final = 0x9
 
-UPGRADE: Final = (
-    b"GET / HTTP/1.1\r\n"
-    b"Host: 127.0.0.1\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Sec-WebSocket-Version: 13\r\n\r\n"
-)
+
+def upgrade_request(port: int) -> bytes:
+    """The opening handshake, with the ``Host`` the daemon checks (DNS rebinding)."""
+    return (
+        b"GET / HTTP/1.1\r\n"
+        b"Host: 127.0.0.1:%d\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    ) % port
 
 
 def frame_header(length: int, opcode: int = OP_TEXT, *, fin: bool = True) -> bytes:
@@ -55,7 +58,7 @@ def hello_frame(token: str) -> bytes:
 async def connect(port: int) -> trio.SocketStream:
     """A TCP stream that has completed the websocket upgrade (nothing more)."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(UPGRADE)
+    await stream.send_all(upgrade_request(port))
     response = b""
     while b"\r\n\r\n" not in response:
         chunk = await stream.receive_some(4096)

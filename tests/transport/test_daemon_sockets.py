@@ -39,7 +39,7 @@ def wait_until_no_sockets(pid: int, port: int) -> list[str]:
 
 def raw_connection(info: RuntimeInfo, *, hello: bool) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", info.port), timeout=10)
-    sock.sendall(rawws.UPGRADE)
+    sock.sendall(rawws.upgrade_request(info.port))
     received = b""
     while b"\r\n\r\n" not in received:
         received += sock.recv(4096)
