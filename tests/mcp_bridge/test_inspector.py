@@ -118,5 +118,6 @@ def test_inspector_lists_and_calls_tools(inspector: Path, db: Path) -> None:
         inspector, db, "--method", "tools/call", "--tool-name", "memory_store",
         "--tool-args-json", json.dumps({"content": "inspector was here"}),
     )  # fmt: skip
-    assert failed["isError"] is True
+    # A duplicate is an outcome, not a failure: no isError (see mcp_bridge/outcomes.py).
+    assert failed["isError"] is False
     assert failed["content"][0]["text"].startswith("Error storing memory: Duplicate content")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from memhub import __version__
-from memhub.mcp_bridge import resources, schemas
+from memhub.mcp_bridge import prompts, resources, schemas
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.mcp_bridge.tools import call_tool
 
@@ -89,6 +89,8 @@ class Bridge:
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
         )
 
     # -- handlers ---------------------------------------------------------------------------
@@ -164,10 +166,48 @@ class Bridge:
 
         uri = str(params.uri)
         text = await resources.read(self.link, uri)
+        # Upstream returns a bare string, which its SDK sends as text/plain (the listing
+        # still says application/json).
         return mcp_types.ReadResourceResult(
-            contents=[
-                mcp_types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
+            contents=[mcp_types.TextResourceContents(uri=uri, mime_type="text/plain", text=text)]
+        )
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListPromptsResult:
+        import mcp_types
+
+        self._activity.set()
+        return mcp_types.ListPromptsResult(
+            prompts=[
+                mcp_types.Prompt(
+                    name=spec.name,
+                    description=spec.description,
+                    arguments=[
+                        mcp_types.PromptArgument(
+                            name=arg.name, description=arg.description, required=arg.required
+                        )
+                        for arg in spec.arguments
+                    ],
+                )
+                for spec in prompts.PROMPTS
             ]
+        )
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.GetPromptRequestParams
+    ) -> mcp_types.GetPromptResult:
+        import mcp_types
+
+        self._activity.set()
+        text = await prompts.render(self.link, params.name, params.arguments)
+        return mcp_types.GetPromptResult(
+            description=prompts.description(params.name),
+            messages=[
+                mcp_types.PromptMessage(
+                    role="user", content=mcp_types.TextContent(type="text", text=text)
+                )
+            ],
         )
 
     # -- lifecycle --------------------------------------------------------------------------
