@@ -17,6 +17,7 @@ import attrs
 from memhub.errors import BadRequest, ServiceError
 from memhub.mcp_bridge import aliases, outcomes, reads, schemas, writes
 from memhub.mcp_bridge import arguments as a
+from memhub.mcp_bridge import v12_arguments as v12
 from memhub.mcp_bridge.calls import Daemon, ToolResult
 
 if TYPE_CHECKING:
@@ -63,6 +64,14 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
         # 12.x's wording (v10 said "Error: Unknown tool: <name>"); both answer without isError.
         return _Outcome(json.dumps({"error": f"Unknown tool: {name}"}))
     prefix = ERROR_PREFIX[resolved]
+    refusal = v12.store_refusal(resolved, args)
+    if refusal is not None:
+        return _Outcome(refusal)
+    preamble = ""
+    if resolved == "memory_search":
+        if str(args.get("mode", "")).strip().lower() == "ranked" and not args.get("query"):
+            return _Outcome("Error: query required for ranked mode")
+        args, preamble = v12.prepare_search(args)
     try:
         result = await handler(daemon, args)
     except a.ArgumentError as exc:
@@ -75,7 +84,24 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
         return _Outcome(f"{prefix}{exc.message}", flagged=outcomes.is_infrastructure_failure(exc))
     # The handlers mark their refusals (duplicates, not found, bad filters) as failures;
     # upstream answers those as ordinary results.
-    return _Outcome(result.text, refused=result.is_error)
+    text = result.text
+    if preamble and not result.is_error:
+        text = preamble + text
+    if resolved == "memory_list" and v12.requested_store(args) == v12.ALL_STORES:
+        text = _with_note(text, v12.ALL_STORES_NOTE.strip())
+    return _Outcome(text, refused=result.is_error)
+
+
+def _with_note(text: str, note: str) -> str:
+    """A ``memory_list`` JSON answer with a ``note`` key (JSON cannot take a preamble)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    data["note"] = note
+    return json.dumps(data, indent=2, default=str)
 
 
 HANDLERS: Final[dict[str, Handler]] = {
