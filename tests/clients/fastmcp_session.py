@@ -82,9 +82,7 @@ async def run(client: Client, step: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown op {op}")
 
 
-async def main(path: str) -> None:
-    with open(path, encoding="utf-8") as fh:
-        spec = json.load(fh)
+async def main(spec: dict[str, Any]) -> None:
     transport = StdioTransport(command=spec["command"], args=spec["args"], env=spec["env"])
     out: dict[str, Any] = {"steps": []}
     async with Client(transport, timeout=TIMEOUT_S, init_timeout=TIMEOUT_S) as client:
@@ -99,4 +97,5 @@ async def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        asyncio.run(main(json.load(fh)))

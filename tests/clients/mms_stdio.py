@@ -8,7 +8,7 @@ interpreter here lacks loadable-extension support, so ``pysqlite3`` stands in fo
 import runpy
 import sys
 
-import pysqlite3.dbapi2  # type: ignore[import-not-found]
+import pysqlite3.dbapi2
 
 sys.modules["sqlite3"] = pysqlite3.dbapi2
 sys.modules["sqlite3.dbapi2"] = pysqlite3.dbapi2
