@@ -86,8 +86,9 @@ async def main(spec: dict[str, Any]) -> None:
     transport = StdioTransport(command=spec["command"], args=spec["args"], env=spec["env"])
     out: dict[str, Any] = {"steps": []}
     async with Client(transport, timeout=TIMEOUT_S, init_timeout=TIMEOUT_S) as client:
-        result = client.initialize_result
-        out["server"] = {"name": result.server_info.name if result else None}
+        # Era-neutral: a modern server answers server/discover, not initialize.
+        info = client.server_info
+        out["server"] = {"name": info.name if info else None}
         for step in spec["steps"]:
             try:
                 out["steps"].append({"id": step["id"], **(await run(client, step))})
