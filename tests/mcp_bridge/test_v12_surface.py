@@ -200,3 +200,25 @@ async def test_prompts_list_and_get(db: Path) -> None:
             assert unknown.messages[0].content.text == "Unknown prompt: nope"  # type: ignore[union-attr]
             resource = await c.read_resource("memory://tags")
             assert resource.contents[0].mime_type == "text/plain"
+
+
+async def test_health_answers_while_the_daemon_loads_the_model(db: Path) -> None:
+    # The real model: a cold daemon start takes seconds; the hash embedder starts too fast.
+    with trio.fail_after(180):
+        async with open_bridge(db, MEMHUB_EMBEDDER="model", MEMHUB_BRIDGE_WARMUP="0") as c:
+            began = trio.current_time()
+            first = await call_ok(c, "memory_health")
+            waited = trio.current_time() - began
+            report = json.loads(first.split("\n", 1)[1])
+            assert waited < 3.0  # within the hook clients' 3 s budget, started or not
+            if report["statistics"]["status"] == "starting":
+                assert report["validation"]["status"] == "unhealthy"
+            # The start went on in the background: soon the daemon answers for itself.
+            while True:
+                text = await call_ok(c, "memory_health")
+                report = json.loads(text.split("\n", 1)[1])
+                if report["statistics"]["status"] != "starting":
+                    break
+                await trio.sleep(0.5)
+            assert report["validation"]["status"] == "healthy"
+            assert report["statistics"]["total_memories"] == 0
