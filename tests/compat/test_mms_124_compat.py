@@ -149,3 +149,35 @@ def test_agent_scoped_rows_both_ways_on_one_file(tmp_path: Path) -> None:
     assert read_back[1] == b_all
     assert sorted(read_back[2]) == a_all
     assert_consistent(db)
+
+
+def test_v12_schema_additions_are_124s_own(tmp_path: Path) -> None:
+    from memhub.mcp_bridge import schemas, schemas_v12
+
+    python = ensure_mms_venv(VERSION)
+    dump = (
+        "import json; from mcp_memory_service.tools.registry import TOOL_REGISTRY; "
+        "print(json.dumps({t.name: t.input_schema for t in TOOL_REGISTRY}))"
+    )
+    done = subprocess.run(
+        [str(python), "-c", dump],
+        env=mms_env(python, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    registry = json.loads(done.stdout.strip().splitlines()[-1])
+    for spec in schemas.TOOLS:
+        theirs = registry[spec.name].get("properties", {})
+        ours = schemas.input_schema(spec.name, {"MEMHUB_TOOL_SCHEMAS": "v12"})["properties"]
+        for key in schemas_v12.ADDED_PROPERTIES.get(spec.name, {}):
+            assert ours[key] == theirs[key], (spec.name, key)
+        # every argument 12.4 takes is advertised in v12 mode (descriptions may be 10.59's)
+        assert set(theirs) <= set(ours), spec.name
+    assert ours is not None
+    search = schemas.input_schema("memory_search", {"MEMHUB_TOOL_SCHEMAS": "v12"})
+    assert (
+        search["properties"]["mode"]["enum"]
+        == registry["memory_search"]["properties"]["mode"]["enum"]
+    )

@@ -64,7 +64,7 @@ def schema_violation(schema: Mapping[str, Any], arguments: Mapping[str, Any]) ->
     (a number sent as a string, a CSV where an array was declared) are first given to the
     lenient handler; the text is used only if the handler refuses the value too.
     """
-    import jsonschema  # type: ignore[import-untyped]  # the SDK's own dependency; imported here to keep the bridge light
+    import jsonschema  # the SDK's own dependency; imported here to keep the bridge light
 
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(dict(schema)).iter_errors(dict(arguments))

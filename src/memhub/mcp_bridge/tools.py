@@ -31,10 +31,9 @@ async def call_tool(daemon: Daemon, name: str, arguments: Mapping[str, Any] | No
     args: dict[str, Any] = dict(arguments or {})
     # Upstream's SDK validates a listed tool's arguments against its schema before the
     # handler runs (aliases are not listed, so they are not validated).
-    spec = schemas.TOOLS_BY_NAME.get(name)
     violation, required = ("", False)
-    if spec is not None:
-        violation, required = outcomes.schema_violation(spec.input_schema, args)
+    if name in schemas.TOOLS_BY_NAME:
+        violation, required = outcomes.schema_violation(schemas.input_schema(name), args)
     if violation and required:
         return ToolResult(violation, is_error=True)
     result = await _dispatch(daemon, name, args)
