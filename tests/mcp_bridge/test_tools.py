@@ -423,3 +423,19 @@ async def test_unknown_and_unsupported_tools() -> None:
     assert "not supported by memhub" in embed.text
     alias = await call_tool(FakeDaemon(), "delete_memory", {})
     assert alias.text == "Error: delete_memory requires the argument 'content_hash'"
+
+
+async def test_store_all_is_served_for_reads_and_updates_and_refused_for_deletes() -> None:
+    updated = await call_tool(
+        FakeDaemon(m.Updated(id=1, content_hash=H1, fields=["tags", "updated_at"])),
+        "memory_update",
+        {"content_hash": H1, "updates": {"tags": ["a"]}, "store": "all"},
+    )
+    assert updated.text.startswith("Successfully updated memory metadata.")
+    deleted = await call_tool(FakeDaemon(), "memory_delete", {"content_hash": H1, "store": "all"})
+    assert deleted.text.startswith("Error: memhub serves only the 'default' store; store 'all'")
+    assert not deleted.is_error
+    docs = await call_tool(
+        FakeDaemon(), "memory_update", {"content_hash": H1, "updates": {"a": 1}, "store": "docs"}
+    )
+    assert "store 'docs' is not available" in docs.text

@@ -8,7 +8,8 @@
   in SQL before the top-``limit`` cut, so a scoped search never returns another agent's memory.
 * ``store``: memhub serves the ``'default'`` store only. ``'default'`` (or no store) works as
   usual; any other store is refused with an ordinary ``Error: …`` answer rather than answered
-  from ``'default'``, and ``'all'`` on a read answers from ``'default'`` with a note saying so.
+  from ``'default'``, and ``'all'`` on a read answers from ``'default'`` with a note saying so
+  (on an update it changes nothing, as in 12.x; on a delete it is refused).
 * ``memory_search``: ``mode: "ranked"`` (12.x's multi-signal rerank) runs as ``semantic`` and
   says so in a note; ``rerank`` is accepted and ignored, as upstream does unless its server sets
   ``MCP_RERANK_ENABLED``; ``summarize: true`` gets upstream's "Summarization unavailable"
@@ -39,6 +40,10 @@ STORE_TOOLS: Final = frozenset(
     }
 )
 READ_TOOLS: Final = frozenset({"memory_search", "memory_list"})
+ALL_STORES_OK: Final = READ_TOOLS | {"memory_update"}
+"""Tools where ``store: "all"`` is served: reads (with a note), and updates, which 12.x does not
+scope to a store when asked for ``all``. A delete across all stores is refused: memhub could
+only delete in ``'default'``."""
 RANKED_NOTE: Final = (
     "Note: memhub has no 'ranked' mode (12.x's time-decay, access and quality rerank); "
     "these are the semantic results.\n\n"
@@ -94,7 +99,7 @@ def store_refusal(tool: str, arguments: Mapping[str, Any]) -> str | None:
     if tool not in STORE_TOOLS:
         return None
     store = requested_store(arguments)
-    if store == DEFAULT_STORE or (store == ALL_STORES and tool in READ_TOOLS):
+    if store == DEFAULT_STORE or (store == ALL_STORES and tool in ALL_STORES_OK):
         return None
     return (
         f"Error: memhub serves only the 'default' store; store '{store}' is not available "
