@@ -315,6 +315,7 @@ class MemoryService:
             after=after,
             before=before,
             include_superseded=req.include_superseded,
+            agent_id=req.agent_id,
         )
         schema = self.writer.schema
         index = self._index
@@ -368,6 +369,7 @@ class MemoryService:
             match_all=req.tag_match == "all",
             memory_type=req.memory_type,
             stale_before=stale_before,
+            agent_id=req.agent_id,
         )
         schema = self.writer.schema
         records, total = await self.readers.submit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memhub.discovery import RuntimeInfo
 from memhub.errors import BadRequest
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
@@ -11,7 +12,7 @@ from memhub.transport.client import open_daemon_client
 from .helpers import running_daemon
 
 
-def url(info) -> str:
+def url(info: RuntimeInfo) -> str:
     return info.url
 
 

@@ -100,6 +100,15 @@ async def call_err(client: Client, name: str, args: dict[str, Any] | None = None
     return text
 
 
+async def call_refused(client: Client, name: str, args: dict[str, Any] | None = None) -> str:
+    """Call a tool whose refusal upstream answers as an ordinary result (no isError)."""
+    result = await client.call_tool(name, args or {})
+    text = text_of(result)
+    assert not result.is_error, f"{name} flagged an ordinary refusal: {text}"
+    assert text.startswith(("Error", "Failed", '{"error"')), text
+    return text
+
+
 def stored_hash(text: str) -> str:
     found = HASH_RE.search(text)
     assert found, text

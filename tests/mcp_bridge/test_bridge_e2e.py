@@ -24,6 +24,7 @@ from .e2e import (
     bridge_env,
     call_err,
     call_ok,
+    call_refused,
     cleanup_daemons,
     open_bridge,
     runtime_pid,
@@ -98,9 +99,16 @@ async def test_every_tool_end_to_end(db: Path) -> None:
                     c, "memory_store", {"content": "Tea is brewed at 80C", "tags": ["tea"]}
                 )
             )
-            dup = await call_err(c, "memory_store", {"content": "the deploy key lives in VAULT  "})
+            dup = await call_refused(
+                c, "memory_store", {"content": "the deploy key lives in VAULT  "}
+            )
             assert dup == "Error storing memory: Duplicate content detected (exact match)"
-            assert (await call_err(c, "memory_store", {})) == "Error: Content is required"
+            assert (await call_err(c, "memory_store", {})) == (
+                "Input validation error: 'content' is a required property"
+            )
+            assert (await call_refused(c, "memory_store", {"content": ""})) == (
+                "Error: Content is required"
+            )
             coerced = await call_ok(
                 c, "memory_store", {"content": "a fact", "metadata": {"type": "fact"}}
             )
@@ -139,7 +147,7 @@ async def test_every_tool_end_to_end(db: Path) -> None:
             assert "=== Memory 1 ===" in limited
             none = await call_ok(c, "memory_search", {"query": "zebra crossing", "mode": "exact"})
             assert none == "No memories found for query: 'zebra crossing'"
-            assert "At least one filter required" in await call_err(c, "memory_search", {})
+            assert "At least one filter required" in await call_refused(c, "memory_search", {})
 
             listed = json.loads(await call_ok(c, "memory_list", {"page_size": 10}))
             assert listed["total"] == 3
@@ -153,7 +161,7 @@ async def test_every_tool_end_to_end(db: Path) -> None:
             assert (
                 updated == "Successfully updated memory metadata. Updated fields: tags, updated_at"
             )
-            missing = await call_err(
+            missing = await call_refused(
                 c, "memory_update", {"content_hash": "0" * 64, "updates": {"x": 1}}
             )
             assert missing.startswith("Failed to update memory metadata: ")
@@ -162,7 +170,7 @@ async def test_every_tool_end_to_end(db: Path) -> None:
             assert dry == f"Would delete 1 memories\n\nWould delete 1 memories\nHashes: {h2}"
             gone = await call_ok(c, "memory_delete", {"content_hash": h2})
             assert gone == f"Successfully deleted memory {h2}\n\nDeleted 1 memories"
-            again = await call_err(c, "memory_delete", {"content_hash": h2})
+            again = await call_refused(c, "memory_delete", {"content_hash": h2})
             assert again == f"Error: Memory with hash {h2} not found"
 
             health = await call_ok(c, "memory_health")
@@ -250,7 +258,7 @@ async def test_every_alias_end_to_end(db: Path) -> None:
                 ("memory_rate", {"content_hash": h}),
             ]
             for name, args in unsupported:
-                assert "is not supported by memhub" in await call_err(c, name, args)
+                assert "is not supported by memhub" in await call_refused(c, name, args)
 
 
 async def test_parallel_bridges_share_one_daemon(db: Path) -> None:

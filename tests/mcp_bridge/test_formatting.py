@@ -146,7 +146,9 @@ def test_memory_page_json_matches_mms_keys() -> None:
         "updated_at",
         "created_at_iso",
         "updated_at_iso",
+        "agent_id",  # 12.x's top-level author (null when none)
     ]
+    assert data["memories"][0]["agent_id"] is None
     assert "h\\u00e9llo" in text  # json.dumps default: ASCII-escaped, as MMS
     assert text.startswith('{\n  "memories": [\n    {\n      "content"')
     assert attrs.has(type(page))

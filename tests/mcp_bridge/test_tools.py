@@ -36,10 +36,17 @@ async def test_store_sends_tags_from_metadata_and_top_level() -> None:
     assert request.metadata == {"k": 1}
 
 
-async def test_store_without_content_is_mms_error() -> None:
+async def test_store_without_content_is_the_sdks_validation_error() -> None:
+    # Both upstream generations' SDK validates the schema first and flags the answer.
     result = await call_tool(FakeDaemon(), "memory_store", {"metadata": {}})
-    assert result.text == "Error: Content is required"
+    assert result.text == "Input validation error: 'content' is a required property"
     assert result.is_error
+
+
+async def test_store_with_empty_content_is_an_ordinary_answer() -> None:
+    result = await call_tool(FakeDaemon(), "memory_store", {"content": ""})
+    assert result.text == "Error: Content is required"
+    assert not result.is_error
 
 
 async def test_store_reports_type_coercion_like_mms() -> None:
@@ -60,11 +67,11 @@ async def test_store_passes_on_a_daemon_warning_once() -> None:
     assert result.text == f"Memory stored successfully (hash: {H1})\nWarning: something odd"
 
 
-async def test_store_duplicate_is_error_text() -> None:
+async def test_store_duplicate_is_an_ordinary_answer() -> None:
     daemon = FakeDaemon(Duplicate("Duplicate content detected (exact match)"))
     result = await call_tool(daemon, "store_memory", {"content": "c"})
     assert result.text == "Error storing memory: Duplicate content detected (exact match)"
-    assert result.is_error
+    assert not result.is_error
 
 
 async def test_store_conversation_and_hostname() -> None:
@@ -104,7 +111,7 @@ async def test_lost_ack_duplicate_of_an_older_memory_stays_an_error() -> None:
     )
     daemon = FakeDaemon(lost, m.Found(id=2, memory=record("c", H1, created_at=500.0)))
     result = await call_tool(daemon, "memory_store", {"content": "c"})
-    assert result.is_error
+    assert not result.is_error
     assert result.text == "Error storing memory: Duplicate content detected (exact match)"
 
 
@@ -146,13 +153,17 @@ async def test_session_chooses_the_id_and_skips_empty_turns() -> None:
 
 
 async def test_session_errors() -> None:
-    assert (await call_tool(FakeDaemon(), "memory_store_session", {})).text == (
-        "Error: turns is required and must be non-empty"
+    missing = await call_tool(FakeDaemon(), "memory_store_session", {})
+    assert missing.text == "Input validation error: 'turns' is a required property"
+    assert missing.is_error
+    assert (await call_tool(FakeDaemon(), "memory_store_session", {"turns": []})).text == (
+        "Input validation error: [] should be non-empty"
     )
     result = await call_tool(
         FakeDaemon(), "memory_store_session", {"turns": [{"role": "u", "content": " "}]}
     )
     assert result.text == "Error: all turns have empty content"
+    assert not result.is_error
 
 
 async def test_session_lost_ack_recovers_from_the_session_tag() -> None:
@@ -223,15 +234,29 @@ async def test_search_time_expr_wins_over_dates() -> None:
     [
         ({}, "Error: At least one filter required (query, time_expr, after, before, or tags)"),
         ({"mode": "exact"}, "Error: query required for exact mode"),
-        (
-            {"query": "q", "mode": "fuzzy"},
-            "Error: Invalid mode: fuzzy. Must be 'semantic', 'exact', or 'hybrid'",
-        ),
-        ({"query": "q", "quality_boost": 2}, "Error: Invalid quality_boost: 2. Must be 0.0-1.0"),
         ({"after": "soon"}, "Error: Invalid after date format: soon. Use YYYY-MM-DD"),
     ],
 )
-async def test_search_validation_errors(args: Any, text: Any) -> None:
+async def test_search_refusals_are_ordinary_answers(args: Any, text: Any) -> None:
+    result = await call_tool(FakeDaemon(), "memory_search", args)
+    assert result.text == text
+    assert not result.is_error
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (
+            {"query": "q", "mode": "fuzzy"},
+            "Input validation error: 'fuzzy' is not one of ['semantic', 'exact', 'hybrid']",
+        ),
+        (
+            {"query": "q", "quality_boost": 2},
+            "Input validation error: 2 is greater than the maximum of 1",
+        ),
+    ],
+)
+async def test_search_values_the_schema_refuses_are_validation_errors(args: Any, text: Any) -> None:
     result = await call_tool(FakeDaemon(), "memory_search", args)
     assert result.text == text
     assert result.is_error
@@ -291,7 +316,7 @@ async def test_delete_by_hash_texts() -> None:
     assert daemon.last == m.Delete(id=0, content_hash=H1)
     missing = await call_tool(FakeDaemon(NotFound("x")), "delete_memory", {"content_hash": H2})
     assert missing.text == f"Error: Memory with hash {H2} not found"
-    assert missing.is_error
+    assert not missing.is_error
     dry = await call_tool(
         FakeDaemon(m.Deleted(id=1, content_hashes=[], dry_run=True)),
         "memory_delete",
@@ -316,7 +341,7 @@ async def test_delete_by_tags_texts() -> None:
         "memory_delete",
         {"tags": ["zz"]},
     )
-    assert none.is_error
+    assert not none.is_error
     assert none.text == "Error: No memories found matching any of the 1 tags"
 
 
@@ -345,9 +370,12 @@ async def test_update_fields_text_matches_mms() -> None:
 
 async def test_update_errors() -> None:
     assert (await call_tool(FakeDaemon(), "memory_update", {"updates": {"a": 1}})).text == (
-        "Error: content_hash is required"
+        "Input validation error: 'content_hash' is a required property"
     )
     assert (await call_tool(FakeDaemon(), "memory_update", {"content_hash": H1})).text == (
+        "Input validation error: 'updates' is a required property"
+    )
+    assert (await call_tool(FakeDaemon(), "update_memory_metadata", {"content_hash": H1})).text == (
         "Error: updates dictionary is required"
     )
     result = await call_tool(
@@ -356,7 +384,7 @@ async def test_update_errors() -> None:
         {"content_hash": H1, "updates": {"tags": []}},
     )
     assert result.text == f"Failed to update memory metadata: Memory with hash {H1} not found"
-    assert result.is_error
+    assert not result.is_error
     versioned = await call_tool(
         FakeDaemon(),
         "memory_update",
@@ -393,10 +421,26 @@ async def test_daemon_bad_request_keeps_tool_wording() -> None:
 
 async def test_unknown_and_unsupported_tools() -> None:
     unknown = await call_tool(FakeDaemon(), "no_such_tool", {})
-    assert unknown.text == "Error: Unknown tool: no_such_tool"
-    assert unknown.is_error
+    assert json.loads(unknown.text) == {"error": "Unknown tool: no_such_tool"}
+    assert not unknown.is_error
     embed = await call_tool(FakeDaemon(), "get_raw_embedding", {"content": "x"})
-    assert embed.is_error
+    assert not embed.is_error
     assert "not supported by memhub" in embed.text
     alias = await call_tool(FakeDaemon(), "delete_memory", {})
     assert alias.text == "Error: delete_memory requires the argument 'content_hash'"
+
+
+async def test_store_all_is_served_for_reads_and_updates_and_refused_for_deletes() -> None:
+    updated = await call_tool(
+        FakeDaemon(m.Updated(id=1, content_hash=H1, fields=["tags", "updated_at"])),
+        "memory_update",
+        {"content_hash": H1, "updates": {"tags": ["a"]}, "store": "all"},
+    )
+    assert updated.text.startswith("Successfully updated memory metadata.")
+    deleted = await call_tool(FakeDaemon(), "memory_delete", {"content_hash": H1, "store": "all"})
+    assert deleted.text.startswith("Error: memhub serves only the 'default' store; store 'all'")
+    assert not deleted.is_error
+    docs = await call_tool(
+        FakeDaemon(), "memory_update", {"content_hash": H1, "updates": {"a": 1}, "store": "docs"}
+    )
+    assert "store 'docs' is not available" in docs.text

@@ -311,6 +311,18 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "mistake_note_search": "mistake notes",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
+    # 12.x tools
+    "memory_distill": "distillation",
+    "memory_explore": "entity exploration",
+    "memory_detail": "entity detail",
+    "mistake_note_update": "mistake notes",
+    "mistake_note_delete": "mistake notes",
+    "get_quarantined_memories": "quarantine",
+    "unquarantine_memory": "quarantine",
+    "commit_session_legacy": "session commits",
+    "get_bootstrap_profile": "agent bootstrap profiles",
+    "get_onboarding_guide": "the onboarding guide",
+    "memory_observe": "auto-capture",
 }
 """MMS tool names memhub knows but does not serve, with what they would have done."""
 

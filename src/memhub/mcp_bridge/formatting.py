@@ -196,6 +196,8 @@ def memory_item(memory: m.MemoryRecord) -> dict[str, Any]:
         "updated_at": memory.updated_at,
         "created_at_iso": memory.created_at_iso,
         "updated_at_iso": memory.updated_at_iso,
+        # 12.x adds the author at the top level (null when there is none).
+        "agent_id": memory.metadata.get("agent_id"),
     }
 
 

@@ -9,6 +9,7 @@ import attrs
 from memhub.errors import Unavailable
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import formatting
+from memhub.mcp_bridge import v12_arguments as v12
 from memhub.mcp_bridge.calls import ToolResult, expect, fail
 from memhub.protocol import messages as m
 
@@ -60,6 +61,7 @@ async def search(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         time_expr=time_expr,
         include_superseded=include_superseded,
         include_debug=include_debug,
+        agent_id=v12.author_filter(args),
     )
     result = expect((await daemon.call(base)).unwrap(), m.SearchResult)
     hits = list(result.hits)
@@ -121,6 +123,7 @@ async def list_memories(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         tag_match=a.as_tag_match(args.get("tag_match")),
         memory_type=a.as_str(args.get("memory_type"), "memory_type"),
         stale_days=None if stale is None else a.as_int(stale, "stale_days", 1, minimum=1),
+        agent_id=v12.author_filter(args),
     )
     page = expect((await daemon.call(request)).unwrap(), m.Page)
     return ToolResult(formatting.memory_page(page))

@@ -12,11 +12,15 @@ importing the bridge stays cheap.
 
 from __future__ import annotations
 
+import copy
+import os
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import mcp_types
 
 
@@ -677,6 +681,31 @@ TOOL_NAMES: Final[frozenset[str]] = frozenset(t.name for t in TOOLS)
 TOOLS_BY_NAME: Final[dict[str, ToolSpec]] = {t.name: t for t in TOOLS}
 
 
+SCHEMA_GENERATION_ENV: Final = "MEMHUB_TOOL_SCHEMAS"
+"""``v10`` (default): 10.59's schemas byte for byte. ``v12``: the same schemas plus the
+properties 12.4 added (``agent_id``, ``store``, ``rerank``, ``summarize``, …) and the
+``ranked`` search mode, for clients whose model should see 12.x's arguments."""
+
+
+def advertises_v12(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get(SCHEMA_GENERATION_ENV, "v10").strip().lower() == "v12"
+
+
+def input_schema(name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The input schema advertised (and validated) for tool ``name``."""
+    base = TOOLS_BY_NAME[name].input_schema
+    if not advertises_v12(environ):
+        return base
+    from memhub.mcp_bridge import schemas_v12
+
+    added = schemas_v12.ADDED_PROPERTIES.get(name, {})
+    properties = {**base.get("properties", {}), **copy.deepcopy(added)}
+    if name == "memory_search":
+        properties["mode"] = {**properties["mode"], "enum": list(schemas_v12.SEARCH_MODES)}
+    return {**base, "properties": properties}
+
+
 def mcp_tools() -> list[mcp_types.Tool]:
     """The advertised tools as SDK objects, in MMS's order."""
     import mcp_types
@@ -685,7 +714,7 @@ def mcp_tools() -> list[mcp_types.Tool]:
         mcp_types.Tool(
             name=t.name,
             description=t.description,
-            input_schema=t.input_schema,
+            input_schema=input_schema(t.name),
             annotations=mcp_types.ToolAnnotations(**_snake(t.annotations())),
         )
         for t in TOOLS

@@ -13,6 +13,7 @@ orphan. The daemon is not stopped: other apps may be using it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from memhub import __version__
-from memhub.mcp_bridge import resources, schemas
+from memhub.mcp_bridge import prompts, resources, schemas
+from memhub.mcp_bridge.calls import ToolResult
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.mcp_bridge.tools import call_tool
 
@@ -37,6 +39,12 @@ SERVER_NAME: Final = "memory"
 """MMS's server name; clients and users' prompts refer to the tools through it."""
 
 WARM_UP_DELAY_S: Final = 1.0
+HEALTH_STARTING_WAIT_S: Final = 2.0
+"""How long ``memory_health`` waits for a starting daemon before answering "starting".
+
+mcp-memory-service's hook clients give a tool call 3 s; a cold daemon start (the model load)
+can take longer, and a health probe must not time out just because the daemon is warming up."""
+HEALTH_TOOLS: Final = frozenset({"memory_health", "check_database_health"})
 EXIT_GRACE_S: Final = 2.0
 PARENT_POLL_S: Final = 2.0
 TAG_LIST_TIMEOUT_S: Final = 2.0
@@ -49,6 +57,7 @@ class Bridge:
         self.settings = settings
         self.warm_up = warm_up
         self._link: DaemonLink | None = None
+        self._nursery: trio.Nursery | None = None
         self._activity = trio.Event()
 
     @property
@@ -63,6 +72,7 @@ class Bridge:
         server = self.build_server()
         async with trio.open_nursery() as nursery:
             self._link = DaemonLink(self.settings, nursery)
+            self._nursery = nursery
             nursery.start_soon(self._watch_signals, nursery.cancel_scope)
             nursery.start_soon(self._watch_parent, nursery.cancel_scope, os.getppid())
             if self.warm_up:
@@ -89,6 +99,8 @@ class Bridge:
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
         )
 
     # -- handlers ---------------------------------------------------------------------------
@@ -108,7 +120,11 @@ class Bridge:
 
         self._activity.set()
         try:
-            result = await call_tool(self.link, params.name, params.arguments)
+            result = None
+            if params.name in HEALTH_TOOLS:
+                result = await self._health_while_starting()
+            if result is None:
+                result = await call_tool(self.link, params.name, params.arguments)
             text, is_error = result.text, result.is_error
         except Exception as exc:
             # A bug of ours must not take the bridge down with it: report it as a tool error.
@@ -164,11 +180,73 @@ class Bridge:
 
         uri = str(params.uri)
         text = await resources.read(self.link, uri)
+        # Upstream returns a bare string, which its SDK sends as text/plain (the listing
+        # still says application/json).
         return mcp_types.ReadResourceResult(
-            contents=[
-                mcp_types.TextResourceContents(uri=uri, mime_type="application/json", text=text)
+            contents=[mcp_types.TextResourceContents(uri=uri, mime_type="text/plain", text=text)]
+        )
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListPromptsResult:
+        import mcp_types
+
+        self._activity.set()
+        return mcp_types.ListPromptsResult(
+            prompts=[
+                mcp_types.Prompt(
+                    name=spec.name,
+                    description=spec.description,
+                    arguments=[
+                        mcp_types.PromptArgument(
+                            name=arg.name, description=arg.description, required=arg.required
+                        )
+                        for arg in spec.arguments
+                    ],
+                )
+                for spec in prompts.PROMPTS
             ]
         )
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: mcp_types.GetPromptRequestParams
+    ) -> mcp_types.GetPromptResult:
+        import mcp_types
+
+        self._activity.set()
+        text = await prompts.render(self.link, params.name, params.arguments)
+        return mcp_types.GetPromptResult(
+            description=prompts.description(params.name),
+            messages=[
+                mcp_types.PromptMessage(
+                    role="user", content=mcp_types.TextContent(type="text", text=text)
+                )
+            ],
+        )
+
+    async def _health_while_starting(self) -> ToolResult | None:
+        """A "starting" health answer if the daemon is not up within a moment, else None.
+
+        The connect (and the daemon start it may trigger) runs in the bridge's nursery, not in
+        this call, so answering early cancels nothing: the next call finds the daemon ready.
+        A connect that fails within the wait returns None too, and the normal call reports it.
+        """
+        if self.link.connected or self._nursery is None:
+            return None
+        settled = trio.Event()
+
+        async def connect() -> None:
+            try:
+                await self.link.warm_up()
+            finally:
+                settled.set()
+
+        self._nursery.start_soon(connect)
+        with trio.move_on_after(HEALTH_STARTING_WAIT_S):
+            await settled.wait()
+        if settled.is_set():
+            return None
+        return ToolResult(starting_health_text())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -201,6 +279,20 @@ class Bridge:
                 _exit_soon()
                 scope.cancel()
                 return
+
+
+def starting_health_text() -> str:
+    """``memory_health`` while the daemon is still starting (loading the embedding model)."""
+    report = {
+        "version": __version__,
+        "validation": {
+            "status": "unhealthy",
+            "message": "memhub daemon is starting (loading the embedding model); "
+            "ask again in a few seconds",
+        },
+        "statistics": {"status": "starting", "backend": "sqlite-vec"},
+    }
+    return "Database Health Check Results:\n" + json.dumps(report, indent=2)
 
 
 def _exit_soon() -> None:

@@ -1,19 +1,24 @@
 """Tool calls: resolve the name, run its handler, keep MMS's error wording.
 
-Every tool answers with one text. Failures keep MMS's ``Error…``/``Failed…`` wording and are
-also flagged ``is_error`` (MMS 12.x does the same; v10 never set it), so a client can tell a
-failure from a result without parsing text.
+Every tool answers with one text. Failures keep MMS's ``Error…``/``Failed…`` wording; whether
+the answer is also flagged ``is_error`` follows :mod:`memhub.mcp_bridge.outcomes`: only what
+both upstream generations flag (the SDK's input validation) and what upstream cannot produce
+(the daemon unreachable or failing inside).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from memhub.errors import BadRequest, ServiceError
-from memhub.mcp_bridge import aliases, reads, writes
+from memhub.mcp_bridge import aliases, outcomes, reads, schemas, writes
 from memhub.mcp_bridge import arguments as a
-from memhub.mcp_bridge.calls import Daemon, ToolResult, fail
+from memhub.mcp_bridge import v12_arguments as v12
+from memhub.mcp_bridge.calls import Daemon, ToolResult
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -24,27 +29,78 @@ Handler = Callable[[Daemon, dict[str, Any]], Awaitable[ToolResult]]
 async def call_tool(daemon: Daemon, name: str, arguments: Mapping[str, Any] | None) -> ToolResult:
     """Run one tool call (new name, deprecated alias, or unknown) and format its result."""
     args: dict[str, Any] = dict(arguments or {})
+    # Upstream's SDK validates a listed tool's arguments against its schema before the
+    # handler runs (aliases are not listed, so they are not validated).
+    violation, required = ("", False)
+    if name in schemas.TOOLS_BY_NAME:
+        violation, required = outcomes.schema_violation(schemas.input_schema(name), args)
+    if violation and required:
+        return ToolResult(violation, is_error=True)
+    result = await _dispatch(daemon, name, args)
+    if violation and result.refused:
+        # memhub's leniency could not rescue the call either: upstream's SDK answer.
+        return ToolResult(violation, is_error=True)
+    return ToolResult(result.text, is_error=result.flagged)
+
+
+@attrs.frozen
+class _Outcome:
+    text: str
+    flagged: bool = False
+    refused: bool = False
+
+
+async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome:
     try:
         resolved, args = aliases.resolve(name, args)
     except a.ArgumentError as exc:
-        return fail(f"Error: {exc}")
+        return _Outcome(f"Error: {exc}")
     unsupported = aliases.unsupported_message(name, resolved)
     if unsupported is not None:
-        return fail(unsupported)
+        return _Outcome(unsupported)
     handler = HANDLERS.get(resolved)
     if handler is None:
-        return fail(f"Error: Unknown tool: {name}")
+        # 12.x's wording (v10 said "Error: Unknown tool: <name>"); both answer without isError.
+        return _Outcome(json.dumps({"error": f"Unknown tool: {name}"}))
     prefix = ERROR_PREFIX[resolved]
+    refusal = v12.store_refusal(resolved, args)
+    if refusal is not None:
+        return _Outcome(refusal)
+    preamble = ""
+    if resolved == "memory_search":
+        if str(args.get("mode", "")).strip().lower() == "ranked" and not args.get("query"):
+            return _Outcome("Error: query required for ranked mode")
+        args, preamble = v12.prepare_search(args)
     try:
-        return await handler(daemon, args)
+        result = await handler(daemon, args)
     except a.ArgumentError as exc:
-        return fail(f"Error: {exc}")
+        return _Outcome(f"Error: {exc}", refused=True)
     except BadRequest as exc:
         if resolved in PLAIN_BAD_REQUEST:
-            return fail(f"Error: {exc.message}")
-        return fail(f"{prefix}{exc.message}")
+            return _Outcome(f"Error: {exc.message}", refused=True)
+        return _Outcome(f"{prefix}{exc.message}", refused=True)
     except ServiceError as exc:
-        return fail(f"{prefix}{exc.message}")
+        return _Outcome(f"{prefix}{exc.message}", flagged=outcomes.is_infrastructure_failure(exc))
+    # The handlers mark their refusals (duplicates, not found, bad filters) as failures;
+    # upstream answers those as ordinary results.
+    text = result.text
+    if preamble and not result.is_error:
+        text = preamble + text
+    if resolved == "memory_list" and v12.requested_store(args) == v12.ALL_STORES:
+        text = _with_note(text, v12.ALL_STORES_NOTE.strip())
+    return _Outcome(text, refused=result.is_error)
+
+
+def _with_note(text: str, note: str) -> str:
+    """A ``memory_list`` JSON answer with a ``note`` key (JSON cannot take a preamble)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    data["note"] = note
+    return json.dumps(data, indent=2, default=str)
 
 
 HANDLERS: Final[dict[str, Handler]] = {

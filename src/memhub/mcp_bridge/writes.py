@@ -17,6 +17,7 @@ from memhub.domain.sessions import session_id_of
 from memhub.errors import Duplicate, NotFound
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import formatting
+from memhub.mcp_bridge import v12_arguments as v12
 from memhub.mcp_bridge.calls import ToolResult, expect, fail
 from memhub.protocol import messages as m
 
@@ -60,6 +61,7 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     )
     for key in ("tags", "type"):  # they have their own columns; MMS strips them too
         metadata.pop(key, None)
+    metadata = v12.with_author(args, metadata)
     hostname = a.as_str(args.get("client_hostname"), "client_hostname")
     if hostname:
         tags = a.merge_tags(tags, [f"source:{hostname}"])
@@ -134,7 +136,7 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         turns=turns,
         session_id=session_id,
         tags=a.normalize_tags(args.get("tags")),
-        metadata=a.as_object(args.get("metadata"), "metadata"),
+        metadata=v12.with_author(args, a.as_object(args.get("metadata"), "metadata")),
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, Duplicate) and delivery.ambiguous:

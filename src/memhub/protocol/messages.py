@@ -115,6 +115,9 @@ class Search:
     time_expr: str | None = None
     include_superseded: bool = False
     include_debug: bool = False
+    #: Only memories authored by this agent (``metadata.agent_id`` or tag ``agent:<id>``, as
+    #: mcp-memory-service 12.x scopes them); applied before the top-``limit`` cut.
+    agent_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -128,6 +131,8 @@ class ListMemories:
     tag_match: TagMatch = "any"
     memory_type: str | None = None
     stale_days: int | None = None
+    #: Only memories authored by this agent (see ``Search.agent_id``).
+    agent_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)

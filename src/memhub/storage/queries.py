@@ -101,6 +101,11 @@ def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
     )
 
 
+def _like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (for ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @attrs.frozen(kw_only=True)
 class Filters:
     """Row filters shared by search, list and delete."""
@@ -112,6 +117,7 @@ class Filters:
     before: float | None = None
     include_superseded: bool = False
     stale_before: float | None = None  # COALESCE(last_accessed, created_at) < this
+    agent_id: str | None = None  # 12.x's author scope: metadata.agent_id or tag agent:<id>
 
     def where(self, schema: Schema, *, searchable: bool) -> tuple[str, list[Any]]:
         """SQL condition over alias ``m`` and its parameters."""
@@ -137,6 +143,14 @@ class Filters:
             column = "m.last_accessed" if "last_accessed" in schema.memory_columns else "NULL"
             parts.append(f"COALESCE({column}, m.created_at) < ?")
             params.append(self.stale_before)
+        if self.agent_id is not None:
+            parts.append(
+                # json_valid first: a legacy row with broken metadata must not fail the query.
+                "(CASE WHEN json_valid(m.metadata) THEN json_extract(m.metadata, '$.agent_id') END"
+                " = ? "
+                "OR (',' || m.tags || ',') LIKE ? ESCAPE '\\')"
+            )
+            params.extend([self.agent_id, f"%,{_like_literal('agent:' + self.agent_id.strip())},%"])
         return " AND ".join(parts), params
 
     @property
@@ -148,6 +162,7 @@ class Filters:
             or self.after is not None
             or self.before is not None
             or self.stale_before is not None
+            or self.agent_id is not None
         )
 
 
