@@ -39,6 +39,7 @@ from memhub.protocol import messages as m
 from memhub.service import MemoryService
 from memhub.storage import schema as schema_mod
 from memhub.storage.filewatch import FileWatch
+from memhub.storage.sqlite import SqliteStorage, SqliteWriteSession
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy
 from memhub.transport.server import serve_websocket_api
@@ -169,22 +170,30 @@ async def run_daemon(
                 index = VectorIndex(schema.dimension, schema.metric)
                 loaded = await trio.to_thread.run_sync(index.load_all, conn, schema)
                 log.info("vector index: %d vectors in RAM", loaded)
-            writer = WriterActor(
-                conn,
-                schema,
-                index=index,
-                hub=hub,
-                dedup=DedupPolicy(
-                    enabled=settings.semantic_dedup,
-                    window_hours=settings.semantic_dedup_hours,
-                    threshold=settings.semantic_dedup_threshold,
+            storage = SqliteStorage(
+                path,
+                settings.pragmas,
+                SqliteWriteSession(
+                    conn,
+                    schema,
+                    index=index,
+                    dedup=DedupPolicy(
+                        enabled=settings.semantic_dedup,
+                        window_hours=settings.semantic_dedup_hours,
+                        threshold=settings.semantic_dedup_threshold,
+                    ),
+                    embedder_name=model.name,
+                    file_watch=FileWatch(path),
                 ),
-                embedder_name=model.name,
+                index,
+            )
+            writer = WriterActor(
+                storage.writer,
+                hub=hub,
                 max_batch=settings.max_write_batch,
                 queue_size=settings.write_queue,
                 busy_retries=settings.busy_retries,
-                checkpoint_wal_bytes=settings.checkpoint_wal_bytes,
-                file_watch=FileWatch(path),
+                checkpoint_log_bytes=settings.checkpoint_wal_bytes,
             )
             writer_done = trio.Event()
 
@@ -196,8 +205,7 @@ async def run_daemon(
 
             await actors.start(run_writer)
             readers = ReaderPool(
-                path,
-                settings.pragmas,
+                storage.open_reader,
                 readers=settings.readers,
                 query_timeout_s=settings.query_timeout_s,
             )
@@ -220,7 +228,7 @@ async def run_daemon(
                 writer=writer,
                 readers=readers,
                 embedder=embedder,
-                index=index,
+                storage=storage,
                 hub=hub,
                 sqlite_version=sqlite_version,
                 sqlite_vec_version=vec_version,
@@ -357,5 +365,5 @@ async def _idle_checkpoints(writer: WriterActor) -> None:
     while True:
         await trio.sleep(IDLE_CHECKPOINT_S)
         if writer.last_write > checkpointed_at and time.monotonic() - writer.last_write > 2.0:
-            await writer.checkpoint("TRUNCATE")
+            await writer.checkpoint("truncate")
             checkpointed_at = time.monotonic()

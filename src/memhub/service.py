@@ -14,10 +14,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import attrs
 import trio
 
 from memhub import PROTOCOL_VERSION, __version__
@@ -36,10 +34,12 @@ from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
 from memhub.protocol import messages as m
 from memhub.protocol.limits import metadata_problem
-from memhub.storage import aggregates, queries
-from memhub.storage import writes as db
+from memhub.storage import aggregates
+from memhub.storage.engine import Snapshot, Storage, WriteTxn
 from memhub.storage.queries import Filters
-from memhub.storage.vectors import VectorIndex
+from memhub.storage.writes import NewMemory
+
+T = TypeVar("T")
 
 
 class MemoryService:
@@ -52,7 +52,7 @@ class MemoryService:
         writer: WriterActor,
         readers: ReaderPool,
         embedder: EmbeddingActor,
-        index: VectorIndex | None,
+        storage: Storage,
         hub: EventHub,
         sqlite_version: str,
         sqlite_vec_version: str,
@@ -63,7 +63,7 @@ class MemoryService:
         self.writer = writer
         self.readers = readers
         self.embedder = embedder
-        self._index = index
+        self.storage = storage
         self.hub = hub
         self._sqlite_version = sqlite_version
         self._sqlite_vec_version = sqlite_vec_version
@@ -134,7 +134,7 @@ class MemoryService:
             case m.Update():
                 return await self._update(request)
             case m.CleanupDuplicates():
-                hashes = await self.writer.submit(_attributed(db.cleanup_duplicates))
+                hashes = await self.writer.submit(_attributed(lambda txn: txn.cleanup_duplicates()))
                 return m.CleanedUp(id=request.id, content_hashes=hashes)
             case m.Health():
                 return await self.health(request.id)
@@ -195,7 +195,7 @@ class MemoryService:
         if req.conversation_id is not None:
             metadata["conversation_id"] = req.conversation_id
         vector = (await self.embedder.embed([content]))[0]
-        item = db.NewMemory(
+        item = NewMemory(
             content=content,
             content_hash=content_hash(content),
             tags=tags,
@@ -208,9 +208,7 @@ class MemoryService:
                 or memory_type == "session"
             ),
         )
-        record: m.MemoryRecord = await self.writer.submit(
-            _attributed(lambda batch: db.store(batch, item))
-        )
+        record: m.MemoryRecord = await self.writer.submit(_attributed(lambda txn: txn.store(item)))
         return m.Stored(
             id=req.id,
             content_hash=record.content_hash,
@@ -237,7 +235,7 @@ class MemoryService:
             self._content(chunk.content)
         vectors = await self.embedder.embed([chunk.content for chunk in chunks])
         items = [
-            db.NewMemory(
+            NewMemory(
                 content=chunk.content,
                 content_hash=content_hash(chunk.content),
                 tags=chunk.tags,
@@ -248,7 +246,7 @@ class MemoryService:
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        hashes = await self.writer.submit(_attributed(lambda batch: db.store_session(batch, items)))
+        hashes = await self.writer.submit(_attributed(lambda txn: txn.store_session(items)))
         return m.SessionStored(
             id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
         )
@@ -264,18 +262,14 @@ class MemoryService:
             filters.tags or req.after is not None or req.before is not None
         ):
             raise BadRequest("At least one filter required (content_hash, tags, before, or after)")
-        schema = self.writer.schema
         if req.dry_run:
-            targets = await self.readers.submit(
-                lambda conn: queries.select_targets(conn, schema, filters, req.content_hash)
+            preview = await self.readers.submit(
+                lambda snap: snap.matching_hashes(filters, req.content_hash)
             )
-            return m.Deleted(id=req.id, content_hashes=[h for _, h in targets], dry_run=True)
-
-        def delete(batch: db.WriteBatch) -> list[str]:
-            targets = queries.select_targets(batch.conn, schema, filters, req.content_hash)
-            return db.soft_delete(batch, targets)
-
-        hashes = await self.writer.submit(_attributed(delete))
+            return m.Deleted(id=req.id, content_hashes=preview, dry_run=True)
+        hashes = await self.writer.submit(
+            _attributed(lambda txn: txn.delete_matching(filters, req.content_hash))
+        )
         return m.Deleted(id=req.id, content_hashes=hashes, dry_run=False)
 
     async def _update(self, req: m.Update) -> m.Updated:
@@ -283,9 +277,8 @@ class MemoryService:
         memory_type = self._type(req.memory_type)[0] if req.memory_type is not None else None
         metadata = self._metadata(req.metadata) if req.metadata is not None else None
 
-        def update(batch: db.WriteBatch) -> tuple[m.MemoryRecord, list[str]]:
-            return db.update(
-                batch,
+        def update(txn: WriteTxn) -> tuple[m.MemoryRecord, list[str]]:
+            return txn.update(
                 req.content_hash,
                 tags=tags,
                 memory_type=memory_type,
@@ -317,32 +310,22 @@ class MemoryService:
             include_superseded=req.include_superseded,
             agent_id=req.agent_id,
         )
-        schema = self.writer.schema
-        index = self._index
         query = (req.query or "").strip()
         if req.mode == "exact":
             if not query:
                 raise BadRequest("query is required for exact mode")
-            hits = await self.readers.submit(
-                lambda conn: queries.exact_search(conn, schema, query, filters, limit)
-            )
+            hits = await self.readers.submit(lambda snap: snap.exact_search(query, filters, limit))
         elif not query:
-            hits = await self.readers.submit(
-                lambda conn: queries.recent(conn, schema, filters, limit)
-            )
+            hits = await self.readers.submit(lambda snap: snap.recent(filters, limit))
         else:
             vector = (await self.embedder.embed([query], use_cache=True))[0]
             if req.mode == "hybrid":
                 hits = await self.readers.submit(
-                    lambda conn: queries.hybrid_search(
-                        conn, schema, index, query, vector, filters, limit
-                    )
+                    lambda snap: snap.hybrid_search(query, vector, filters, limit)
                 )
             else:
                 hits = await self.readers.submit(
-                    lambda conn: queries.semantic_search(
-                        conn, schema, index, vector, filters, limit
-                    )
+                    lambda snap: snap.semantic_search(vector, filters, limit)
                 )
         debug = None
         if req.include_debug:
@@ -371,9 +354,8 @@ class MemoryService:
             stale_before=stale_before,
             agent_id=req.agent_id,
         )
-        schema = self.writer.schema
         records, total = await self.readers.submit(
-            lambda conn: queries.list_page(conn, schema, filters, page=req.page, page_size=size)
+            lambda snap: snap.list_page(filters, page=req.page, page_size=size)
         )
         total_pages = math.ceil(total / size) if total else 0
         return m.Page(
@@ -387,10 +369,7 @@ class MemoryService:
         )
 
     async def _get(self, req: m.Get) -> m.Found:
-        schema = self.writer.schema
-        record = await self.readers.submit(
-            lambda conn: queries.get_by_hash(conn, schema, req.content_hash)
-        )
+        record = await self.readers.submit(lambda snap: snap.get(req.content_hash))
         if record is None:
             raise NotFound(f"Memory with hash {req.content_hash} not found")
         return m.Found(id=req.id, memory=record)
@@ -409,14 +388,12 @@ class MemoryService:
         """Counts over the whole store: cached, recounted only when the cache cannot explain
         what changed (see :class:`~memhub.storage.aggregates.AggregateCache`)."""
         cache = self._aggregates
-        now = await self.readers.submit(aggregates.fingerprint)
-        totals = cache.current(now)
-        if totals is None:
-            schema = self.writer.schema
-            totals, at = await self.readers.submit(
-                lambda conn: aggregates.load_totals(conn, schema)
-            )
-            cache.reset(totals, at)
+        now = await self.readers.submit(lambda snap: snap.change_marker())
+        cached = cache.current(now)
+        if cached is not None:
+            return cached
+        totals, at = await self.readers.submit(lambda snap: snap.aggregate_totals())
+        cache.reset(totals, at)
         return totals
 
     async def _count_tags(self, req: m.CountTags) -> m.TagCounts:
@@ -452,18 +429,17 @@ class MemoryService:
         return m.Clients(id=req.id, clients=clients)
 
     async def health(self, request_id: int = 0) -> m.HealthReport:
-        schema = self.writer.schema
         status: Any = "healthy"
         message = "Database is healthy"
         try:
-            active, deleted = await self.readers.submit(lambda conn: queries.counts(conn, schema))
+            active, deleted = await self.readers.submit(_counts)
         except ServiceError as exc:
             status, message, active, deleted = "unhealthy", exc.message, 0, 0
         if self.writer.file_problem is not None:
             status, message = "unhealthy", f"{self.writer.file_problem}; writes are refused"
         path = self.settings.db_path
         embedder = self.embedder.statistics()
-        index = self._index
+        database_bytes, log_bytes = self.storage.sizes()
         return m.HealthReport(
             id=request_id,
             status=status,
@@ -473,13 +449,13 @@ class MemoryService:
             pid=os.getpid(),
             uptime_s=time.monotonic() - self._started,
             db_path=str(path),
-            schema=schema.generation,
+            schema=self.writer.session.generation,
             sqlite_version=self._sqlite_version,
             sqlite_vec_version=self._sqlite_vec_version,
             total_memories=active,
             deleted_memories=deleted,
-            database_size_bytes=_size(path),
-            wal_size_bytes=_size(Path(str(path) + "-wal")),
+            database_size_bytes=database_bytes,
+            wal_size_bytes=log_bytes,
             connected_clients=self.connected_clients,
             subscribers=len(self.hub),
             writer=self.writer.statistics(),
@@ -491,32 +467,29 @@ class MemoryService:
                 timeouts=self.readers.timeouts,
                 mean_query_ms=self.readers.mean_query_ms,
                 vector_index=self.settings.vector_index,
-                indexed_vectors=len(index) if index is not None else 0,
+                indexed_vectors=self.storage.indexed_vectors(),
             ),
         )
 
 
-def _attributed(write: Callable[[db.WriteBatch], Any]) -> Callable[[db.WriteBatch], Any]:
-    """``write`` with the events it publishes naming the client that asked for it."""
+def _attributed(write: Callable[[WriteTxn], T]) -> Callable[[WriteTxn], T]:
+    """``write`` with the events it records naming the client that asked for it."""
     caller = CURRENT_CALLER.get()
     if caller is None or not caller.name:
         return write
     name = caller.name
 
-    def run(batch: db.WriteBatch) -> Any:
-        start = len(batch.events)
-        result = write(batch)
-        batch.events[start:] = [attrs.evolve(e, client=name) for e in batch.events[start:]]
+    def run(txn: WriteTxn) -> T:
+        start = txn.event_count
+        result = write(txn)
+        txn.name_writer(start, name)
         return result
 
     return run
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+def _counts(snap: Snapshot) -> tuple[int, int]:
+    return snap.counts()
 
 
 def _content_failure(exc: ContentError) -> ServiceError:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -9,6 +10,8 @@ from memhub.config import DEFAULT_PRAGMAS
 from memhub.domain.hashing import content_hash
 from memhub.embedding import HashEmbedder
 from memhub.storage import schema as schema_mod
+from memhub.storage.engine import Snapshot
+from memhub.storage.sqlite import SqliteReadSession, SqliteSnapshot
 from memhub.storage.vectors import VectorIndex
 from memhub.storage.writes import DedupPolicy, NewMemory, WriteBatch
 
@@ -122,3 +125,25 @@ def run_write(
 def random_unit(rng: np.random.Generator, dim: int = 384) -> np.ndarray:
     v = rng.standard_normal(dim).astype(np.float32)
     return v / np.linalg.norm(v)
+
+
+def plain_reader(path: Path, pragmas: dict[str, str]) -> Callable[[], SqliteReadSession]:
+    """Read sessions on any SQLite file (no memory schema needed), for reader-actor tests."""
+    from memhub.storage.schema import Schema, connect
+
+    schema = Schema(
+        generation="v12",
+        dimension=8,
+        metric="cosine",
+        has_fts=False,
+        memory_columns=frozenset(),
+        has_graph=False,
+        embedder=None,
+    )
+    return lambda: SqliteReadSession(connect(path, readonly=True, pragmas=pragmas), schema, None)
+
+
+def conn_of(snapshot: Snapshot) -> apsw.Connection:
+    """The SQLite connection behind a snapshot (tests run raw SQL on it)."""
+    assert isinstance(snapshot, SqliteSnapshot)
+    return snapshot.conn

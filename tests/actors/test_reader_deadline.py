@@ -8,7 +8,7 @@ import trio
 from memhub.actors.reader import ReaderPool
 from memhub.errors import QueryTimeout
 
-from .helpers import open_rw
+from .helpers import conn_of, open_rw, plain_reader
 
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
 
@@ -19,14 +19,16 @@ async def test_slow_query_times_out_without_stalling_others(tmp_path, nursery):
     conn.execute("CREATE TABLE t (x)")
     conn.execute("INSERT INTO t VALUES (42)")
     pool = ReaderPool(
-        path, {"busy_timeout": "5000", "journal_mode": "WAL"}, readers=2, query_timeout_s=1.0
+        plain_reader(path, {"busy_timeout": "5000", "journal_mode": "WAL"}),
+        readers=2,
+        query_timeout_s=1.0,
     )
     await nursery.start(pool.run)
     outcome: list[BaseException] = []
 
     async def slow() -> None:
         try:
-            await pool.submit(lambda c: c.execute(SLOW).fetchall())
+            await pool.submit(lambda s: conn_of(s).execute(SLOW).fetchall())
         except QueryTimeout as exc:
             outcome.append(exc)
 
@@ -36,7 +38,7 @@ async def test_slow_query_times_out_without_stalling_others(tmp_path, nursery):
         fast_latencies = []
         for _ in range(20):
             started = trio.current_time()
-            rows = await pool.submit(lambda c: c.execute("SELECT x FROM t").fetchall())
+            rows = await pool.submit(lambda s: conn_of(s).execute("SELECT x FROM t").fetchall())
             fast_latencies.append(trio.current_time() - started)
             assert rows == [(42,)]
         assert not outcome, "the fast queries should all have finished before the deadline"
@@ -45,7 +47,7 @@ async def test_slow_query_times_out_without_stalling_others(tmp_path, nursery):
     assert max(fast_latencies) < 0.5
     assert pool.timeouts == 1
     # the reader that hit the deadline serves again
-    assert await pool.submit(lambda c: c.execute("SELECT x FROM t").fetchall()) == [(42,)]
+    assert await pool.submit(lambda s: conn_of(s).execute("SELECT x FROM t").fetchall()) == [(42,)]
     pool.close()
     conn.close()
 
@@ -56,9 +58,9 @@ async def test_reader_cannot_write(tmp_path, nursery):
     path = tmp_path / "ro.db"
     conn = open_rw(path)
     conn.execute("CREATE TABLE t (x)")
-    pool = ReaderPool(path, {"busy_timeout": "5000"}, readers=1, query_timeout_s=5)
+    pool = ReaderPool(plain_reader(path, {"busy_timeout": "5000"}), readers=1, query_timeout_s=5)
     await nursery.start(pool.run)
     with pytest.raises(DatabaseError, match=r"readonly|read-only|query_only"):
-        await pool.submit(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        await pool.submit(lambda s: conn_of(s).execute("INSERT INTO t VALUES (1)"))
     pool.close()
     conn.close()

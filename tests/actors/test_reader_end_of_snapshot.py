@@ -15,8 +15,9 @@ import pytest
 
 from memhub.actors.reader import ReaderPool
 from memhub.errors import DatabaseError
+from memhub.storage.engine import Snapshot
 
-from .helpers import open_rw
+from .helpers import conn_of, open_rw, plain_reader
 
 
 def refuse_once(conn: apsw.Connection, *statements: str) -> None:
@@ -40,19 +41,20 @@ async def test_a_read_whose_commit_and_rollback_fail_is_a_database_error_and_the
     conn = open_rw(path)
     conn.execute("CREATE TABLE t (x)")
     conn.execute("INSERT INTO t VALUES (42)")
-    pool = ReaderPool(path, {"busy_timeout": "5000"}, readers=1, query_timeout_s=5)
+    pool = ReaderPool(plain_reader(path, {"busy_timeout": "5000"}), readers=1, query_timeout_s=5)
     await nursery.start(pool.run)
 
-    def sabotaged(c: apsw.Connection) -> list[Any]:
+    def sabotaged(snapshot: Snapshot) -> list[Any]:
+        c = conn_of(snapshot)
         refuse_once(c, "COMMIT", "ROLLBACK")
         return c.execute("SELECT x FROM t").fetchall()
 
     with pytest.raises(DatabaseError, match="could not be read"):
         await pool.submit(sabotaged)
     # The same (only) reader answers the next query from a fresh snapshot.
-    assert await pool.submit(lambda c: c.execute("SELECT x FROM t").fetchall()) == [(42,)]
+    assert await pool.submit(lambda s: conn_of(s).execute("SELECT x FROM t").fetchall()) == [(42,)]
     conn.execute("INSERT INTO t VALUES (43)")
-    rows = await pool.submit(lambda c: c.execute("SELECT x FROM t ORDER BY x").fetchall())
+    rows = await pool.submit(lambda s: conn_of(s).execute("SELECT x FROM t ORDER BY x").fetchall())
     assert rows == [(42,), (43,)]
     pool.close()
     conn.close()
