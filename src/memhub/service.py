@@ -24,6 +24,7 @@ from memhub.actors.events import EventHub
 from memhub.actors.reader import ReaderPool
 from memhub.actors.writer import WriterActor
 from memhub.config import Settings
+from memhub.counts import StoreCounts
 from memhub.credentials import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
 from memhub.domain.content import ContentError, check_content, check_metadata
 from memhub.domain.hashing import content_hash
@@ -34,7 +35,6 @@ from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
 from memhub.protocol import messages as m
 from memhub.protocol.limits import metadata_problem
-from memhub.storage import aggregates
 from memhub.storage.engine import Snapshot, Storage, WriteTxn
 from memhub.storage.queries import Filters
 from memhub.storage.writes import NewMemory
@@ -78,8 +78,8 @@ class MemoryService:
         self.last_activity = time.monotonic()
         self._credentials = credentials
         self._callers: dict[Caller, None] = {}  # insertion-ordered set: oldest first
-        self._aggregates = aggregates.AggregateCache()
-        hub.add_listener(self._aggregates.apply)
+        self.counts = StoreCounts(readers)
+        hub.add_listener(self.counts.observe)
 
     # -- Backend protocol -----------------------------------------------------------------------
 
@@ -141,11 +141,11 @@ class MemoryService:
             case m.IssueTicket():
                 return self._issue_ticket(request)
             case m.CountTags():
-                return await self._count_tags(request)
+                return await self.counts.tags(request)
             case m.CountTypes():
-                return await self._count_types(request)
+                return await self.counts.types(request)
             case m.CountDays():
-                return await self._count_days(request)
+                return await self.counts.days(request)
             case m.ListClients():
                 return self._list_clients(request)
         raise BadRequest(f"unsupported request {type(request).__name__}")
@@ -384,37 +384,6 @@ class MemoryService:
             id=req.id, ticket=self._credentials.issue_ticket(), expires_in_s=TICKET_TTL_S
         )
 
-    async def _totals(self) -> aggregates.Totals:
-        """Counts over the whole store: cached, recounted only when the cache cannot explain
-        what changed (see :class:`~memhub.storage.aggregates.AggregateCache`)."""
-        cache = self._aggregates
-        now = await self.readers.submit(lambda snap: snap.change_marker())
-        cached = cache.current(now)
-        if cached is not None:
-            return cached
-        totals, at = await self.readers.submit(lambda snap: snap.aggregate_totals())
-        cache.reset(totals, at)
-        return totals
-
-    async def _count_tags(self, req: m.CountTags) -> m.TagCounts:
-        limit = self._limit(req.limit, 10_000)
-        totals = await self._totals()
-        tags = [m.TagCount(tag=tag, count=n) for tag, n in totals.ranked_tags(limit)]
-        distinct = sum(1 for n in totals.tags.values() if n > 0)
-        return m.TagCounts(id=req.id, tags=tags, distinct=distinct)
-
-    async def _count_types(self, req: m.CountTypes) -> m.TypeCounts:
-        totals = await self._totals()
-        types = [m.TypeCount(memory_type=t, count=n) for t, n in totals.ranked_types()]
-        return m.TypeCounts(id=req.id, types=types)
-
-    async def _count_days(self, req: m.CountDays) -> m.DayCounts:
-        days = self._limit(req.days, 3660)
-        first = aggregates.local_day(_local_midnight_days_ago(days - 1))
-        totals = await self._totals()
-        rows = totals.days_since(first)
-        return m.DayCounts(id=req.id, days=[m.DayCount(day=d, count=n) for d, n in rows])
-
     def _list_clients(self, req: m.ListClients) -> m.Clients:
         clients = [
             m.ClientInfo(
@@ -494,10 +463,3 @@ def _counts(snap: Snapshot) -> tuple[int, int]:
 
 def _content_failure(exc: ContentError) -> ServiceError:
     return TooLarge(str(exc)) if exc.too_large else BadRequest(str(exc))
-
-
-def _local_midnight_days_ago(days: int) -> float:
-    """Epoch seconds of local midnight ``days`` days before today."""
-    now = time.localtime()
-    midnight = time.mktime((now.tm_year, now.tm_mon, now.tm_mday - days, 0, 0, 0, 0, 0, -1))
-    return midnight
