@@ -144,3 +144,12 @@ def test_adds_and_removes_keep_codes_and_rows_aligned():
         assert_same(got, reference.nearest(query, 10))
         assert not set(gone) & {r for r, _ in got}
     assert len(fast) == len(reference) == data.shape[0] - 3000 + 500
+
+
+def test_equal_similarities_rank_by_rowid_in_both_paths():
+    data = random_set(TWO_PASS_MIN_ROWS + 100, 384, 16)
+    data[100:130] = data[5]  # thirty copies of one vector: a 31-way tie at the top
+    fast, reference = build(data, two_pass=True), build(data, two_pass=False)
+    want = [6, *range(101, 110)]
+    assert [r for r, _ in fast.nearest(data[5], 10)] == want
+    assert [r for r, _ in reference.nearest(data[5], 10)] == want

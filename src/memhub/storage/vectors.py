@@ -104,6 +104,11 @@ class VectorIndex:
         with self._lock:
             self._extend_locked([rowid], normalized(vec).reshape(1, -1), [created_at])
 
+    def add_many(self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]) -> None:
+        """Add many rows at once (normalised here; ids already present are skipped)."""
+        with self._lock:
+            self._extend_locked(rowids, _unit_rows(vecs, self.dimension), created)
+
     def _grow_to(self, capacity: int) -> None:
         def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
             bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
@@ -264,11 +269,7 @@ class VectorIndex:
                 sims = self._vecs[rows] @ unit
         if cand_ids.shape[0] == 0:
             return []
-        if k < cand_ids.shape[0]:
-            top = np.argpartition(-sims, k - 1)[:k]
-        else:
-            top = np.arange(cand_ids.shape[0])
-        order = top[np.argsort(-sims[top], kind="stable")]
+        order = _top_k(cand_ids, sims, k)
         dists = self.distances(unit, sims[order])
         return [(int(cand_ids[i]), float(d)) for i, d in zip(order, dists, strict=True)]
 
@@ -293,7 +294,22 @@ class VectorIndex:
         return None if mask is None else np.flatnonzero(mask)
 
 
-def _unit_rows(vecs: Sequence[FloatArray], dimension: int) -> FloatArray:
+def _top_k(ids: npt.NDArray[np.int64], sims: FloatArray, k: int) -> npt.NDArray[np.intp]:
+    """Positions of the ``k`` best rows, best first, equal similarities by ascending rowid.
+
+    The tie rule makes the answer a function of the similarities alone: two float32 products
+    can round to the same value (rows closer than ~1e-7 in cosine), and without it which of them
+    makes the cut would depend on the order the rows were scanned in.
+    """
+    if k < sims.shape[0]:
+        kth = np.partition(sims, sims.shape[0] - k)[sims.shape[0] - k]
+        top = np.flatnonzero(sims >= kth)  # every row tied with the k-th is still in
+    else:
+        top = np.arange(sims.shape[0])
+    return top[np.lexsort((ids[top], -sims[top]))][:k]
+
+
+def _unit_rows(vecs: Sequence[FloatArray] | FloatArray, dimension: int) -> FloatArray:
     """Stack rows and scale each to unit length (zero rows stay zero), as ``normalized`` does."""
     matrix = np.asarray(vecs, dtype=np.float32).reshape(-1, dimension)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
