@@ -8,7 +8,6 @@ duplicates are only ``exact_dup_rate`` + ``near_dup_rate`` of them.
 
 from __future__ import annotations
 
-import attrs
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -17,7 +16,7 @@ from memhub.config import Settings
 from memhub.embedding import HashEmbedder, create_embedder
 from memhub.stress.workload import Workload
 
-THRESHOLD = float(attrs.fields(Settings).semantic_dedup_threshold.default)
+THRESHOLD = Settings.from_env({}).semantic_dedup_threshold  # what the daemon uses
 SAMPLE = 500
 CLIENTS = 8
 
