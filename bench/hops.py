@@ -1,0 +1,249 @@
+"""Where a search's time goes between an MCP client and the engine: one layer at a time.
+
+Usage::
+
+    python bench/hops.py --size 1000 --queries 150 [--embedder hash|model] [--json out.json]
+
+One daemon (``memhub serve``), one bridge (``memhub bridge`` under a real MCP SDK client) and
+the engine in this process, on one database; every round runs each probe once, interleaved, so
+host noise hits them alike. Each probe adds one layer to the one before:
+
+============== ==============================================================================
+probe          what it runs
+============== ==============================================================================
+engine_embed   ``embedder.encode([query])`` in this process
+engine_search  ``semantic_search`` in one read transaction in this process (no embedding)
+engine_exact   ``exact_search`` (a LIKE scan) in this process
+ws_ping        ``Unsubscribe`` over the websocket: codec + websocket + the daemon's trio loop,
+               answered by the transport without touching the service
+ws_exact       ``Search(mode=exact)``: the above + service + one reader thread hop
+ws_search      ``Search``: the above + the embedder actor's thread hop + the embedding
+mcp_ping       MCP ``ping`` through the bridge: stdio + JSON-RPC + the SDK, no daemon
+mcp_search     ``memory_search`` through the bridge: everything
+============== ==============================================================================
+
+The micro part times, in this process: the codec's encode + decode of a 10-hit SearchResult,
+a ``trio.to_thread.run_sync`` round trip with a hot worker thread and after the thread has been
+idle, and the bridge's formatting of a 10-hit result.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+from mcp import Client, StdioServerParameters
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from daemon_figures import WORDS, fill, start_daemon, stop  # noqa: E402
+
+from memhub.embedding import create_embedder  # noqa: E402
+from memhub.mcp_bridge import formatting  # noqa: E402
+from memhub.protocol import codec  # noqa: E402
+from memhub.protocol import messages as m  # noqa: E402
+from memhub.storage import queries  # noqa: E402
+from memhub.storage import schema as schema_mod  # noqa: E402
+from memhub.storage.vectors import VectorIndex  # noqa: E402
+from memhub.transport.client import open_daemon_client  # noqa: E402
+
+MODEL_NAME = "sentence-transformers:all-MiniLM-L6-v2"
+
+
+def _p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+
+def _row(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(samples) * 1000, 3), "p99_ms": _p(samples, 0.99)}
+
+
+async def _timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await fn()
+    return time.perf_counter() - started
+
+
+async def micro(result: m.SearchResult, rounds: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    frame = codec.encode(result)
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        codec.decode_server(codec.encode(result))
+        samples.append(time.perf_counter() - started)
+    out["codec_search_result_10_hits"] = _row(samples)
+    out["codec_search_result_10_hits"]["bytes"] = len(frame.encode())
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        formatting.search_results(list(result.hits), mode=result.mode, query=result.query)
+        samples.append(time.perf_counter() - started)
+    out["bridge_format_10_hits"] = _row(samples)
+
+    for label, idle in (("thread_hop_hot", 0.0), ("thread_hop_after_20ms_idle", 0.02)):
+        lat = []
+        for _ in range(rounds):
+            if idle:
+                await trio.sleep(idle)
+            started = time.perf_counter()
+            await trio.to_thread.run_sync(lambda: None)
+            lat.append(time.perf_counter() - started)
+        out[label] = _row(lat)
+    return out
+
+
+async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp())
+    db = tmp / "hops.db"
+    fill(db, size, "hash:v1" if embedder_kind == "hash" else MODEL_NAME)
+    embedder = create_embedder(
+        "hash" if embedder_kind == "hash" else "model", "all-MiniLM-L6-v2", 2
+    )
+    conn = schema_mod.connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
+    schema = schema_mod.inspect(conn, db)
+    assert schema is not None
+    index = VectorIndex(schema.dimension)
+    index.load_all(conn, schema)
+    proc, info = start_daemon(db, embedder_kind)
+    env = dict(
+        os.environ,
+        MEMHUB_EMBEDDER=embedder_kind,
+        MCP_MEMORY_SQLITE_PATH=str(db),
+        HF_HUB_OFFLINE="1",
+    )
+    params = StdioServerParameters(command=sys.executable, args=["-m", "memhub", "bridge"], env=env)
+    rng = random.Random(5)
+    lat: dict[str, list[float]] = {}
+    last: m.SearchResult | None = None
+    try:
+        async with (
+            open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client,
+            Client(params, mode="legacy") as mcp,
+        ):
+            for i in range(n_queries + 10):
+                words = " ".join(rng.sample(WORDS, 4))
+
+                def text(tag: str, words: str = words, i: int = i) -> str:
+                    return f"how do we {words} ({i}{tag})"
+
+                def in_process(fn: Callable[[], object]) -> Callable[[], Awaitable[None]]:
+                    async def call() -> None:
+                        conn.execute("BEGIN")
+                        try:
+                            fn()
+                        finally:
+                            conn.execute("COMMIT")
+
+                    return call
+
+                vector = embedder.encode([text("v")])[0]
+                exact_query = text("x")
+
+                async def embed_only(q: str = text("e")) -> None:
+                    embedder.encode([q])
+
+                async def ws_search(q: str = text("w")) -> None:
+                    nonlocal last
+                    reply = await client.call(m.Search(id=0, query=q, limit=10))
+                    assert isinstance(reply, m.SearchResult)
+                    assert len(reply.hits) == 10
+                    last = reply
+
+                async def mcp_search(q: str = text("m")) -> None:
+                    result = await mcp.call_tool("memory_search", {"query": q, "limit": 10})
+                    assert not result.is_error
+
+                def engine_search(v: Any = vector) -> object:
+                    return queries.semantic_search(conn, schema, index, v, queries.Filters(), 10)
+
+                def engine_exact(q: str = exact_query) -> object:
+                    return queries.exact_search(conn, schema, q, queries.Filters(), 10)
+
+                async def ws_ping() -> None:
+                    await client.call(m.Unsubscribe(id=0))
+
+                async def ws_exact(q: str = exact_query) -> None:
+                    await client.call(m.Search(id=0, query=q, mode="exact", limit=10))
+
+                probes: dict[str, Callable[[], Awaitable[Any]]] = {
+                    "engine_embed": embed_only,
+                    "engine_search": in_process(engine_search),
+                    "engine_exact": in_process(engine_exact),
+                    "ws_ping": ws_ping,
+                    "ws_exact": ws_exact,
+                    "ws_search": ws_search,
+                    "mcp_ping": mcp.send_ping,
+                    "mcp_search": mcp_search,
+                }
+                for label, probe in probes.items():
+                    # A pause between calls, as between an app's tool calls: threads go idle.
+                    await trio.sleep(0.005)
+                    elapsed = await _timed(probe)
+                    if i >= 10:
+                        lat.setdefault(label, []).append(elapsed)
+    finally:
+        stop(proc)
+        conn.close()
+    assert last is not None
+    probes_out = {label: _row(samples) for label, samples in lat.items()}
+    p50 = {label: row["p50_ms"] for label, row in probes_out.items()}
+    engine = p50["engine_embed"] + p50["engine_search"]
+    return {
+        "size": size,
+        "embedder": embedder_kind,
+        "queries": n_queries,
+        "probes": probes_out,
+        "breakdown_p50_ms": {
+            "engine (embed + search, in process)": round(engine, 3),
+            "websocket + codec + daemon loop (ws_ping)": p50["ws_ping"],
+            "service + reader thread hop (ws_exact - ws_ping - engine_exact)": round(
+                p50["ws_exact"] - p50["ws_ping"] - p50["engine_exact"], 3
+            ),
+            "embedder actor thread hop (ws_search - ws_exact - engine + engine_exact)": round(
+                p50["ws_search"] - p50["ws_exact"] - engine + p50["engine_exact"], 3
+            ),
+            "MCP stdio + JSON-RPC + SDK (mcp_ping)": p50["mcp_ping"],
+            "bridge tool handler + its daemon client (mcp_search - ws_search - mcp_ping)": round(
+                p50["mcp_search"] - p50["ws_search"] - p50["mcp_ping"], 3
+            ),
+            "total over the engine (mcp_search - engine)": round(p50["mcp_search"] - engine, 3),
+        },
+        "micro": await micro(last, 300),
+    }
+
+
+def main() -> None:
+    # MCP ping is deprecated in the newest protocol revision; it still times the stdio floor.
+    warnings.filterwarnings("ignore", message="ping is removed")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--embedder", default="hash", choices=("hash", "model"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = trio.run(run, args.size, args.queries, args.embedder)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
