@@ -225,20 +225,35 @@ class VectorIndex:
             )
         }
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
+        # Rows go in by chunks, into arrays sized once: no full-size temporary matrix, and no
+        # 100k separate row arrays (which would leave ~160 MB of freed heap behind as RSS).
+        with self._lock:
+            if self._ids.shape[0] < self._count + len(created):
+                self._grow_to(self._count + len(created))
+        chunk = np.empty((_CHUNK_ROWS, self.dimension), dtype=np.float32)
         rowids: list[int] = []
-        # One preallocated matrix, filled row by row: 100k separate row arrays would leave
-        # ~160 MB of freed but untrimmed heap behind as RSS.
-        vecs = np.empty((len(created), self.dimension), dtype=np.float32)
+        times: list[float] = []
+        loaded = 0
+
+        def flush() -> None:
+            with self._lock:
+                self._extend_locked(rowids, chunk[: len(rowids)], times)
+            rowids.clear()
+            times.clear()
+
         for rowid, blob in conn.execute("SELECT rowid, content_embedding FROM memory_embeddings"):
             key = as_int(rowid)
-            if key in created and len(rowids) < vecs.shape[0]:
-                vecs[len(rowids)] = blob_to_vector(as_bytes(blob), self.dimension)
+            if key in created:
+                chunk[len(rowids)] = blob_to_vector(as_bytes(blob), self.dimension)
                 rowids.append(key)
+                times.append(created[key])
+                loaded += 1
+                if len(rowids) == _CHUNK_ROWS:
+                    flush()
+        flush()
         with self._lock:
-            if rowids:
-                self._extend_locked(rowids, vecs[: len(rowids)], [created[r] for r in rowids])
             self._watermark = max(self._watermark, as_int(newest))
-        return len(rowids)
+        return loaded
 
     # -- search --------------------------------------------------------------------------------
 
