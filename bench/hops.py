@@ -16,6 +16,7 @@ engine_search  ``semantic_search`` in one read transaction in this process (no e
 engine_exact   ``exact_search`` (a LIKE scan) in this process
 ws_ping        ``Unsubscribe`` over the websocket: codec + websocket + the daemon's trio loop,
                answered by the transport without touching the service
+ws_ping_bare   the same frame from a bare trio-websocket client (no memhub client layer)
 ws_exact       ``Search(mode=exact)``: the above + service + one reader thread hop
 ws_search      ``Search``: the above + the embedder actor's thread hop + the embedding
 mcp_ping       MCP ``ping`` through the bridge: stdio + JSON-RPC + the SDK, no daemon
@@ -24,7 +25,9 @@ mcp_search     ``memory_search`` through the bridge: everything
 
 The micro part times, in this process: the codec's encode + decode of a 10-hit SearchResult,
 a ``trio.to_thread.run_sync`` round trip with a hot worker thread and after the thread has been
-idle, and the bridge's formatting of a 10-hit result.
+idle, and the bridge's formatting of a 10-hit result. The floors part times a 300-byte round
+trip to a bare trio TCP echo process and a bare trio-websocket echo process, back to back and
+after 5 ms idle: what any cross-process transport pays on this host.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import random
 import statistics
 import sys
@@ -48,12 +53,19 @@ from typing import Any
 
 import trio
 from mcp import Client, StdioServerParameters
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketRequest,
+    open_websocket_url,
+    serve_websocket,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_figures import WORDS, fill, start_daemon, stop  # noqa: E402
 
+from memhub import PROTOCOL_VERSION  # noqa: E402
 from memhub.embedding import create_embedder  # noqa: E402
 from memhub.mcp_bridge import formatting  # noqa: E402
 from memhub.protocol import codec  # noqa: E402
@@ -110,6 +122,72 @@ async def micro(result: m.SearchResult, rounds: int) -> dict[str, dict[str, floa
     return out
 
 
+async def _echo_ws(request: WebSocketRequest) -> None:
+    ws = await request.accept()
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await ws.send_message(await ws.get_message())
+
+
+async def _echo_tcp(stream: trio.SocketStream) -> None:
+    async for data in stream:
+        await stream.send_all(data)
+
+
+def _echo_server(kind: str, port_out: Any) -> None:
+    """Child process: a trio TCP or trio-websocket echo server on 127.0.0.1."""
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            if kind == "ws":
+                server = await nursery.start(serve_websocket, _echo_ws, "127.0.0.1", 0, None)
+                port_out.put(server.port)
+            else:
+                listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+                port_out.put(listeners[0].socket.getsockname()[1])
+                await trio.serve_listeners(_echo_tcp, listeners)
+
+    trio.run(serve)
+
+
+async def floors(rounds: int) -> dict[str, dict[str, float]]:
+    """Round trips of a 300-byte message to a bare echo process: what any transport pays."""
+    out: dict[str, dict[str, float]] = {}
+    context = multiprocessing.get_context("spawn")
+    for kind in ("tcp", "ws"):
+        ports = context.Queue()
+        child = context.Process(target=_echo_server, args=(kind, ports), daemon=True)
+        child.start()
+        port = ports.get(timeout=60)
+        try:
+            for pause in (0.0, 0.005):
+                lat = []
+                if kind == "ws":
+                    async with open_websocket_url(f"ws://127.0.0.1:{port}") as ws:
+                        for _ in range(rounds):
+                            await trio.sleep(pause)
+                            started = time.perf_counter()
+                            await ws.send_message("x" * 300)
+                            await ws.get_message()
+                            lat.append(time.perf_counter() - started)
+                else:
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                    async with stream:
+                        for _ in range(rounds):
+                            await trio.sleep(pause)
+                            started = time.perf_counter()
+                            await stream.send_all(b"x" * 300)
+                            got = 0
+                            while got < 300:
+                                got += len(await stream.receive_some(65536))
+                            lat.append(time.perf_counter() - started)
+                label = "trio_websocket_echo" if kind == "ws" else "trio_tcp_echo"
+                out[f"{label}_{'idle_5ms' if pause else 'hot'}"] = _row(lat[10:])
+        finally:
+            child.kill()
+    return out
+
+
 async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "hops.db"
@@ -134,10 +212,16 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     lat: dict[str, list[float]] = {}
     last: m.SearchResult | None = None
     try:
+        url = f"ws://{info.host}:{info.port}"
         async with (
-            open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client,
+            open_daemon_client(url, info.token) as client,
+            open_websocket_url(url) as bare,
             Client(params, mode="legacy") as mcp,
         ):
+            hello = m.Hello(id=1, protocol=PROTOCOL_VERSION, token=info.token, client="bare")
+            await bare.send_message(codec.encode(hello))
+            assert isinstance(codec.decode_server(await bare.get_message()), m.Welcome)
+            unsubscribe_frame = codec.encode(m.Unsubscribe(id=2))
             for i in range(n_queries + 10):
                 words = " ".join(rng.sample(WORDS, 4))
 
@@ -180,6 +264,10 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                 async def ws_ping() -> None:
                     await client.call(m.Unsubscribe(id=0))
 
+                async def ws_ping_bare() -> None:
+                    await bare.send_message(unsubscribe_frame)
+                    await bare.get_message()
+
                 async def ws_exact(q: str = exact_query) -> None:
                     await client.call(m.Search(id=0, query=q, mode="exact", limit=10))
 
@@ -188,6 +276,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                     "engine_search": in_process(engine_search),
                     "engine_exact": in_process(engine_exact),
                     "ws_ping": ws_ping,
+                    "ws_ping_bare": ws_ping_bare,
                     "ws_exact": ws_exact,
                     "ws_search": ws_search,
                     "mcp_ping": mcp.send_ping,
@@ -227,6 +316,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
             "total over the engine (mcp_search - engine)": round(p50["mcp_search"] - engine, 3),
         },
         "micro": await micro(last, 300),
+        "floors": await floors(300),
     }
 
 
