@@ -13,7 +13,9 @@ Two parts, each interleaving the paths query by query so host noise hits them al
   first pass's candidate set, and the bytes each index holds.
 - ``engine``: ``queries.semantic_search`` on a SQLite file of random vectors (one read
   transaction per query, catch-up, join to ``memories``), as the daemon's reader runs it;
-  ``--vec0`` adds sqlite-vec's brute-force scan (slow: ~70 ms a query at 100k).
+  ``--vec0`` adds sqlite-vec's brute-force scan (slow: ~70 ms a query at 100k). Then the new
+  path with a tag filter (5% of rows) and a time filter (50%), next to the time of the SQL
+  that lists the matching ids alone.
 
 No embedding, no transport. BLAS is capped to one thread as in the daemon.
 """
@@ -137,11 +139,54 @@ def bench_engine(size: int, n_queries: int, with_vec0: bool) -> dict[str, Any]:
             assert len(hits) == K
             if i >= 5:
                 times[label].append(elapsed)
-    conn.close()
     row: dict[str, Any] = {"part": "engine", "set": "random", "size": size}
     for label, samples in times.items():
         row.update(_summary(label, samples))
+    row.update(_filtered(conn, schema, paths["new"], size, n_queries))
+    conn.close()
     return row
+
+
+def _fetch_all(conn: Any, sql: str, params: list[Any]) -> list[Any]:
+    rows: list[Any] = conn.execute(sql, params).fetchall()
+    return rows
+
+
+def _filtered(
+    conn: Any, schema: Any, index: VectorIndex | None, size: int, n_queries: int
+) -> dict[str, float]:
+    """The new path with filters, and the SQL that lists the matching ids on its own.
+
+    ``fill`` tags row i ``t{i % 20}`` (tag t3: 5% of rows) and dates it ``now - i`` seconds.
+    """
+    newest = conn.execute("SELECT MAX(created_at) FROM memories").fetchall()[0][0]
+    cases = {
+        "tag5pct": queries.Filters(tags=["t3"]),
+        "after50pct": queries.Filters(after=float(newest) - size / 2),
+    }
+    rng = np.random.default_rng(size + 1)
+    out: dict[str, float] = {}
+    for label, filters in cases.items():
+        where, params = filters.where(schema, searchable=True)
+        search_t: list[float] = []
+        sql_t: list[float] = []
+        for _ in range(max(10, n_queries // 4)):
+            q = rng.standard_normal(384).astype(np.float32)
+            conn.execute("BEGIN")
+            try:
+                t_search, hits = _timed(
+                    functools.partial(queries.semantic_search, conn, schema, index, q, filters, K)
+                )
+                list_ids = f"SELECT m.id FROM memories m WHERE {where}"
+                t_sql, _ = _timed(functools.partial(_fetch_all, conn, list_ids, params))
+            finally:
+                conn.execute("COMMIT")
+            assert len(hits) == K
+            search_t.append(t_search)
+            sql_t.append(t_sql)
+        out[f"new_{label}_p50_ms"] = round(statistics.median(search_t) * 1000, 3)
+        out[f"sql_ids_{label}_p50_ms"] = round(statistics.median(sql_t) * 1000, 3)
+    return out
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ host noise hits them alike. Each probe adds one layer to the one before:
 probe          what it runs
 ============== ==============================================================================
 engine_embed   ``embedder.encode([query])`` in this process
+engine_embed_thread  the same through ``trio.to_thread.run_sync`` (as the daemon's embedder does)
 engine_search  ``semantic_search`` in one read transaction in this process (no embedding)
 engine_exact   ``exact_search`` (a LIKE scan) in this process
 ws_ping        ``Unsubscribe`` over the websocket: codec + websocket + the daemon's trio loop,
@@ -244,6 +245,9 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                 async def embed_only(q: str = text("e")) -> None:
                     embedder.encode([q])
 
+                async def embed_on_worker_thread(q: str = text("t")) -> None:
+                    await trio.to_thread.run_sync(embedder.encode, [q])
+
                 async def ws_search(q: str = text("w")) -> None:
                     nonlocal last
                     reply = await client.call(m.Search(id=0, query=q, limit=10))
@@ -273,6 +277,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
 
                 probes: dict[str, Callable[[], Awaitable[Any]]] = {
                     "engine_embed": embed_only,
+                    "engine_embed_thread": embed_on_worker_thread,
                     "engine_search": in_process(engine_search),
                     "engine_exact": in_process(engine_exact),
                     "ws_ping": ws_ping,
