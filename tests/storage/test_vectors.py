@@ -8,6 +8,7 @@ first pass really does shortlist (otherwise the two-pass search would be a slow 
 from __future__ import annotations
 
 import statistics
+import threading
 
 import numpy as np
 import numpy.typing as npt
@@ -157,3 +158,49 @@ def test_equal_similarities_rank_by_rowid_in_both_paths():
     want = [6, *range(101, 110)]
     assert [r for r, _ in fast.nearest(data[5], 10)] == want
     assert [r for r, _ in reference.nearest(data[5], 10)] == want
+
+
+def test_searches_stay_consistent_while_rows_are_added_and_removed():
+    """Readers search from worker threads while the writer changes the index."""
+    base = random_set(TWO_PASS_MIN_ROWS * 2, 384, 17)
+    extra = random_set(2000, 384, 18)
+    fast = build(base, two_pass=True)
+    queries = random_set(40, 384, 19)
+    problems: list[str] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        for i, row in enumerate(extra):
+            fast.add(50_000 + i, row, 0.0)
+            if i % 3 == 0:
+                fast.remove([1 + (i * 7) % base.shape[0]])
+        done.set()
+
+    def reader() -> None:
+        while not done.is_set():
+            for query in queries:
+                got = fast.nearest(query, 10)
+                ids = [r for r, _ in got]
+                if len(ids) != 10 or len(set(ids)) != 10:
+                    problems.append(f"bad answer {got}")
+                if [d for _, d in got] != sorted(d for _, d in got):
+                    problems.append(f"not sorted {got}")
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    writer()
+    for t in threads:
+        t.join()
+    assert problems == []
+    # Afterwards the index answers exactly like one built from the final rows.
+    removed = {1 + (i * 7) % base.shape[0] for i in range(0, extra.shape[0], 3)}
+    reference = VectorIndex(384, two_pass=False)
+    for i, row in enumerate(base):
+        if i + 1 not in removed:
+            reference.add(i + 1, row, 0.0)
+    for i, row in enumerate(extra):
+        reference.add(50_000 + i, row, 0.0)
+    assert len(fast) == len(reference)
+    for query in queries:
+        assert_same(fast.nearest(query, 10), reference.nearest(query, 10))
