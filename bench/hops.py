@@ -28,7 +28,9 @@ The micro part times, in this process: the codec's encode + decode of a 10-hit S
 a ``trio.to_thread.run_sync`` round trip with a hot worker thread and after the thread has been
 idle, and the bridge's formatting of a 10-hit result. The floors part times a 300-byte round
 trip to a bare trio TCP echo process and a bare trio-websocket echo process, back to back and
-after 5 ms idle: what any cross-process transport pays on this host.
+after 5 ms idle: what any cross-process transport pays on this host. The thread-layout part
+runs embed + search in this process as the daemon does (two worker-thread hops), on one worker
+thread, and with the search on the event loop.
 """
 
 from __future__ import annotations
@@ -189,6 +191,39 @@ async def floors(rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
+async def thread_layouts(
+    embed: Callable[[str], Any], search: Callable[[Any], Any], rounds: int
+) -> dict[str, dict[str, float]]:
+    """One search (embed, then search) laid out over threads three ways, in this process.
+
+    ``two_hops`` is the daemon's layout (embedder thread, then a reader thread); ``one_hop``
+    runs both on one worker thread; ``inline_search`` embeds on a worker thread and searches on
+    the event loop's thread. Each round waits 5 ms first, so worker threads have gone idle.
+    """
+    embed_limiter = trio.CapacityLimiter(1)
+    read_limiter = trio.CapacityLimiter(1)
+
+    async def two_hops(q: str) -> None:
+        vector = await trio.to_thread.run_sync(embed, q, limiter=embed_limiter)
+        await trio.to_thread.run_sync(search, vector, limiter=read_limiter)
+
+    async def one_hop(q: str) -> None:
+        await trio.to_thread.run_sync(lambda: search(embed(q)), limiter=embed_limiter)
+
+    async def inline_search(q: str) -> None:
+        search(await trio.to_thread.run_sync(embed, q, limiter=embed_limiter))
+
+    layouts = {"two_hops": two_hops, "one_hop": one_hop, "inline_search": inline_search}
+    lat: dict[str, list[float]] = {label: [] for label in layouts}
+    for i in range(rounds):
+        for label, layout in layouts.items():
+            await trio.sleep(0.005)
+            started = time.perf_counter()
+            await layout(f"how do we {label} number {i}")
+            lat[label].append(time.perf_counter() - started)
+    return {f"layout_{label}": _row(samples[10:]) for label, samples in lat.items()}
+
+
 async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "hops.db"
@@ -295,12 +330,19 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                         lat.setdefault(label, []).append(elapsed)
     finally:
         stop(proc)
-        conn.close()
+
+    def engine_search_alone(vector: Any) -> object:
+        conn.execute("BEGIN")
+        try:
+            return queries.semantic_search(conn, schema, index, vector, queries.Filters(), 10)
+        finally:
+            conn.execute("COMMIT")
+
     assert last is not None
     probes_out = {label: _row(samples) for label, samples in lat.items()}
     p50 = {label: row["p50_ms"] for label, row in probes_out.items()}
     engine = p50["engine_embed"] + p50["engine_search"]
-    return {
+    result = {
         "size": size,
         "embedder": embedder_kind,
         "queries": n_queries,
@@ -321,8 +363,13 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
             "total over the engine (mcp_search - engine)": round(p50["mcp_search"] - engine, 3),
         },
         "micro": await micro(last, 300),
+        "thread_layouts": await thread_layouts(
+            lambda q: embedder.encode([q])[0], engine_search_alone, n_queries
+        ),
         "floors": await floors(300),
     }
+    conn.close()
+    return result
 
 
 def main() -> None:
