@@ -5,7 +5,7 @@ Usage::
     python bench/hops.py --size 1000 --queries 150 [--embedder hash|model] [--json out.json]
 
 One daemon (``memhub serve``), one bridge (``memhub bridge`` under a real MCP SDK client) and
-the engine in this process, on one database; every round runs each probe once, interleaved, so
+the engine in this process, on one database; every round runs each probe once, in a shuffled order, so
 host noise hits them alike. Each probe adds one layer to the one before:
 
 ============== ==============================================================================
@@ -245,6 +245,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     )
     params = StdioServerParameters(command=sys.executable, args=["-m", "memhub", "bridge"], env=env)
     rng = random.Random(5)
+    order_rng = random.Random(6)
     lat: dict[str, list[float]] = {}
     last: m.SearchResult | None = None
     try:
@@ -322,7 +323,11 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                     "mcp_ping": mcp.send_ping,
                     "mcp_search": mcp_search,
                 }
-                for label, probe in probes.items():
+                order = list(probes.items())
+                # Shuffled each round: a probe that always followed the same other one would
+                # always find the daemon idle for the same time, and idle time changes wake-ups.
+                order_rng.shuffle(order)
+                for label, probe in order:
                     # A pause between calls, as between an app's tool calls: threads go idle.
                     await trio.sleep(0.005)
                     elapsed = await _timed(probe)
