@@ -5,8 +5,8 @@ Usage::
     python bench/hops.py --size 1000 --queries 150 [--embedder hash|model] [--json out.json]
 
 One daemon (``memhub serve``), one bridge (``memhub bridge`` under a real MCP SDK client) and
-the engine in this process, on one database; every round runs each probe once, in a shuffled order, so
-host noise hits them alike. Each probe adds one layer to the one before:
+the engine in this process, on one database; every round runs each probe once, in a shuffled
+order, so host noise hits them alike. Each probe adds one layer to the one before:
 
 ============== ==============================================================================
 probe          what it runs
