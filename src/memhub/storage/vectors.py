@@ -4,6 +4,13 @@ sqlite-vec's KNN is a brute-force scan costing ~0.4 µs per stored vector (38 ms
 machine's class of hardware); the same exact search as a BLAS matmul over a float32 matrix costs
 ~3 ms. The daemon is the only owner of the file, so it can keep that matrix.
 
+Above a few thousand rows the matrix product itself is the cost (~10-15 ms at 100k: it streams
+150 MB). The index therefore also keeps int8 codes of every row (a quarter of the size) and
+searches in two passes: the codes select a candidate set that provably contains the exact top-k
+(see :mod:`memhub.storage.int8codes`), then the float32 rows of the candidates are ranked exactly.
+The results are the same rows, distances and order as the one-pass search; the codes cost
+~400 bytes per row next to the 1,536 of the float32 row (+26% memory).
+
 Consistency rule: the mirror is a *cache of vectors*, never the authority on which memories
 exist. Every search joins its candidates back to ``memories`` in the caller's own snapshot, so a
 row deleted or hidden in that snapshot is never returned even if the mirror still holds it.
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
+from memhub.storage import int8codes
 from memhub.storage.sqlvalues import as_bytes, as_float, as_int
 
 if TYPE_CHECKING:
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 _INITIAL_CAPACITY: Final = 1024
+_CHUNK_ROWS: Final = 4096
+#: Below this many competing rows one exact float32 pass is as fast as two passes.
+TWO_PASS_MIN_ROWS: Final = 4096
 
 
 def blob_to_vector(blob: bytes, dimension: int) -> FloatArray:
@@ -54,16 +65,25 @@ class VectorIndex:
     """Unit vectors of active memories by rowid, plus their creation times.
 
     Thread-safe: readers search from worker threads while the writer adds and removes rows.
+
+    Args:
+        two_pass: keep int8 codes and search large sets in two passes (same results, faster);
+            ``False`` keeps only the float32 rows and always scans them all (the reference).
     """
 
-    def __init__(self, dimension: int, metric: str = "cosine") -> None:
+    def __init__(self, dimension: int, metric: str = "cosine", *, two_pass: bool = True) -> None:
         self.dimension = dimension
         self.metric = metric
+        self.two_pass = two_pass
         self._lock = threading.Lock()
-        self._ids = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
-        self._vecs = np.zeros((_INITIAL_CAPACITY, dimension), dtype=np.float32)
-        self._created = np.zeros(_INITIAL_CAPACITY, dtype=np.float64)
         self._count = 0
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._vecs = np.zeros((0, dimension), dtype=np.float32)
+        self._created = np.zeros(0, dtype=np.float64)
+        self._codes = np.zeros((0, dimension if two_pass else 0), dtype=np.int8)
+        self._steps = np.zeros(0, dtype=np.float64)
+        self._row_slack = np.zeros(0, dtype=np.float64)
+        self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
         self._watermark = 0  # every memories.id <= this has been considered
 
@@ -74,28 +94,76 @@ class VectorIndex:
     def watermark(self) -> int:
         return self._watermark
 
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (allocated capacity, not just the used rows)."""
+        arrays = (self._ids, self._vecs, self._created, self._codes, self._steps, self._row_slack)
+        return sum(a.nbytes for a in arrays)
+
     # -- maintenance ---------------------------------------------------------------------------
 
     def add(self, rowid: int, vec: FloatArray, created_at: float) -> None:
         with self._lock:
-            self._add_locked(rowid, normalized(vec), created_at)
+            self._extend_locked([rowid], vec.reshape(1, -1), [created_at])
 
-    def _add_locked(self, rowid: int, unit: FloatArray, created_at: float) -> None:
-        if rowid in self._slot:
+    def add_many(self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]) -> None:
+        """Add many rows at once (normalised here; ids already present are skipped)."""
+        with self._lock:
+            self._extend_locked(rowids, vecs, created)
+
+    def _grow_to(self, capacity: int) -> None:
+        def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+            bigger = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+            bigger[: self._count] = array[: self._count]
+            return bigger
+
+        self._ids = grown(self._ids).astype(np.int64, copy=False)
+        self._vecs = grown(self._vecs).astype(np.float32, copy=False)
+        self._created = grown(self._created).astype(np.float64, copy=False)
+        self._codes = grown(self._codes).astype(np.int8, copy=False)
+        self._steps = grown(self._steps).astype(np.float64, copy=False)
+        self._row_slack = grown(self._row_slack).astype(np.float64, copy=False)
+
+    def _extend_locked(
+        self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]
+    ) -> None:
+        """Append the rows whose ids are not present yet, scaled to unit length.
+
+        Works in chunks straight into the index's arrays, so loading 100k rows needs no
+        full-size temporaries (a float64 copy of 100k x 384 alone would be 300 MB).
+        """
+        fresh: list[int] = []
+        seen: set[int] = set()
+        for i, rowid in enumerate(rowids):
+            if rowid not in self._slot and rowid not in seen:
+                seen.add(rowid)
+                fresh.append(i)
+        if not fresh:
             return
-        if self._count == self._ids.shape[0]:
-            grow = max(_INITIAL_CAPACITY, self._count)
-            self._ids = np.concatenate([self._ids, np.zeros(grow, dtype=np.int64)])
-            self._vecs = np.concatenate(
-                [self._vecs, np.zeros((grow, self.dimension), dtype=np.float32)]
-            )
-            self._created = np.concatenate([self._created, np.zeros(grow, dtype=np.float64)])
-        slot = self._count
-        self._ids[slot] = rowid
-        self._vecs[slot] = unit
-        self._created[slot] = created_at
-        self._slot[rowid] = slot
-        self._count += 1
+        if len(fresh) < len(rowids):
+            picked = np.asarray(fresh, dtype=np.intp)
+            vecs = vecs[picked]
+            rowids = [rowids[i] for i in fresh]
+            created = [created[i] for i in fresh]
+        needed = self._count + len(fresh)
+        if needed > self._ids.shape[0]:
+            self._grow_to(max(needed, 2 * self._ids.shape[0]))
+        start, end = self._count, needed
+        self._ids[start:end] = rowids
+        self._created[start:end] = created
+        for lo in range(0, end - start, _CHUNK_ROWS):
+            hi = min(lo + _CHUNK_ROWS, end - start)
+            block = self._vecs[start + lo : start + hi]
+            block[:] = vecs[lo:hi]
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            np.divide(block, norms, out=block, where=norms > 0)  # zero rows stay zero
+            if self.two_pass:
+                codes, steps, slack = int8codes.encode(block)
+                self._codes[start + lo : start + hi] = codes
+                self._steps[start + lo : start + hi] = steps
+                self._row_slack[start + lo : start + hi] = slack
+        for slot in range(start, end):
+            self._slot[int(self._ids[slot])] = slot
+        self._count = end
 
     def remove(self, rowids: Iterable[int]) -> None:
         with self._lock:
@@ -106,9 +174,15 @@ class VectorIndex:
                 last = self._count - 1
                 if slot != last:  # move the last row into the hole: O(1) delete
                     moved = int(self._ids[last])
-                    self._ids[slot] = moved
-                    self._vecs[slot] = self._vecs[last]
-                    self._created[slot] = self._created[last]
+                    for array in (
+                        self._ids,
+                        self._vecs,
+                        self._created,
+                        self._codes,
+                        self._steps,
+                        self._row_slack,
+                    ):
+                        array[slot] = array[last]
                     self._slot[moved] = slot
                 self._count = last
 
@@ -125,19 +199,22 @@ class VectorIndex:
             (start,),
         ).fetchall()
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
-        loaded: list[tuple[int, FloatArray, float]] = []
+        rowids: list[int] = []
+        created: list[float] = []
+        vecs = np.empty((len(rows), self.dimension), dtype=np.float32)
         for rowid, created_at in rows:
             found = conn.execute(
                 "SELECT content_embedding FROM memory_embeddings WHERE rowid = ?", (rowid,)
             ).fetchall()
             if found:
-                vec = blob_to_vector(as_bytes(found[0][0]), self.dimension)
-                loaded.append((as_int(rowid), normalized(vec), as_float(created_at)))
+                vecs[len(rowids)] = blob_to_vector(as_bytes(found[0][0]), self.dimension)
+                rowids.append(as_int(rowid))
+                created.append(as_float(created_at))
         with self._lock:
-            for rowid, unit, created_at in loaded:
-                self._add_locked(rowid, unit, created_at)
+            if rowids:
+                self._extend_locked(rowids, vecs[: len(rowids)], created)
             self._watermark = max(self._watermark, as_int(newest))
-        return len(loaded)
+        return len(rowids)
 
     def load_all(self, conn: apsw.Connection, schema: Schema) -> int:
         """Fill an empty index with one scan of each table (fast start on a large file)."""
@@ -148,18 +225,35 @@ class VectorIndex:
             )
         }
         newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
-        count = 0
+        # Rows go in by chunks, into arrays sized once: no full-size temporary matrix, and no
+        # 100k separate row arrays (which would leave ~160 MB of freed heap behind as RSS).
         with self._lock:
-            for rowid, blob in conn.execute(
-                "SELECT rowid, content_embedding FROM memory_embeddings"
-            ):
-                key = as_int(rowid)
-                if key in created:
-                    unit = normalized(blob_to_vector(as_bytes(blob), self.dimension))
-                    self._add_locked(key, unit, created[key])
-                    count += 1
+            if self._ids.shape[0] < self._count + len(created):
+                self._grow_to(self._count + len(created))
+        chunk = np.empty((_CHUNK_ROWS, self.dimension), dtype=np.float32)
+        rowids: list[int] = []
+        times: list[float] = []
+        loaded = 0
+
+        def flush() -> None:
+            with self._lock:
+                self._extend_locked(rowids, chunk[: len(rowids)], times)
+            rowids.clear()
+            times.clear()
+
+        for rowid, blob in conn.execute("SELECT rowid, content_embedding FROM memory_embeddings"):
+            key = as_int(rowid)
+            if key in created:
+                chunk[len(rowids)] = blob_to_vector(as_bytes(blob), self.dimension)
+                rowids.append(key)
+                times.append(created[key])
+                loaded += 1
+                if len(rowids) == _CHUNK_ROWS:
+                    flush()
+        flush()
+        with self._lock:
             self._watermark = max(self._watermark, as_int(newest))
-        return count
+        return loaded
 
     # -- search --------------------------------------------------------------------------------
 
@@ -187,31 +281,59 @@ class VectorIndex:
             created_since: only rows created at or after this epoch.
         """
         unit = normalized(query.astype(np.float32))
+        if k <= 0:
+            return []
         with self._lock:
             n = self._count
-            ids = self._ids[:n]
-            mask: npt.NDArray[np.bool_] | None = None
-            if allowed is not None:
-                mask = np.isin(ids, allowed)
-            if created_since is not None:
-                recent = self._created[:n] >= created_since
-                mask = recent if mask is None else mask & recent
-            if exclude:
-                keep = ~np.isin(ids, np.asarray(exclude, dtype=np.int64))
-                mask = keep if mask is None else mask & keep
-            if mask is None:
-                cand_ids = ids.copy()
+            rows = self._competing_rows(n, allowed, exclude, created_since)
+            competing = n if rows is None else rows.shape[0]
+            if self.two_pass and k < competing and competing >= TWO_PASS_MIN_ROWS:
+                rows = int8codes.candidate_rows(
+                    unit, self._codes[:n], self._steps[:n], self._row_slack[:n], k, rows
+                )
+            if rows is None:
+                cand_ids = self._ids[:n].copy()
                 sims = self._vecs[:n] @ unit
             else:
-                idx = np.flatnonzero(mask)
-                cand_ids = ids[idx]
-                sims = self._vecs[idx] @ unit
-        if cand_ids.shape[0] == 0 or k <= 0:
+                cand_ids = self._ids[rows]
+                sims = self._vecs[rows] @ unit
+        if cand_ids.shape[0] == 0:
             return []
-        if k < cand_ids.shape[0]:
-            top = np.argpartition(-sims, k - 1)[:k]
-        else:
-            top = np.arange(cand_ids.shape[0])
-        order = top[np.argsort(-sims[top], kind="stable")]
+        order = _top_k(cand_ids, sims, k)
         dists = self.distances(unit, sims[order])
         return [(int(cand_ids[i]), float(d)) for i, d in zip(order, dists, strict=True)]
+
+    def _competing_rows(
+        self,
+        n: int,
+        allowed: npt.NDArray[np.int64] | None,
+        exclude: Sequence[int],
+        created_since: float | None,
+    ) -> npt.NDArray[np.intp] | None:
+        """Slots that pass the filters, or ``None`` for all ``n`` (caller holds the lock)."""
+        ids = self._ids[:n]
+        mask: npt.NDArray[np.bool_] | None = None
+        if allowed is not None:
+            mask = np.isin(ids, allowed)
+        if created_since is not None:
+            recent = self._created[:n] >= created_since
+            mask = recent if mask is None else mask & recent
+        if exclude:
+            keep = ~np.isin(ids, np.asarray(exclude, dtype=np.int64))
+            mask = keep if mask is None else mask & keep
+        return None if mask is None else np.flatnonzero(mask)
+
+
+def _top_k(ids: npt.NDArray[np.int64], sims: FloatArray, k: int) -> npt.NDArray[np.intp]:
+    """Positions of the ``k`` best rows, best first, equal similarities by ascending rowid.
+
+    The tie rule makes the answer a function of the similarities alone: two float32 products
+    can round to the same value (rows closer than ~1e-7 in cosine), and without it which of them
+    makes the cut would depend on the order the rows were scanned in.
+    """
+    if k < sims.shape[0]:
+        kth = np.partition(sims, sims.shape[0] - k)[sims.shape[0] - k]
+        top = np.flatnonzero(sims >= kth)  # every row tied with the k-th is still in
+    else:
+        top = np.arange(sims.shape[0])
+    return top[np.lexsort((ids[top], -sims[top]))][:k]

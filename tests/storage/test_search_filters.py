@@ -1,0 +1,86 @@
+"""Filtered semantic search on a real SQLite file large enough for the two-pass search.
+
+The filters are SQL (tags, type, time); their matching rowids go to the index as ``allowed``
+before the cut, so a filtered search returns the top-k among the matching rows, never the
+matching rows that happen to be in the unfiltered top-k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apsw
+import numpy as np
+import pytest
+
+from memhub.config import DEFAULT_PRAGMAS
+from memhub.domain.hashing import content_hash
+from memhub.storage import queries
+from memhub.storage import schema as schema_mod
+from memhub.storage.queries import Filters
+from memhub.storage.vectors import TWO_PASS_MIN_ROWS, VectorIndex
+
+from .vector_sets import clustered_set, queries_for
+
+ROWS = TWO_PASS_MIN_ROWS * 2
+TYPES = ("note", "fact", "decision")
+
+
+@pytest.fixture(scope="module")
+def big_db(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[apsw.Connection, schema_mod.Schema, np.ndarray]]:
+    path = tmp_path_factory.mktemp("search") / "memories.db"
+    conn = schema_mod.connect(path, readonly=False, pragmas=dict(DEFAULT_PRAGMAS), create=True)
+    schema = schema_mod.create(conn, path, dimension=384, generation="v12")
+    data = clustered_set(ROWS, 384, 21)
+    with conn:
+        for i, vec in enumerate(data):
+            text = f"memory number {i}"
+            conn.execute(
+                "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
+                "created_at, updated_at, created_at_iso, updated_at_iso, store) "
+                "VALUES (?, ?, ?, ?, '{}', ?, ?, 'x', 'x', 'default')",
+                (content_hash(text), text, f"t{i % 10}", TYPES[i % 3], 1e9 + i, 1e9 + i),
+            )
+            conn.execute(
+                "INSERT INTO memory_embeddings (rowid, content_embedding, store) "
+                "VALUES (?, ?, 'default')",
+                (conn.last_insert_rowid(), vec.astype("<f4").tobytes()),
+            )
+    yield conn, schema, data
+    conn.close()
+
+
+def brute_force(data: np.ndarray, query: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
+    rows = np.flatnonzero(keep)
+    sims = data[rows].astype(np.float64) @ query.astype(np.float64)
+    return [f"memory number {rows[i]}" for i in np.argsort(-sims)[:k]]
+
+
+def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
+    conn, schema, data = big_db
+    index = VectorIndex(384)
+    with conn:
+        index.load_all(conn, schema)
+    row = np.arange(ROWS)
+    cases = [
+        (Filters(tags=["t3"]), row % 10 == 3),
+        (Filters(memory_type="fact"), row % 3 == 1),
+        (Filters(after=1e9 + ROWS * 0.7), row >= ROWS * 0.7),
+        (
+            Filters(tags=["t1", "t2"], before=1e9 + ROWS / 2),
+            (row % 10 < 3) & (row % 10 > 0) & (row <= ROWS / 2),
+        ),
+        (Filters(), row >= 0),
+    ]
+    for filters, keep in cases:
+        for query in queries_for("clustered", data, 5, seed=4):
+            with conn:
+                ram = queries.semantic_search(conn, schema, index, query, filters, 10)
+                vec0 = queries.semantic_search(conn, schema, None, query, filters, 10)
+            contents = [h.memory.content for h in ram]
+            assert contents == brute_force(data, query, keep, 10)
+            assert contents == [h.memory.content for h in vec0]
+            for a, b in zip(ram, vec0, strict=True):
+                assert a.score == pytest.approx(b.score, abs=1e-5)
