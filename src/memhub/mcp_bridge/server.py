@@ -6,8 +6,9 @@ annotations verbatim (``MCPServer`` would derive schemas from Python signatures)
 nothing heavy: the first tool call connects (a background warm-up usually got there first).
 
 Lifecycle: stdout carries only MCP (the SDK diverts fd 1 to stderr while serving, so a stray
-print cannot corrupt the stream); logs go to stderr. The bridge ends on stdin EOF, on SIGTERM,
-SIGHUP or SIGINT, and when its parent process goes away, so that a closed app leaves no
+print cannot corrupt the stream); logs go to stderr. Lines the SDK refuses are answered with
+JSON-RPC errors by :mod:`~memhub.mcp_bridge.jsonrpc_guard`. The bridge ends on stdin EOF, on
+SIGTERM, SIGHUP or SIGINT, and when its parent process goes away, so that a closed app leaves no
 orphan. The daemon is not stopped: other apps may be using it.
 """
 
@@ -67,7 +68,11 @@ class Bridge:
 
     async def run(self) -> None:
         """Serve MCP on stdin/stdout until EOF, a signal, or the parent's exit."""
+        import anyio
         from mcp.server.stdio import stdio_server
+        from mcp.shared.message import SessionMessage
+
+        from memhub.mcp_bridge import jsonrpc_guard
 
         server = self.build_server()
         async with trio.open_nursery() as nursery:
@@ -78,7 +83,14 @@ class Bridge:
             if self.warm_up:
                 nursery.start_soon(self._warm_up)
             try:
-                async with stdio_server() as (read_stream, write_stream):
+                stdin = jsonrpc_guard.RememberingStdin()
+                async with stdio_server(stdin=anyio.wrap_file(stdin)) as (incoming, write_stream):
+                    to_server, read_stream = anyio.create_memory_object_stream[
+                        SessionMessage | Exception
+                    ](0)
+                    nursery.start_soon(
+                        jsonrpc_guard.screen, incoming, to_server, write_stream, stdin
+                    )
                     await server.run(
                         read_stream, write_stream, server.create_initialization_options()
                     )

@@ -164,7 +164,8 @@ class McpDriver:
         failed, reply = await self._text(
             "memory_store", {"content": text, "metadata": {"tags": list(tags)}}
         )
-        if failed and "Duplicate content detected" in reply:
+        # A duplicate is an outcome, not an error (isError follows mcp-memory-service).
+        if "Duplicate content detected" in reply:
             return "duplicate", "exact" if "exact match" in reply else "semantic"
         found = _HASH.search(reply)
         if failed or not found:
@@ -188,7 +189,7 @@ class McpDriver:
         failed, reply = await self._text(
             "memory_update", {"content_hash": content_hash, "updates": {"tags": list(tags)}}
         )
-        if failed and "not found" in reply:
+        if "not found" in reply:
             return "not_found"
         if failed:
             raise ServiceError(reply)
