@@ -9,72 +9,16 @@ Every page records console errors, page errors and dialogs: a test ends with non
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-import trio
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from memhub.config import runtime_paths
-from memhub.protocol import messages as m
-from memhub.transport.client import open_daemon_client
 from tests.mcp_bridge.e2e import bridge_env, cleanup_daemons
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-URL_RE = re.compile(r"^http://127\.0\.0\.1:(\d+)/#ticket=(ticket-[A-Za-z0-9_-]+)$")
-
-
-@attrs.frozen
-class Daemon:
-    db: Path
-    port: int
-    token: str
-    env: dict[str, str]
-
-    def ui_url(self) -> str:
-        """A fresh one-time link, from ``memhub ui --print-url`` as a person would get it."""
-        return ui_url(self.db, self.env)
-
-    def call(self, request: m.Request) -> m.Reply:
-        """One request with the master token (the test's own view of the store)."""
-
-        async def run() -> m.Reply:
-            async with open_daemon_client(
-                f"ws://127.0.0.1:{self.port}", self.token, client_name="webui-test"
-            ) as client:
-                return await client.call(request)
-
-        return trio.run(run)
-
-
-def ui_url(db: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "memhub", "ui", "--print-url", "--db", str(db)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    url = done.stdout.strip()
-    assert URL_RE.match(url), url
-    return url
+from .helpers import CHROMIUM, CHROMIUM_ARGS, URL_RE, Daemon, Watched, ui_url
 
 
 @pytest.fixture(scope="module")
@@ -106,19 +50,6 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@attrs.define
-class Watched:
-    """A page and everything it complained about."""
-
-    page: Page
-    errors: list[str] = attrs.field(factory=list)
-    dialogs: list[str] = attrs.field(factory=list)
-
-    def open(self, url: str) -> None:
-        self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready=true]", timeout=15_000)
-
-
 @pytest.fixture
 def watched(browser: Browser) -> Iterator[Watched]:
     context = browser.new_context()
@@ -141,8 +72,3 @@ def watched(browser: Browser) -> Iterator[Watched]:
         yield result
     finally:
         context.close()
-
-
-def no_complaints(watched: Watched) -> None:
-    assert watched.errors == [], watched.errors
-    assert watched.dialogs == [], watched.dialogs

@@ -12,7 +12,7 @@ from memhub.protocol import messages as m
 from memhub.storage.aggregates import tag_counts
 from memhub.transport.client import open_daemon_client
 
-from .conftest import Daemon
+from .helpers import Daemon
 
 
 def test_counts_cover_the_whole_store(daemon: Daemon) -> None:

@@ -14,7 +14,7 @@ from memhub.errors import NotFound
 from memhub.protocol import messages as m
 from tests.mcp_bridge.e2e import call_ok, open_bridge, stored_hash
 
-from .conftest import Daemon, Watched, no_complaints
+from .helpers import Daemon, Watched, no_complaints
 
 
 def unique(word: str) -> str:

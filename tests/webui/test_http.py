@@ -13,7 +13,7 @@ from memhub.errors import Unauthorized
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 
-from .conftest import Daemon
+from .helpers import Daemon
 
 
 def raw_request(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
