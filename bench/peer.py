@@ -2,20 +2,22 @@
 
 Usage::
 
-    python bench/peer.py --procs 1,2,4 --per-proc 60 [--json out.json]
+    python bench/peer.py --procs 1,2,4 --per-proc 60 [--backends onnx,sentence-transformers]
+        [--json out.json]
 
 For each N, interleaved: (a) N processes each open the same fresh database file with
 mcp-memory-service 12.2.0's ``SqliteVecMemoryStorage`` (installed from PyPI into a throwaway
 virtualenv by ``tests/compat/mms_env.py``, model pointed at the same offline weights) and store
 ``--per-proc`` distinct memories one at a time; (b) one memhub daemon and N client processes do
-the same through the protocol. Reported: total stores/s, store p50/p99 and the total RSS of
-every process holding a model.
+the same through the protocol, once per memhub embedding backend (``--backends``). Reported:
+total stores/s, store p50/p99 and the total RSS of every process holding a model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -126,23 +128,29 @@ def main() -> None:
     parser.add_argument("--procs", default="1,2,4")
     parser.add_argument("--per-proc", type=int, default=60)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backends", default="onnx,sentence-transformers")
     args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
     for n in (int(x) for x in args.procs.split(",")):
         peer = bench_peer(n, args.per_proc, seed=n)
         print(json.dumps(peer), flush=True)
-        ours = bench_stores(n, args.per_proc, "model")
-        ours_row = {
-            "system": "memhub, one daemon",
-            "clients": n,
-            "stores_per_s": ours["stores_per_s"],
-            "p50_ms": ours["p50_ms"],
-            "p99_ms": ours["p99_ms"],
-            "rejected_or_failed": ours["errors"],
-            "total_rss_mb": ours["daemon_rss_mb"],
-        }
-        print(json.dumps(ours_row), flush=True)
-        rows += [peer, ours_row]
+        rows.append(peer)
+        for backend in backends:
+            # The daemon inherits this process's environment (bench_stores spawns it).
+            os.environ["MEMHUB_EMBEDDING_BACKEND"] = backend
+            ours = bench_stores(n, args.per_proc, "model")
+            ours_row = {
+                "system": f"memhub, one daemon ({backend})",
+                "clients": n,
+                "stores_per_s": ours["stores_per_s"],
+                "p50_ms": ours["p50_ms"],
+                "p99_ms": ours["p99_ms"],
+                "rejected_or_failed": ours["errors"],
+                "total_rss_mb": ours["daemon_rss_mb"],
+            }
+            print(json.dumps(ours_row), flush=True)
+            rows.append(ours_row)
         time.sleep(1)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
