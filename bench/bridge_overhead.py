@@ -56,7 +56,7 @@ async def run(size: int, n_queries: int) -> dict[str, Any]:
     schema = schema_mod.inspect(conn, db)
     assert schema is not None
     index = VectorIndex(schema.dimension)
-    index.load_all(conn, schema)
+    index.load_all(conn)
 
     def in_process(query: str) -> float:
         started = time.perf_counter()

@@ -121,7 +121,7 @@ def bench_engine(size: int, n_queries: int, with_vec0: bool) -> dict[str, Any]:
         paths["vec0"] = None
     for index in paths.values():
         if index is not None:
-            index.load_all(conn, schema)
+            index.load_all(conn)
     rng = np.random.default_rng(size)
     times: dict[str, list[float]] = {label: [] for label in paths}
     for i in range(n_queries + 5):

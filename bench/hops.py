@@ -235,7 +235,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     schema = schema_mod.inspect(conn, db)
     assert schema is not None
     index = VectorIndex(schema.dimension)
-    index.load_all(conn, schema)
+    index.load_all(conn)
     proc, info = start_daemon(db, embedder_kind)
     env = dict(
         os.environ,

@@ -168,7 +168,7 @@ async def run_daemon(
             index = None
             if settings.vector_index == "ram":
                 index = VectorIndex(schema.dimension, schema.metric)
-                loaded = await trio.to_thread.run_sync(index.load_all, conn, schema)
+                loaded = await trio.to_thread.run_sync(index.load_all, conn)
                 log.info("vector index: %d vectors in RAM", loaded)
             storage = SqliteStorage(
                 path,

@@ -267,7 +267,7 @@ def test_legacy_mms_database_opens_and_searches(tmp_path, embedder):
     schema = schema_mod.inspect(conn, path)
     assert schema is not None
     index = VectorIndex(schema.dimension)
-    index.load_all(conn, schema)
+    index.load_all(conn)
     q = embedder.encode(["where are the grafana dashboards"])[0]
     with conn:
         hits = queries.semantic_search(conn, schema, index, q, Filters(), 10)

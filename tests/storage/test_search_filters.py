@@ -62,7 +62,7 @@ def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
     conn, schema, data = big_db
     index = VectorIndex(384)
     with conn:
-        index.load_all(conn, schema)
+        index.load_all(conn)
     row = np.arange(ROWS)
     cases = [
         (Filters(tags=["t3"]), row % 10 == 3),

@@ -261,7 +261,7 @@ def semantic_search(
     where, params = filters.where(schema, searchable=True)
     if index is None:
         return _vec0_search(conn, schema, query_vector, filters, where, params, limit)
-    index.catch_up(conn, schema)
+    index.catch_up(conn)
     allowed = None
     if filters.narrowing:
         allowed = np.fromiter(

@@ -35,7 +35,6 @@ from memhub.storage.sqlvalues import as_bytes, as_float, as_int
 if TYPE_CHECKING:
     import apsw
 
-    from memhub.storage.schema import Schema
 
 FloatArray = npt.NDArray[np.float32]
 _INITIAL_CAPACITY: Final = 1024
@@ -186,7 +185,7 @@ class VectorIndex:
                     self._slot[moved] = slot
                 self._count = last
 
-    def catch_up(self, conn: apsw.Connection, schema: Schema) -> int:
+    def catch_up(self, conn: apsw.Connection) -> int:
         """Load the rows above the watermark that the caller's snapshot can see.
 
         Call it inside the caller's read (or write) transaction so that what it loads and what
@@ -216,7 +215,7 @@ class VectorIndex:
             self._watermark = max(self._watermark, as_int(newest))
         return len(rowids)
 
-    def load_all(self, conn: apsw.Connection, schema: Schema) -> int:
+    def load_all(self, conn: apsw.Connection) -> int:
         """Fill an empty index with one scan of each table (fast start on a large file)."""
         created: dict[int, float] = {
             as_int(rowid): as_float(at)
@@ -257,7 +256,7 @@ class VectorIndex:
 
     # -- search --------------------------------------------------------------------------------
 
-    def distances(self, unit_query: FloatArray, similarity: npt.NDArray[np.float32]) -> FloatArray:
+    def distances(self, similarity: npt.NDArray[np.float32]) -> FloatArray:
         """sqlite-vec's distance for this metric, from cosine similarities of unit vectors."""
         if self.metric == "cosine":
             return (1.0 - similarity).astype(np.float32)
@@ -300,7 +299,7 @@ class VectorIndex:
         if cand_ids.shape[0] == 0:
             return []
         order = _top_k(cand_ids, sims, k)
-        dists = self.distances(unit, sims[order])
+        dists = self.distances(sims[order])
         return [(int(cand_ids[i]), float(d)) for i, d in zip(order, dists, strict=True)]
 
     def _competing_rows(

@@ -183,7 +183,7 @@ def _check_semantic_duplicate(batch: WriteBatch, vector: FloatArray) -> None:
         if created_at >= since and float(other @ unit) >= policy.threshold:
             _raise_semantic(content_hash)
     if batch.index is not None:
-        batch.index.catch_up(conn, schema)
+        batch.index.catch_up(conn)
         rejected: list[int] = []
         while True:
             nearest = batch.index.nearest(unit, 4, created_since=since, exclude=rejected)
