@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--per-proc", type=int, default=60)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--backends", default="onnx,sentence-transformers")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also measure each backend's batch-32 ceiling"
+    )
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
@@ -140,7 +143,7 @@ def main() -> None:
             # The daemon inherits this process's environment (bench_stores spawns it).
             os.environ["MEMHUB_EMBEDDING_BACKEND"] = backend
             ours = bench_stores(n, args.per_proc, "model")
-            ours_row = {
+            ours_row: dict[str, Any] = {
                 "system": f"memhub, one daemon ({backend})",
                 "clients": n,
                 "stores_per_s": ours["stores_per_s"],
@@ -149,6 +152,28 @@ def main() -> None:
                 "rejected_or_failed": ours["errors"],
                 "total_rss_mb": ours["daemon_rss_mb"],
             }
+            if args.ceiling:
+                # The model's batch-32 ceiling on the same texts, right after the stores.
+                ceiling = json.loads(
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            str(ROOT / "bench" / "embed_ceiling.py"),
+                            "--backend",
+                            backend,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        timeout=900,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
+                ours_row["batch32_ceiling_texts_per_s"] = ceiling["batch32_texts_per_s"]
+                ours_row["stores_per_s_over_ceiling"] = round(
+                    ours["stores_per_s"] / ceiling["batch32_texts_per_s"], 2
+                )
             print(json.dumps(ours_row), flush=True)
             rows.append(ours_row)
         time.sleep(1)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psutil  # (no stubs installed)
 from mcp import Client, StdioServerParameters
+from mcp_types import Implementation
 
 from memhub.config import runtime_paths
 
@@ -66,12 +67,17 @@ def bridge_params(db: Path, exit_file: Path, **extra: str) -> StdioServerParamet
 
 @asynccontextmanager
 async def open_bridge(
-    db: Path, *, mode: Literal["legacy", "auto"] = "legacy", **extra: str
+    db: Path,
+    *,
+    mode: Literal["legacy", "auto"] = "legacy",
+    client_name: str | None = None,
+    **extra: str,
 ) -> AsyncIterator[Client]:
     """An initialized MCP client session with a fresh ``memhub bridge`` process, which must
     exit with code 0 when the session ends (the client closes its stdin)."""
     exit_file = db.parent / f"bridge-exit-{uuid.uuid4().hex}"
-    async with Client(bridge_params(db, exit_file, **extra), mode=mode) as client:
+    info = Implementation(name=client_name, version="1.0") if client_name else None
+    async with Client(bridge_params(db, exit_file, **extra), mode=mode, client_info=info) as client:
         yield client
     assert exit_file.exists(), "the bridge did not exit after stdin closed (it was killed)"
     assert exit_file.read_text(encoding="ascii") == "0", "the bridge exited with an error"

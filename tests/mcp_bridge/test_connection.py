@@ -111,6 +111,7 @@ class FakeDiscovery:
 
     world: World
     db: str = ""
+    names: list[str] = attrs.field(factory=list)
 
     def paths(self, db_path: Path) -> RuntimePaths:
         self.db = str(db_path)
@@ -146,6 +147,7 @@ class FakeDiscovery:
         if info.token != w.token:
             raise Unauthorized("bad token")
         w.opened += 1
+        self.names.append(client_name)
         client = FakeClient(w, w.info.pid)
         client.welcome = attrs.evolve(client.welcome, db_path=self.db)
         yield client
@@ -316,4 +318,20 @@ async def test_a_daemon_killed_while_starting_is_started_again(
             delivery = await bridge.call(m.Store(id=0, content="x"))
         assert delivery.error is None
         assert world.spawns == 3
+        bridge.close()
+
+
+async def test_the_link_takes_its_mcp_clients_name_and_reconnects_under_it(
+    world: World, tmp_path: Path
+) -> None:
+    world.start_daemon()
+    discovery = FakeDiscovery(world)
+    async with trio.open_nursery() as nursery:
+        bridge = DaemonLink(settings(tmp_path), nursery, discovery)
+        assert (await bridge.call(m.Health(id=0))).error is None
+        bridge.adopt_client_name("claude-code\n")
+        bridge.adopt_client_name("claude-code")  # the same name again: no reconnect
+        assert (await bridge.call(m.Health(id=0))).error is None
+        assert (await bridge.call(m.Health(id=0))).error is None
+        assert discovery.names == ["memhub-bridge", "claude-code"]
         bridge.close()

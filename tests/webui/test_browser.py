@@ -57,7 +57,7 @@ def test_a_memory_stored_by_a_real_bridge_appears_in_the_feed_without_reload(
     content = f"bridge wrote this {unique('note')}"
 
     async def store_through_bridge() -> str:
-        async with open_bridge(daemon.db) as client:
+        async with open_bridge(daemon.db, client_name="claude-code") as client:
             text = await call_ok(
                 client, "store_memory", {"content": content, "metadata": {"tags": "from-bridge"}}
             )
@@ -66,11 +66,12 @@ def test_a_memory_stored_by_a_real_bridge_appears_in_the_feed_without_reload(
     content_hash = trio.run(store_through_bridge)
     row = page.locator(f"#feed-list li[data-hash='{content_hash}'].kind-stored")
     expect(row).to_contain_text(content, timeout=15_000)
-    expect(row.locator(".client")).to_have_text("memhub-bridge")
+    # The bridge names itself after its MCP client, as Claude Code would be named.
+    expect(row.locator(".client")).to_have_text("claude-code")
     expect(row.locator(".tag")).to_have_text(["from-bridge"])
     assert page.evaluate("window.__notReloaded") is True
     # The client filter narrows the feed to that client's writes.
-    page.select_option("#feed-client", "memhub-bridge")
+    page.select_option("#feed-client", "claude-code")
     expect(row).to_be_visible()
     assert page.locator("#feed-list li:not([hidden])[data-client='web-ui']").count() == 0
     no_complaints(watched)

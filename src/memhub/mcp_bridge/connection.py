@@ -131,6 +131,7 @@ class DaemonLink:
         self._last_spawn = -1e9
         self._calls = 0
         self._connect_times_ms: list[float] = []
+        self._client_name = settings.client_name
 
     # -- public -----------------------------------------------------------------------------
 
@@ -186,6 +187,18 @@ class DaemonLink:
             await self._connected()
         except ServiceError as exc:
             log.warning("%s", exc.message)
+
+    def adopt_client_name(self, name: str) -> None:
+        """Name this link after the MCP client it serves (``claude-code``, ``Claude Desktop``).
+
+        The daemon shows the name in its client list and in every change event this link
+        causes. A link that connected earlier under another name (the warm-up runs before the
+        client's ``initialize``) reconnects under the new one at its next call.
+        """
+        name = "".join(ch for ch in name if ch.isprintable()).strip()[:64]
+        if name and name != self._client_name:
+            self._client_name = name
+            self._drop(self._generation)
 
     def statistics(self) -> BridgeStats:
         """Counters for ``memory_stats``."""
@@ -292,7 +305,7 @@ class DaemonLink:
         started = False
         client: LinkClient | None = None
         try:
-            async with self._os.connect(info, self.settings.client_name) as client:
+            async with self._os.connect(info, self._client_name) as client:
                 with trio.CancelScope() as scope:
                     task_status.started((client, scope))
                     started = True

@@ -123,7 +123,14 @@ class Bridge:
         import mcp_types
 
         self._activity.set()
+        # Usually before the warm-up connects: then the link's first hello carries the name.
+        self._adopt_client_name(ctx)
         return mcp_types.ListToolsResult(tools=schemas.mcp_tools())
+
+    def _adopt_client_name(self, ctx: ServerRequestContext[Any]) -> None:
+        client = ctx.session.client_params
+        if client is not None:
+            self.link.adopt_client_name(client.client_info.name)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
@@ -131,6 +138,7 @@ class Bridge:
         import mcp_types
 
         self._activity.set()
+        self._adopt_client_name(ctx)
         try:
             result = None
             if params.name in HEALTH_TOOLS:
