@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bridge_overhead.py --size 10000 --queries 200 [--json out.json]
+    python bench/bridge_overhead.py --size 10000 --queries 200 [--backend onnx] [--json out.json]
 
 One run, interleaved: query i goes once through MCP stdio -> ``memhub bridge`` -> websocket ->
 daemon, and once (a different process, same model, same database) straight to the engine:
@@ -41,17 +41,22 @@ from daemon_figures import WORDS, fill  # noqa: E402
 
 from memhub.config import runtime_paths  # noqa: E402
 from memhub.discovery import read_runtime_file  # noqa: E402
-from memhub.embedding.sentence_transformers import load_model_embedder  # noqa: E402
+from memhub.embedding import create_embedder  # noqa: E402
 from memhub.storage import queries  # noqa: E402
 from memhub.storage import schema as schema_mod  # noqa: E402
 from memhub.storage.vectors import VectorIndex  # noqa: E402
 
 
-async def run(size: int, n_queries: int) -> dict[str, Any]:
+async def run(size: int, n_queries: int, backend: str) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     db = tmp / "bridge.db"
     fill(db, size, "sentence-transformers:all-MiniLM-L6-v2")
-    embedder = load_model_embedder("all-MiniLM-L6-v2", os.cpu_count() or 2)
+    embedder = create_embedder(
+        "model",
+        "all-MiniLM-L6-v2",
+        os.cpu_count() or 2,
+        backend="onnx" if backend == "onnx" else "sentence-transformers",
+    )
     conn = schema_mod.connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
     schema = schema_mod.inspect(conn, db)
     assert schema is not None
@@ -68,7 +73,11 @@ async def run(size: int, n_queries: int) -> dict[str, Any]:
         return time.perf_counter() - started
 
     env = dict(
-        os.environ, MEMHUB_EMBEDDER="model", MCP_MEMORY_SQLITE_PATH=str(db), HF_HUB_OFFLINE="1"
+        os.environ,
+        MEMHUB_EMBEDDER="model",
+        MEMHUB_EMBEDDING_BACKEND=backend,
+        MCP_MEMORY_SQLITE_PATH=str(db),
+        HF_HUB_OFFLINE="1",
     )
     params = StdioServerParameters(command=sys.executable, args=["-m", "memhub", "bridge"], env=env)
     rng = random.Random(11)
@@ -96,6 +105,7 @@ async def run(size: int, n_queries: int) -> dict[str, Any]:
     conn.close()
     b, l_ = statistics.median(bridge_lat), statistics.median(local_lat)
     return {
+        "backend": backend,
         "size": size,
         "queries": n_queries,
         "bridge_p50_ms": round(b * 1000, 2),
@@ -114,8 +124,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backend", default="onnx", choices=("onnx", "sentence-transformers"))
     args = parser.parse_args()
-    result = trio.run(run, args.size, args.queries)
+    result = trio.run(run, args.size, args.queries, args.backend)
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

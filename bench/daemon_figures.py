@@ -97,9 +97,12 @@ trio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 """
 
 
-def bench_stores(clients: int, per_client: int, embedder: str) -> dict[str, Any]:
+def bench_stores(clients: int, per_client: int, embedder: str, prefill: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "stores.db"
+        if prefill:
+            name = "hash:v1" if embedder == "hash" else "sentence-transformers:all-MiniLM-L6-v2"
+            fill(db, prefill, name)
         proc, info = start_daemon(db, embedder)
         try:
             url = info.url
@@ -239,6 +242,7 @@ def main() -> None:
     parser.add_argument("what", choices=("stores", "search", "all"))
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--per-client", type=int, default=60)
+    parser.add_argument("--prefill", default="0", help="memories already stored, e.g. 1000,10000")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--index", default="ram,vec0")
@@ -247,10 +251,12 @@ def main() -> None:
     args = parser.parse_args()
     out: dict[str, Any] = {"machine": {"cores": os.cpu_count()}, "stores": [], "search": []}
     if args.what in ("stores", "all"):
-        for k in (int(x) for x in args.clients.split(",")):
-            row = bench_stores(k, args.per_client, args.embedder)
-            out["stores"].append(row)
-            print(json.dumps(row), flush=True)
+        for prefill in (int(x) for x in args.prefill.split(",")):
+            for k in (int(x) for x in args.clients.split(",")):
+                row = bench_stores(k, args.per_client, args.embedder, prefill)
+                row["prefill"] = prefill
+                out["stores"].append(row)
+                print(json.dumps(row), flush=True)
     if args.what in ("search", "all"):
         for size in (int(x) for x in args.sizes.split(",")):
             for index in args.index.split(","):
