@@ -133,6 +133,9 @@ class MemoryService:
                 return await self._delete(request)
             case m.Update():
                 return await self._update(request)
+            case m.CleanupDuplicates(dry_run=True):
+                preview = await self.readers.submit(lambda snap: snap.duplicate_hashes())
+                return m.CleanedUp(id=request.id, content_hashes=preview, dry_run=True)
             case m.CleanupDuplicates():
                 hashes = await self.writer.submit(_attributed(lambda txn: txn.cleanup_duplicates()))
                 return m.CleanedUp(id=request.id, content_hashes=hashes)

@@ -312,3 +312,26 @@ def test_read_only_connection_refuses_writes(new_db):
     with pytest.raises(apsw.ReadOnlyError):
         ro.execute("DELETE FROM memories")
     ro.close()
+
+
+def test_duplicate_rows_keep_the_oldest_and_the_preview_matches_the_cleanup():
+    # Only files written by tools that dropped upstream's UNIQUE(content_hash) can hold these.
+    from memhub.storage.schema import Schema
+
+    conn = apsw.Connection(":memory:")
+    conn.execute(
+        "CREATE TABLE memories (id INTEGER PRIMARY KEY, content_hash TEXT, created_at REAL, "
+        "deleted_at REAL)"
+    )
+    rows = [(1, "a", 1.0, None), (2, "a", 2.0, None), (3, "b", 1.0, None), (4, "a", 0.5, 9.0)]
+    conn.executemany("INSERT INTO memories VALUES (?, ?, ?, ?)", rows)
+    schema = Schema(
+        generation="v10",
+        dimension=8,
+        metric="cosine",
+        has_fts=False,
+        memory_columns=frozenset({"id", "content_hash", "created_at", "deleted_at"}),
+        has_graph=False,
+        embedder=None,
+    )
+    assert queries.duplicate_rows(conn, schema) == [(2, "a")]

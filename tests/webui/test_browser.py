@@ -135,6 +135,28 @@ def test_edit_tags_and_type_from_the_detail_view(daemon: Daemon, watched: Watche
     no_complaints(watched)
 
 
+def test_duplicate_cleanup_shows_its_dry_run_first(daemon: Daemon, watched: Watched) -> None:
+    store(daemon, f"unique content {unique('dupe')}", ["dupes"])
+    before = daemon.call(m.Health(id=0))
+    assert isinstance(before, m.HealthReport)
+    watched.open(daemon.ui_url())
+    page = watched.page
+    page.click("#tab-browse")
+    page.click("#dupes-preview-button")
+    # A database memhub created keeps content hashes unique: the dry run finds none, and
+    # nothing is removed (no confirm is even asked for).
+    expect(page.locator("#dupes-preview")).to_contain_text("No duplicates")
+    expect(page.locator("#confirm")).to_be_hidden()
+    after = daemon.call(m.Health(id=0))
+    assert isinstance(after, m.HealthReport)
+    assert after.total_memories == before.total_memories
+    preview = daemon.call(m.CleanupDuplicates(id=0, dry_run=True))
+    assert isinstance(preview, m.CleanedUp)
+    assert preview.dry_run
+    assert preview.content_hashes == []
+    no_complaints(watched)
+
+
 def test_delete_by_tag_previews_then_deletes_only_after_confirm(
     daemon: Daemon, watched: Watched
 ) -> None:

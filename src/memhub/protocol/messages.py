@@ -170,9 +170,12 @@ class Update:
 
 @attrs.frozen(kw_only=True)
 class CleanupDuplicates:
-    """Soft-delete every active memory whose hash repeats an older active one."""
+    """Soft-delete every active memory whose hash repeats an older active one.
+
+    ``dry_run`` only lists them (the web UI shows that list before it asks)."""
 
     id: int
+    dry_run: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -355,10 +358,11 @@ class Updated:
 
 @attrs.frozen(kw_only=True)
 class CleanedUp:
-    """Duplicates soft-deleted by ``CleanupDuplicates``."""
+    """Duplicates soft-deleted by ``CleanupDuplicates`` (with ``dry_run``: that would be)."""
 
     id: int
     content_hashes: list[str]
+    dry_run: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -216,6 +216,24 @@ def select_targets(
     ]
 
 
+def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str]]:
+    """Active rows whose hash repeats an older active row: ``(id, content_hash)``, oldest kept."""
+    active = schema.active_filter("m")
+    rows = conn.execute(
+        f"SELECT m.id, m.content_hash FROM memories m WHERE {active} AND m.content_hash IN "
+        f"(SELECT content_hash FROM memories m WHERE {active} "
+        "GROUP BY content_hash HAVING COUNT(*) > 1) ORDER BY m.content_hash, m.created_at, m.id"
+    ).fetchall()
+    seen: set[str] = set()
+    extra: list[tuple[int, str]] = []
+    for rowid, content_hash in rows:
+        key = as_str(content_hash)
+        if key in seen:
+            extra.append((as_int(rowid), key))
+        seen.add(key)
+    return extra
+
+
 def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
     """(active memories, soft-deleted memories)."""
     active = conn.execute(

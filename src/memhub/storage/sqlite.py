@@ -113,6 +113,9 @@ class SqliteSnapshot:
     def counts(self) -> tuple[int, int]:
         return queries.counts(self.conn, self.schema)
 
+    def duplicate_hashes(self) -> list[str]:
+        return [h for _, h in queries.duplicate_rows(self.conn, self.schema)]
+
     def exact_search(self, query: str, filters: Filters, limit: int) -> list[m.Hit]:
         return queries.exact_search(self.conn, self.schema, query, filters, limit)
 

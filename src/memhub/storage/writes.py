@@ -26,9 +26,9 @@ from memhub.domain.tags import read_back, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import Duplicate, NotFound
 from memhub.protocol import messages as m
-from memhub.storage.queries import ROW_COLUMNS, row_to_record
+from memhub.storage.queries import ROW_COLUMNS, duplicate_rows, row_to_record
 from memhub.storage.schema import Schema
-from memhub.storage.sqlvalues import as_float, as_int, as_str
+from memhub.storage.sqlvalues import as_float, as_str
 from memhub.storage.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
 
 
@@ -349,21 +349,7 @@ def cleanup_duplicates(batch: WriteBatch) -> list[str]:
     ``content_hash`` is UNIQUE in every schema mcp-memory-service created, so this finds
     nothing there; it exists for files written by tools that dropped the constraint.
     """
-    conn, schema = batch.conn, batch.schema
-    active = schema.active_filter("m")
-    rows = conn.execute(
-        f"SELECT m.id, m.content_hash FROM memories m WHERE {active} AND m.content_hash IN "
-        f"(SELECT content_hash FROM memories m WHERE {active} "
-        "GROUP BY content_hash HAVING COUNT(*) > 1) ORDER BY m.content_hash, m.created_at, m.id"
-    ).fetchall()
-    seen: set[str] = set()
-    extra: list[tuple[int, str]] = []
-    for rowid, content_hash in rows:
-        key = as_str(content_hash)
-        if key in seen:
-            extra.append((as_int(rowid), key))
-        seen.add(key)
-    return soft_delete(batch, extra)
+    return soft_delete(batch, duplicate_rows(batch.conn, batch.schema))
 
 
 def record_embedder(conn: apsw.Connection, name: str) -> None:

@@ -3,7 +3,7 @@ import { Api, takeCredential } from "./api.js";
 import { h, clear, parseTags } from "./dom.js";
 import { Detail } from "./detail.js";
 import { Feed } from "./feed.js";
-import { Search, Browse, BulkDelete } from "./search.js";
+import { Search, Browse, BulkDelete, Duplicates } from "./search.js";
 import { Insights, Health } from "./stats.js";
 
 const TABS = ["feed", "search", "browse", "insights", "health", "add"];
@@ -19,6 +19,7 @@ class App {
     this.search = new Search(this);
     this.browse = new Browse(this);
     this.bulk = new BulkDelete(this);
+    this.duplicates = new Duplicates(this);
     this.insights = new Insights(this);
     this.health = new Health(this);
     this.aggregateTimer = null;

@@ -135,3 +135,34 @@ export class BulkDelete {
     }
   }
 }
+
+// Duplicate cleanup: the dry run lists what would go, then a confirm, as for bulk deletes.
+export class Duplicates {
+  constructor(app) {
+    this.app = app;
+    this.preview = document.getElementById("dupes-preview");
+    document.getElementById("dupes-preview-button").addEventListener("click", () => this.run());
+  }
+
+  async run() {
+    clear(this.preview);
+    try {
+      const dry = await this.app.api.call({ type: "cleanup_duplicates", dry_run: true });
+      const hashes = dry.content_hashes;
+      if (!hashes.length) {
+        this.preview.append(h("p", { role: "status" }, "No duplicates: every memory's content is unique."));
+        return;
+      }
+      const shown = hashes.slice(0, 50);
+      const more = hashes.length > shown.length ? [`…and ${hashes.length - shown.length} more`] : [];
+      const ok = await this.app.confirm(`Remove ${hashes.length} duplicate${hashes.length === 1 ? "" : "s"}?`,
+        [...shown, ...more], `Remove ${hashes.length}`);
+      if (!ok) { this.preview.append(h("p", {}, "Nothing was removed.")); return; }
+      const done = await this.app.api.call({ type: "cleanup_duplicates", dry_run: false });
+      this.preview.append(h("p", { role: "status" }, `Removed ${done.content_hashes.length} duplicates.`));
+      this.app.refreshAggregates();
+    } catch (err) {
+      this.preview.append(h("p", { class: "error" }, err.message));
+    }
+  }
+}
