@@ -33,6 +33,9 @@ import trio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from tests.webui.helpers import CHROMIUM_ARGS  # noqa: E402  (the tests' own launch flags)
 
 from memhub.config import DEFAULT_PRAGMAS, runtime_paths  # noqa: E402
 from memhub.domain.hashing import content_hash  # noqa: E402
@@ -43,15 +46,6 @@ from memhub.storage.writes import record_embedder  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
 TYPES = ["note", "decision", "reference", "task", "observation", "learning"]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def fill(db: Path, size: int, seed: int = 7) -> None:
