@@ -14,8 +14,8 @@ Two parts, each interleaving the paths query by query so host noise hits them al
 - ``engine``: ``queries.semantic_search`` on a SQLite file of random vectors (one read
   transaction per query, catch-up, join to ``memories``), as the daemon's reader runs it;
   ``--vec0`` adds sqlite-vec's brute-force scan (slow: ~70 ms a query at 100k). Then the new
-  path with a tag filter (5% of rows) and a time filter (50%), next to the time of the SQL
-  that lists the matching ids alone.
+  path with a tag filter (5% of rows), a time filter (50%) and both (0.25%), next to the time
+  of the SQL that lists the matching ids alone.
 
 No embedding, no transport. BLAS is capped to one thread as in the daemon.
 """
@@ -163,6 +163,8 @@ def _filtered(
     cases = {
         "tag5pct": queries.Filters(tags=["t3"]),
         "after50pct": queries.Filters(after=float(newest) - size / 2),
+        # 0.25%: too rare for the nearest rows, so the search also lists every matching id
+        "rare": queries.Filters(tags=["t3"], after=float(newest) - size / 20),
     }
     rng = np.random.default_rng(size + 1)
     out: dict[str, float] = {}

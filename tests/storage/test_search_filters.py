@@ -73,6 +73,9 @@ def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
             (row % 10 < 3) & (row % 10 > 0) & (row <= ROWS / 2),
         ),
         (Filters(), row >= 0),
+        # Too selective for the nearest rows to hold ten matches: every matching id is listed.
+        (Filters(tags=["t7"], after=1e9 + ROWS * 0.95), (row % 10 == 7) & (row >= ROWS * 0.95)),
+        (Filters(after=1e9 + ROWS - 5), row >= ROWS - 5),  # fewer matches than the limit
     ]
     for filters, keep in cases:
         for query in queries_for("clustered", data, 5, seed=4):
@@ -84,3 +87,30 @@ def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
             assert contents == [h.memory.content for h in vec0]
             for a, b in zip(ram, vec0, strict=True):
                 assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def test_filtered_search_skips_rows_deleted_in_this_snapshot(big_db):
+    conn, schema, data = big_db
+    index = VectorIndex(384)
+    with conn:
+        index.load_all(conn)
+    query = queries_for("clustered", data, 1, seed=8)[0]
+    keep = np.arange(ROWS) % 3 == 1
+    facts = Filters(memory_type="fact")
+    with conn:
+        before = queries.semantic_search(conn, schema, index, query, facts, 10)
+    gone = [h.memory.content for h in before[:4]]
+    conn.execute("BEGIN")
+    try:
+        # Another writer's delete, seen by this snapshot but not by the index's mirror.
+        conn.execute(
+            f"UPDATE memories SET deleted_at = 1 WHERE content IN ({','.join('?' * len(gone))})",
+            gone,
+        )
+        after = queries.semantic_search(conn, schema, index, query, facts, 10)
+    finally:
+        conn.execute("ROLLBACK")
+    deleted_rows = {int(c.rsplit(" ", 1)[1]) for c in gone}
+    keep[list(deleted_rows)] = False
+    assert [h.memory.content for h in after] == brute_force(data, query, keep, 10)
+    assert not set(gone) & {h.memory.content for h in after}

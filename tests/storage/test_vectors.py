@@ -204,3 +204,38 @@ def test_searches_stay_consistent_while_rows_are_added_and_removed():
     assert len(fast) == len(reference)
     for query in queries:
         assert_same(fast.nearest(query, 10), reference.nearest(query, 10))
+
+
+@pytest.mark.slow
+def test_recall_is_one_on_real_model_vectors(monkeypatch):
+    """The real model's vectors of workload sentences, queried with questions and other texts."""
+    from memhub.embedding import create_embedder
+    from memhub.storage import vectors
+
+    from .vector_sets import text_set
+
+    # 2,000 short texts keep the model's time down; let the two-pass path run on them.
+    monkeypatch.setattr(vectors, "TWO_PASS_MIN_ROWS", 256)
+    _, texts = text_set(2000, seed=3)
+    sentences = [t.split(". ")[0] for t in texts]
+    model = create_embedder("model", "all-MiniLM-L6-v2", 2)
+    data = np.concatenate(
+        [model.encode(sentences[i : i + 256]) for i in range(0, len(sentences), 256)]
+    )
+    questions = [
+        "which replica lags behind the primary",
+        "who is on vacation and who holds the pager",
+        "why did the canary rollout stop",
+        "what broke after the vite upgrade",
+        "how long do we keep backups",
+        "which ruff rule is disabled and why",
+        "what did the sprint retro conclude",
+        "when is the offsite and where",
+    ]
+    queries = model.encode(questions + texts[:12])
+    fast, reference = build(data, two_pass=True), build(data, two_pass=False)
+    everything = np.arange(data.shape[0])
+    for query in queries:
+        got = fast.nearest(query, 10)
+        assert_same(got, reference.nearest(query, 10))
+        assert {r for r, _ in got} == set(exact_top(data, query, 10, everything))
