@@ -38,13 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_figures import WORDS, fill  # noqa: E402
+from inprocess import readonly_snapshot  # noqa: E402
 
 from memhub.config import runtime_paths  # noqa: E402
 from memhub.discovery import read_runtime_file  # noqa: E402
 from memhub.embedding import create_embedder  # noqa: E402
-from memhub.storage import queries  # noqa: E402
-from memhub.storage import schema as schema_mod  # noqa: E402
-from memhub.storage.vectors import VectorIndex  # noqa: E402
+from memhub.storage.model import Filters  # noqa: E402
 
 
 async def run(size: int, n_queries: int, backend: str) -> dict[str, Any]:
@@ -57,17 +56,14 @@ async def run(size: int, n_queries: int, backend: str) -> dict[str, Any]:
         os.cpu_count() or 2,
         backend="onnx" if backend == "onnx" else "sentence-transformers",
     )
-    conn = schema_mod.connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
-    schema = schema_mod.inspect(conn, db)
-    assert schema is not None
-    index = VectorIndex(schema.dimension)
-    index.load_all(conn)
+    snapshot = readonly_snapshot(db)
+    conn = snapshot.conn
 
     def in_process(query: str) -> float:
         started = time.perf_counter()
         vector = embedder.encode([query])[0]
         conn.execute("BEGIN")
-        hits = queries.semantic_search(conn, schema, index, vector, queries.Filters(), 10)
+        hits = snapshot.semantic_search(vector, Filters(), 10)
         conn.execute("COMMIT")
         assert len(hits) == 10
         return time.perf_counter() - started

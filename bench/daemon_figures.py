@@ -38,7 +38,7 @@ from memhub.config import DEFAULT_PRAGMAS  # noqa: E402
 from memhub.discovery import RuntimeInfo, spawn_daemon, wait_until_ready  # noqa: E402
 from memhub.domain.hashing import content_hash  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
-from memhub.storage import schema as schema_mod  # noqa: E402
+from memhub.storage.sqlite import schema as schema_mod  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
 WORDS = (

@@ -46,11 +46,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 from daemon_figures import fill  # noqa: E402
+from inprocess import readonly_snapshot  # noqa: E402
 from tests.storage.vector_sets import queries_for, vector_set  # noqa: E402
 
-from memhub.storage import int8codes, queries  # noqa: E402
-from memhub.storage import schema as schema_mod  # noqa: E402
-from memhub.storage.vectors import VectorIndex  # noqa: E402
+from memhub.storage import int8codes  # noqa: E402
+from memhub.storage.mirror import VectorIndex  # noqa: E402
+from memhub.storage.model import Filters  # noqa: E402
+from memhub.storage.sqlite import filters as sql_filters  # noqa: E402
+from memhub.storage.sqlite.engine import SqliteSnapshot  # noqa: E402
+from memhub.storage.sqlite.values import as_float  # noqa: E402
 
 K = 10
 
@@ -110,30 +114,24 @@ def bench_index(name: str, size: int, n_queries: int) -> dict[str, Any]:
 def bench_engine(size: int, n_queries: int, with_vec0: bool) -> dict[str, Any]:
     db = Path(tempfile.mkdtemp()) / "engine.db"
     fill(db, size, "hash:v1")
-    conn = schema_mod.connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
-    schema = schema_mod.inspect(conn, db)
-    assert schema is not None
-    paths: dict[str, VectorIndex | None] = {
-        "old": VectorIndex(schema.dimension, two_pass=False),
-        "new": VectorIndex(schema.dimension, two_pass=True),
+    paths: dict[str, SqliteSnapshot] = {
+        "old": readonly_snapshot(db, two_pass=False),
+        "new": readonly_snapshot(db, two_pass=True),
     }
     if with_vec0:
-        paths["vec0"] = None
-    for index in paths.values():
-        if index is not None:
-            index.load_all(conn)
+        paths["vec0"] = readonly_snapshot(db, mirror=False)
     rng = np.random.default_rng(size)
     times: dict[str, list[float]] = {label: [] for label in paths}
     for i in range(n_queries + 5):
         q: npt.NDArray[np.float32] = rng.standard_normal(384).astype(np.float32)
-        for label, index in paths.items():
+        for label, snapshot in paths.items():
 
-            def search(index: VectorIndex | None = index, q: Any = q) -> list[Any]:
-                conn.execute("BEGIN")
+            def search(snapshot: SqliteSnapshot = snapshot, q: Any = q) -> list[Any]:
+                snapshot.conn.execute("BEGIN")
                 try:
-                    return queries.semantic_search(conn, schema, index, q, queries.Filters(), K)
+                    return snapshot.semantic_search(q, Filters(), K)
                 finally:
-                    conn.execute("COMMIT")
+                    snapshot.conn.execute("COMMIT")
 
             elapsed, hits = _timed(search)
             assert len(hits) == K
@@ -142,8 +140,9 @@ def bench_engine(size: int, n_queries: int, with_vec0: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"part": "engine", "set": "random", "size": size}
     for label, samples in times.items():
         row.update(_summary(label, samples))
-    row.update(_filtered(conn, schema, paths["new"], size, n_queries))
-    conn.close()
+    row.update(_filtered(paths["new"], size, n_queries))
+    for snapshot in paths.values():
+        snapshot.conn.close()
     return row
 
 
@@ -152,33 +151,30 @@ def _fetch_all(conn: Any, sql: str, params: list[Any]) -> list[Any]:
     return rows
 
 
-def _filtered(
-    conn: Any, schema: Any, index: VectorIndex | None, size: int, n_queries: int
-) -> dict[str, float]:
+def _filtered(snapshot: SqliteSnapshot, size: int, n_queries: int) -> dict[str, float]:
     """The new path with filters, and the SQL that lists the matching ids on its own.
 
     ``fill`` tags row i ``t{i % 20}`` (tag t3: 5% of rows) and dates it ``now - i`` seconds.
     """
-    newest = conn.execute("SELECT MAX(created_at) FROM memories").fetchall()[0][0]
+    conn = snapshot.conn
+    newest = as_float(conn.execute("SELECT MAX(created_at) FROM memories").fetchall()[0][0])
     cases = {
-        "tag5pct": queries.Filters(tags=["t3"]),
-        "after50pct": queries.Filters(after=float(newest) - size / 2),
+        "tag5pct": Filters(tags=["t3"]),
+        "after50pct": Filters(after=float(newest) - size / 2),
         # 0.25%: too rare for the nearest rows, so the search also lists every matching id
-        "rare": queries.Filters(tags=["t3"], after=float(newest) - size / 20),
+        "rare": Filters(tags=["t3"], after=float(newest) - size / 20),
     }
     rng = np.random.default_rng(size + 1)
     out: dict[str, float] = {}
     for label, filters in cases.items():
-        where, params = filters.where(schema, searchable=True)
+        where, params = sql_filters.where(filters, snapshot.schema, for_search=True)
         search_t: list[float] = []
         sql_t: list[float] = []
         for _ in range(max(10, n_queries // 4)):
             q = rng.standard_normal(384).astype(np.float32)
             conn.execute("BEGIN")
             try:
-                t_search, hits = _timed(
-                    functools.partial(queries.semantic_search, conn, schema, index, q, filters, K)
-                )
+                t_search, hits = _timed(functools.partial(snapshot.semantic_search, q, filters, K))
                 list_ids = f"SELECT m.id FROM memories m WHERE {where}"
                 t_sql, _ = _timed(functools.partial(_fetch_all, conn, list_ids, params))
             finally:

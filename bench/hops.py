@@ -67,15 +67,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_figures import WORDS, fill, start_daemon, stop  # noqa: E402
+from inprocess import readonly_snapshot  # noqa: E402
 
 from memhub import PROTOCOL_VERSION  # noqa: E402
 from memhub.embedding import create_embedder  # noqa: E402
 from memhub.mcp_bridge import formatting  # noqa: E402
 from memhub.protocol import codec  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
-from memhub.storage import queries  # noqa: E402
-from memhub.storage import schema as schema_mod  # noqa: E402
-from memhub.storage.vectors import VectorIndex  # noqa: E402
+from memhub.storage.model import Filters  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
 MODEL_NAME = "sentence-transformers:all-MiniLM-L6-v2"
@@ -231,11 +230,8 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     embedder = create_embedder(
         "hash" if embedder_kind == "hash" else "model", "all-MiniLM-L6-v2", 2
     )
-    conn = schema_mod.connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
-    schema = schema_mod.inspect(conn, db)
-    assert schema is not None
-    index = VectorIndex(schema.dimension)
-    index.load_all(conn)
+    snapshot = readonly_snapshot(db)
+    conn = snapshot.conn
     proc, info = start_daemon(db, embedder_kind)
     env = dict(
         os.environ,
@@ -296,10 +292,10 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
                     assert not result.is_error
 
                 def engine_search(v: Any = vector) -> object:
-                    return queries.semantic_search(conn, schema, index, v, queries.Filters(), 10)
+                    return snapshot.semantic_search(v, Filters(), 10)
 
                 def engine_exact(q: str = exact_query) -> object:
-                    return queries.exact_search(conn, schema, q, queries.Filters(), 10)
+                    return snapshot.exact_search(q, Filters(), 10)
 
                 async def ws_ping() -> None:
                     await client.call(m.Unsubscribe(id=0))
@@ -339,7 +335,7 @@ async def run(size: int, n_queries: int, embedder_kind: str) -> dict[str, Any]:
     def engine_search_alone(vector: Any) -> object:
         conn.execute("BEGIN")
         try:
-            return queries.semantic_search(conn, schema, index, vector, queries.Filters(), 10)
+            return snapshot.semantic_search(vector, Filters(), 10)
         finally:
             conn.execute("COMMIT")
 

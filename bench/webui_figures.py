@@ -40,9 +40,9 @@ from tests.webui.helpers import CHROMIUM_ARGS  # noqa: E402  (the tests' own lau
 from memhub.config import DEFAULT_PRAGMAS, runtime_paths  # noqa: E402
 from memhub.domain.hashing import content_hash  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
-from memhub.storage import aggregates  # noqa: E402
-from memhub.storage import schema as schema_mod  # noqa: E402
-from memhub.storage.writes import record_embedder  # noqa: E402
+from memhub.storage.sqlite import schema as schema_mod  # noqa: E402
+from memhub.storage.sqlite.aggregates import count_all  # noqa: E402
+from memhub.storage.sqlite.writes import record_embedder  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
 TYPES = ["note", "decision", "reference", "task", "observation", "learning"]
@@ -130,7 +130,7 @@ def bench_aggregates(size: int, repeat: int) -> dict[str, object]:
         direct = []
         for _ in range(repeat):
             began = time.perf_counter()
-            _, distinct = aggregates.tag_counts(conn, schema, 200)
+            distinct = count_all(conn, schema)["default"].distinct_tags
             direct.append((time.perf_counter() - began) * 1000)
         strings = conn.execute("SELECT COUNT(DISTINCT tags) FROM memories").fetchall()[0][0]
         conn.close()

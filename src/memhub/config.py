@@ -8,6 +8,7 @@ existing client configuration keeps pointing at the same file. memhub's own knob
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -185,12 +186,34 @@ class RuntimePaths:
     log: Path
 
 
+Generation = Literal["v10", "v12"]
+
+
+def new_schema(environ: Mapping[str, str]) -> Generation:
+    """``MEMHUB_NEW_SCHEMA``: the layout of a new SQLite file, ``v12`` (default) or ``v10``."""
+    raw = environ.get("MEMHUB_NEW_SCHEMA", "v12").strip().lower() or "v12"
+    if raw == "v10":
+        return "v10"
+    if raw == "v12":
+        return "v12"
+    raise ConfigError(f"MEMHUB_NEW_SCHEMA={raw!r}: expected v10 or v12")
+
+
+def machine_name(environ: Mapping[str, str]) -> str:
+    """``MEMHUB_MACHINE_NAME`` or the host name: names this machine's writes in the live feed."""
+    raw = (environ.get("MEMHUB_MACHINE_NAME") or "").strip()
+    return raw or socket.gethostname() or "this machine"
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Everything the daemon needs, resolved once at start-up."""
 
     db_path: Path
     pragmas: dict[str, str]
+    database_url: str | None = None  # a postgresql:// store instead of the SQLite file
+    new_schema: Generation = "v12"
+    machine: str = attrs.field(factory=lambda: machine_name({}))
     host: str = "127.0.0.1"
     port: int = 0
     readers: int = 2
@@ -244,6 +267,8 @@ class Settings:
         return cls(
             db_path=resolve_db_path(env, db),
             pragmas=parse_pragmas(env.get("MCP_MEMORY_SQLITE_PRAGMAS")),
+            new_schema=new_schema(env),
+            machine=machine_name(env),
             host=env.get("MEMHUB_HOST", "127.0.0.1"),
             port=env_int(env, "MEMHUB_PORT", 0),
             readers=env_int(env, "MEMHUB_READERS", cores, minimum=1),

@@ -5,14 +5,13 @@ A browser must never see the master token (it sits in a file only the user can r
 :data:`TICKET_TTL_S`. The page trades the ticket in its ``hello`` for a **session token** it keeps
 in ``sessionStorage`` (one per tab) and reconnects with. Session tokens live as long as the daemon.
 
-The transport sets :data:`CURRENT_CALLER` once a hello is accepted; trio copies the context into
-every task the connection starts, so the service can read who sent a request (to name the writer
-in events and to keep ticket issuing to master-token clients) without the wire carrying it.
+The transport makes a :class:`Caller` once a hello is accepted and hands it to the service with
+every request of that connection (to name the writer in events and to keep ticket issuing to
+master-token clients) without the wire carrying it.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hmac
 import secrets
 import time
@@ -40,9 +39,6 @@ class Caller:
     in_flight: int = 0
 
 
-CURRENT_CALLER: Final = contextvars.ContextVar[Caller | None]("memhub_caller", default=None)
-
-
 @attrs.frozen
 class Admitted:
     """A hello's token was accepted. ``session_token`` is set when a ticket was redeemed."""
@@ -62,6 +58,7 @@ class Credentials:
     """The master token plus the tickets and session tokens handed to browsers."""
 
     def __init__(self, master_token: str) -> None:
+        self.master_token = master_token  # for the runtime file, which only the user can read
         self._master = master_token.encode()
         self._tickets: dict[str, float] = {}  # ticket -> expiry (monotonic)
         self._sessions: set[str] = set()

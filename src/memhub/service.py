@@ -1,49 +1,48 @@
 """The memory service: turns protocol requests into work for the embedder, writer and readers.
 
-This is the one place that validates input (sizes, tags, types, metadata) before anything is
-queued, so a bad request fails fast with a clear ``bad_request`` or ``too_large`` and nothing is
-written. A store embeds first, outside any transaction, then queues the insert; the writer does
-the duplicate checks and the insert atomically.
+Every request is checked by :class:`~memhub.validation.RequestRules` before anything is queued,
+so a bad request fails fast and nothing is written. A store embeds first, outside any
+transaction, then queues the insert; the writer does the duplicate checks and the insert
+atomically. Each write names the client that asked for it, which the change feed carries to
+every subscriber. Health, the web UI's counts and the caller registry are collaborators of their
+own (:mod:`memhub.health`, :mod:`memhub.counts`, :mod:`memhub.callers`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 import trio
 
-from memhub import PROTOCOL_VERSION, __version__
-from memhub.actors.embedder import EmbeddingActor
-from memhub.actors.events import EventHub
-from memhub.actors.reader import ReaderPool
-from memhub.actors.writer import WriterActor
-from memhub.config import Settings
+from memhub.callers import Callers
 from memhub.counts import StoreCounts
-from memhub.credentials import CURRENT_CALLER, TICKET_TTL_S, Caller, Credentials
-from memhub.domain.content import ContentError, check_content, check_metadata
 from memhub.domain.hashing import content_hash
-from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
 from memhub.domain.sessions import session_chunks, session_id_of
-from memhub.domain.tags import normalize_tags
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
-from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge, Unauthorized
+from memhub.errors import BadRequest, NotFound
+from memhub.health import HealthReporter
 from memhub.protocol import messages as m
-from memhub.protocol.limits import metadata_problem
-from memhub.storage.engine import Snapshot, Storage, WriteTxn
-from memhub.storage.queries import Filters
-from memhub.storage.writes import NewMemory
+from memhub.storage.model import Filters, NewMemory
+from memhub.validation import RequestRules
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from memhub.actors.embedder import EmbeddingActor
+    from memhub.actors.events import EventHub
+    from memhub.actors.follower import ChangeFollower
+    from memhub.actors.reader import ReaderPool
+    from memhub.actors.writer import WriterActor
+    from memhub.config import Settings
+    from memhub.credentials import Caller, Credentials
+    from memhub.storage.engine import Storage, WriteTxn
 
 
 class MemoryService:
-    """Implements :class:`memhub.transport.backend.Backend` over the three actors."""
+    """Implements :class:`memhub.transport.backend.Backend` over the actors."""
 
     def __init__(
         self,
@@ -54,10 +53,9 @@ class MemoryService:
         embedder: EmbeddingActor,
         storage: Storage,
         hub: EventHub,
-        sqlite_version: str,
-        sqlite_vec_version: str,
+        follower: ChangeFollower,
         on_shutdown: trio.Event,
-        credentials: Credentials | None = None,
+        credentials: Credentials,
     ) -> None:
         self.settings = settings
         self.writer = writer
@@ -65,37 +63,36 @@ class MemoryService:
         self.embedder = embedder
         self.storage = storage
         self.hub = hub
-        self._sqlite_version = sqlite_version
-        self._sqlite_vec_version = sqlite_vec_version
+        self.follower = follower
         self._shutdown = on_shutdown
-        self._started = time.monotonic()
-        self._custom_types = custom_types_from_env(
-            {"MCP_CUSTOM_MEMORY_TYPES": settings.custom_memory_types}
-            if settings.custom_memory_types
-            else {}
+        self.rules = RequestRules(settings)
+        self.callers = Callers(credentials)
+        self.counts = StoreCounts(readers, follower.counts, wake=follower.wake, settle=self._settle)
+        self.health_reporter = HealthReporter(
+            settings,
+            writer=writer,
+            readers=readers,
+            embedder=embedder,
+            storage=storage,
+            hub=hub,
+            callers=self.callers,
         )
-        self.connected_clients = 0
-        self.last_activity = time.monotonic()
-        self._credentials = credentials
-        self._callers: dict[Caller, None] = {}  # insertion-ordered set: oldest first
-        self.counts = StoreCounts(readers)
-        hub.add_listener(self.counts.observe)
 
     # -- Backend protocol -----------------------------------------------------------------------
 
-    def connection_opened(self) -> None:
-        self.connected_clients += 1
-        self.last_activity = time.monotonic()
-        caller = CURRENT_CALLER.get()
-        if caller is not None:
-            self._callers[caller] = None
+    @property
+    def connected_clients(self) -> int:
+        return len(self.callers)
 
-    def connection_closed(self) -> None:
-        self.connected_clients -= 1
-        self.last_activity = time.monotonic()
-        caller = CURRENT_CALLER.get()
-        if caller is not None:
-            self._callers.pop(caller, None)
+    @property
+    def last_activity(self) -> float:
+        return self.callers.last_activity
+
+    def connection_opened(self, caller: Caller) -> None:
+        self.callers.opened(caller)
+
+    def connection_closed(self, caller: Caller) -> None:
+        self.callers.closed(caller)
 
     def request_shutdown(self) -> None:
         self._shutdown.set()
@@ -105,24 +102,22 @@ class MemoryService:
         with self.hub.subscribe() as channel:
             yield channel
 
-    async def handle(self, request: m.Request) -> m.Reply:
-        self.last_activity = time.monotonic()
-        caller = CURRENT_CALLER.get()
-        if caller is None:
-            return await self._handle(request)
+    async def handle(self, request: m.Request, caller: Caller) -> m.Reply:
+        self.callers.last_activity = time.monotonic()
         caller.requests += 1
         caller.in_flight += 1
         try:
-            return await self._handle(request)
+            return await self._handle(request, caller)
         finally:
             caller.in_flight -= 1
 
-    async def _handle(self, request: m.Request) -> m.Reply:
+    async def _handle(self, request: m.Request, caller: Caller) -> m.Reply:
+        client = caller.name
         match request:
             case m.Store():
-                return await self._store(request)
+                return await self._store(request, client)
             case m.StoreSession():
-                return await self._store_session(request)
+                return await self._store_session(request, client)
             case m.Search():
                 return await self._search(request)
             case m.ListMemories():
@@ -130,19 +125,21 @@ class MemoryService:
             case m.Get():
                 return await self._get(request)
             case m.Delete():
-                return await self._delete(request)
+                return await self._delete(request, client)
             case m.Update():
-                return await self._update(request)
+                return await self._update(request, client)
             case m.CleanupDuplicates(dry_run=True):
                 preview = await self.readers.submit(lambda snap: snap.duplicate_hashes())
                 return m.CleanedUp(id=request.id, content_hashes=preview, dry_run=True)
             case m.CleanupDuplicates():
-                hashes = await self.writer.submit(_attributed(lambda txn: txn.cleanup_duplicates()))
+                hashes = await self.writer.submit(
+                    lambda txn: txn.cleanup_duplicates(), client=client
+                )
                 return m.CleanedUp(id=request.id, content_hashes=hashes)
             case m.Health():
                 return await self.health(request.id)
             case m.IssueTicket():
-                return self._issue_ticket(request)
+                return self.callers.issue_ticket(request, caller)
             case m.CountTags():
                 return await self.counts.tags(request)
             case m.CountTypes():
@@ -150,51 +147,26 @@ class MemoryService:
             case m.CountDays():
                 return await self.counts.days(request)
             case m.ListClients():
-                return self._list_clients(request)
+                return self.callers.listing(request)
         raise BadRequest(f"unsupported request {type(request).__name__}")
 
-    # -- validation -----------------------------------------------------------------------------
+    async def _settle(self) -> None:
+        """Bring what is derived from the store up to everything committed so far, other
+        programs' commits included (for answers that count the whole store)."""
+        await self.writer.observe_others()
+        await self.follower.caught_up()
 
-    def _tags(self, raw: list[str]) -> list[str]:
-        if len(raw) > self.settings.max_tags:
-            raise TooLarge(f"too many tags: {len(raw)} (at most {self.settings.max_tags})")
-        try:
-            return normalize_tags(raw)
-        except ValueError as exc:
-            raise BadRequest(f"invalid tags: {exc}") from None
-
-    def _content(self, content: str) -> str:
-        try:
-            return check_content(content, self.settings.max_content_chars)
-        except ContentError as exc:
-            raise _content_failure(exc) from None
-
-    @staticmethod
-    def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-        # The limits every reply can encode (checked first: json.dumps recurses).
-        if (problem := metadata_problem(metadata)) is not None:
-            raise BadRequest(f"metadata is not accepted: {problem}")
-        try:
-            return check_metadata(metadata)
-        except ContentError as exc:
-            raise _content_failure(exc) from None
-
-    def _type(self, requested: str | None) -> tuple[str, str | None]:
-        return canonical_memory_type(requested, custom=self._custom_types)
-
-    @staticmethod
-    def _limit(value: int, upper: int = 1000) -> int:
-        if not 1 <= value <= upper:
-            raise BadRequest(f"limit must be between 1 and {upper}")
-        return value
+    async def health(self, request_id: int = 0) -> m.HealthReport:
+        return await self.health_reporter.report(request_id)
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def _store(self, req: m.Store) -> m.Stored:
-        content = self._content(req.content)
-        tags = self._tags(req.tags)
-        memory_type, warning = self._type(req.memory_type)
-        metadata = self._metadata(req.metadata)
+    async def _store(self, req: m.Store, client: str) -> m.Stored:
+        rules = self.rules
+        content = rules.content(req.content)
+        tags = rules.tags(req.tags)
+        memory_type, warning = rules.memory_type(req.memory_type)
+        metadata = rules.metadata(req.metadata)
         if req.conversation_id is not None:
             metadata["conversation_id"] = req.conversation_id
         vector = (await self.embedder.embed([content]))[0]
@@ -211,7 +183,7 @@ class MemoryService:
                 or memory_type == "session"
             ),
         )
-        record: m.MemoryRecord = await self.writer.submit(_attributed(lambda txn: txn.store(item)))
+        record = await self.writer.submit(lambda txn: txn.store(item), client=client)
         return m.Stored(
             id=req.id,
             content_hash=record.content_hash,
@@ -220,7 +192,7 @@ class MemoryService:
             warning=warning,
         )
 
-    async def _store_session(self, req: m.StoreSession) -> m.SessionStored:
+    async def _store_session(self, req: m.StoreSession, client: str) -> m.SessionStored:
         if not req.turns:
             raise BadRequest("a session needs at least one turn")
         try:
@@ -230,12 +202,12 @@ class MemoryService:
         chunks = session_chunks(
             [(turn.role, turn.content) for turn in req.turns],
             session_id,
-            tags=self._tags(req.tags),
-            metadata=self._metadata(req.metadata),
+            tags=self.rules.tags(req.tags),
+            metadata=self.rules.metadata(req.metadata),
             chunk_size=self.settings.session_chunk_size,
         )
         for chunk in chunks:
-            self._content(chunk.content)
+            self.rules.content(chunk.content)
         vectors = await self.embedder.embed([chunk.content for chunk in chunks])
         items = [
             NewMemory(
@@ -249,14 +221,14 @@ class MemoryService:
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        hashes = await self.writer.submit(_attributed(lambda txn: txn.store_session(items)))
+        hashes = await self.writer.submit(lambda txn: txn.store_session(items), client=client)
         return m.SessionStored(
             id=req.id, session_id=session_id, content_hashes=hashes, turns=len(req.turns)
         )
 
-    async def _delete(self, req: m.Delete) -> m.Deleted:
+    async def _delete(self, req: m.Delete, client: str) -> m.Deleted:
         filters = Filters(
-            tags=self._tags(req.tags),
+            tags=self.rules.tags(req.tags),
             match_all=req.tag_match == "all",
             after=req.after,
             before=req.before,
@@ -271,14 +243,14 @@ class MemoryService:
             )
             return m.Deleted(id=req.id, content_hashes=preview, dry_run=True)
         hashes = await self.writer.submit(
-            _attributed(lambda txn: txn.delete_matching(filters, req.content_hash))
+            lambda txn: txn.delete_matching(filters, req.content_hash), client=client
         )
         return m.Deleted(id=req.id, content_hashes=hashes, dry_run=False)
 
-    async def _update(self, req: m.Update) -> m.Updated:
-        tags = self._tags(req.tags) if req.tags is not None else None
-        memory_type = self._type(req.memory_type)[0] if req.memory_type is not None else None
-        metadata = self._metadata(req.metadata) if req.metadata is not None else None
+    async def _update(self, req: m.Update, client: str) -> m.Updated:
+        tags = self.rules.tags(req.tags) if req.tags is not None else None
+        memory_type = self.rules.memory_type(req.memory_type)[0] if req.memory_type else None
+        metadata = self.rules.metadata(req.metadata) if req.metadata is not None else None
 
         def update(txn: WriteTxn) -> tuple[m.MemoryRecord, list[str]]:
             return txn.update(
@@ -289,13 +261,14 @@ class MemoryService:
                 preserve_timestamps=req.preserve_timestamps,
             )
 
-        _, fields = await self.writer.submit(_attributed(update))
+        _, fields = await self.writer.submit(update, client=client)
         return m.Updated(id=req.id, content_hash=req.content_hash, fields=fields)
 
     # -- reads ----------------------------------------------------------------------------------
 
     async def _search(self, req: m.Search) -> m.SearchResult:
-        limit = self._limit(req.limit)
+        rules = self.rules
+        limit = rules.limit(req.limit)
         after, before = req.after, req.before
         if req.time_expr:
             try:
@@ -305,18 +278,19 @@ class MemoryService:
             if start is not None or end is not None:
                 after, before = start, end
         filters = Filters(
-            tags=self._tags(req.tags),
+            tags=rules.tags(req.tags),
             match_all=req.tag_match == "all",
-            memory_type=req.memory_type,
+            memory_type=rules.pattern("memory_type", req.memory_type) if req.memory_type else None,
             after=after,
             before=before,
             include_superseded=req.include_superseded,
-            agent_id=req.agent_id,
+            agent_id=rules.pattern("agent_id", req.agent_id) if req.agent_id else req.agent_id,
         )
         query = (req.query or "").strip()
         if req.mode == "exact":
             if not query:
                 raise BadRequest("query is required for exact mode")
+            rules.pattern("query", query)
             hits = await self.readers.submit(lambda snap: snap.exact_search(query, filters, limit))
         elif not query:
             hits = await self.readers.submit(lambda snap: snap.recent(filters, limit))
@@ -344,18 +318,20 @@ class MemoryService:
     async def _list(self, req: m.ListMemories) -> m.Page:
         if req.page < 1:
             raise BadRequest("page must be at least 1")
-        size = self._limit(req.page_size, 100)
+        size = self.rules.limit(req.page_size, 100)
         stale_before = None
         if req.stale_days is not None:
             if req.stale_days < 1:
                 raise BadRequest("stale_days must be at least 1")
             stale_before = time.time() - req.stale_days * 86400
         filters = Filters(
-            tags=self._tags(req.tags),
+            tags=self.rules.tags(req.tags),
             match_all=req.tag_match == "all",
-            memory_type=req.memory_type,
+            memory_type=(
+                self.rules.pattern("memory_type", req.memory_type) if req.memory_type else None
+            ),
             stale_before=stale_before,
-            agent_id=req.agent_id,
+            agent_id=self.rules.pattern("agent_id", req.agent_id) if req.agent_id else req.agent_id,
         )
         records, total = await self.readers.submit(
             lambda snap: snap.list_page(filters, page=req.page, page_size=size)
@@ -376,93 +352,3 @@ class MemoryService:
         if record is None:
             raise NotFound(f"Memory with hash {req.content_hash} not found")
         return m.Found(id=req.id, memory=record)
-
-    # -- the web UI: tickets, aggregates, clients -------------------------------------------------
-
-    def _issue_ticket(self, req: m.IssueTicket) -> m.Ticket:
-        caller = CURRENT_CALLER.get()
-        if self._credentials is None or caller is None or caller.kind != "token":
-            raise Unauthorized("only a client holding the daemon's token may issue tickets")
-        return m.Ticket(
-            id=req.id, ticket=self._credentials.issue_ticket(), expires_in_s=TICKET_TTL_S
-        )
-
-    def _list_clients(self, req: m.ListClients) -> m.Clients:
-        clients = [
-            m.ClientInfo(
-                name=c.name,
-                kind=c.kind,
-                connected_at=c.connected_at,
-                requests=c.requests,
-                in_flight=c.in_flight,
-            )
-            for c in self._callers
-        ]
-        return m.Clients(id=req.id, clients=clients)
-
-    async def health(self, request_id: int = 0) -> m.HealthReport:
-        status: Any = "healthy"
-        message = "Database is healthy"
-        try:
-            active, deleted = await self.readers.submit(_counts)
-        except ServiceError as exc:
-            status, message, active, deleted = "unhealthy", exc.message, 0, 0
-        if self.writer.file_problem is not None:
-            status, message = "unhealthy", f"{self.writer.file_problem}; writes are refused"
-        path = self.settings.db_path
-        embedder = self.embedder.statistics()
-        database_bytes, log_bytes = self.storage.sizes()
-        return m.HealthReport(
-            id=request_id,
-            status=status,
-            message=message,
-            server_version=__version__,
-            protocol=PROTOCOL_VERSION,
-            pid=os.getpid(),
-            uptime_s=time.monotonic() - self._started,
-            db_path=str(path),
-            schema=self.writer.session.generation,
-            sqlite_version=self._sqlite_version,
-            sqlite_vec_version=self._sqlite_vec_version,
-            total_memories=active,
-            deleted_memories=deleted,
-            database_size_bytes=database_bytes,
-            wal_size_bytes=log_bytes,
-            connected_clients=self.connected_clients,
-            subscribers=len(self.hub),
-            writer=self.writer.statistics(),
-            embedder=embedder,
-            readers=m.ReaderStats(
-                readers=self.readers.size,
-                queue_depth=self.readers.queue_depth,
-                queries=self.readers.queries,
-                timeouts=self.readers.timeouts,
-                mean_query_ms=self.readers.mean_query_ms,
-                vector_index=self.settings.vector_index,
-                indexed_vectors=self.storage.indexed_vectors(),
-            ),
-        )
-
-
-def _attributed(write: Callable[[WriteTxn], T]) -> Callable[[WriteTxn], T]:
-    """``write`` with the events it records naming the client that asked for it."""
-    caller = CURRENT_CALLER.get()
-    if caller is None or not caller.name:
-        return write
-    name = caller.name
-
-    def run(txn: WriteTxn) -> T:
-        start = txn.event_count
-        result = write(txn)
-        txn.name_writer(start, name)
-        return result
-
-    return run
-
-
-def _counts(snap: Snapshot) -> tuple[int, int]:
-    return snap.counts()
-
-
-def _content_failure(exc: ContentError) -> ServiceError:
-    return TooLarge(str(exc)) if exc.too_large else BadRequest(str(exc))

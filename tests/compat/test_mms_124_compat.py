@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from memhub.protocol import messages as m
-from memhub.storage import schema as schema_mod
+from memhub.storage.sqlite import schema as schema_mod
 from memhub.transport.client import open_daemon_client
 from tests.daemon.helpers import assert_consistent, running_daemon
 

@@ -85,8 +85,8 @@ class DbState:
 
 def db_state(db: Path) -> DbState:
     """What an independent reader sees in the file (read-only, with sqlite-vec loaded)."""
-    from memhub.storage.schema import connect
-    from memhub.storage.sqlvalues import as_int, as_str
+    from memhub.storage.sqlite.schema import connect
+    from memhub.storage.sqlite.values import as_int, as_str
 
     conn = connect(db, readonly=True, pragmas={"busy_timeout": "5000"})
     try:

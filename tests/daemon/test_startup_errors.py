@@ -59,7 +59,7 @@ def test_read_only_directory_as_root_still_explained(tmp_path):
 
 
 def test_hash_embedder_refuses_a_database_with_real_vectors(tmp_path):
-    from tests.actors.helpers import build_mms_v10_db
+    from tests.storage.builders import build_mms_v10_db
 
     db = tmp_path / "sqlite_vec.db"
     build_mms_v10_db(db, [("a real memory from mcp-memory-service", "x", "note", 1e9, False)])

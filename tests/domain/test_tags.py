@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from memhub.domain.tags import (
+    carries,
+    filter_text_problem,
     merge_tags,
     normalize_tags,
     read_back,
-    tag_filter_sql,
     tags_from_db,
     tags_to_db,
 )
@@ -117,15 +116,6 @@ def test_stored_tag_format():
     assert tags_from_db(None) == []
 
 
-def _matching(rows: list[str], tags: list[str], match_all: bool) -> list[str]:
-    with closing(sqlite3.connect(":memory:")) as conn:
-        conn.execute("CREATE TABLE memories (tags TEXT)")
-        conn.executemany("INSERT INTO memories VALUES (?)", [(r,) for r in rows])
-        sql, params = tag_filter_sql(tags, match_all, column="m.tags")
-        query = f"SELECT tags FROM memories m WHERE {sql} ORDER BY rowid"
-        return [r[0] for r in conn.execute(query, params)]
-
-
 ROWS = [
     "python,ops",
     "Ops, Monitoring",
@@ -137,6 +127,10 @@ ROWS = [
     "machine learning,ml",
     "untagged",
 ]
+
+
+def _matching(rows: list[str], tags: list[str], match_all: bool) -> list[str]:
+    return [row for row in rows if carries(row, tags, match_all)]
 
 
 @pytest.mark.parametrize(
@@ -155,40 +149,11 @@ ROWS = [
         pytest.param([" "], False, [], id="blank-tags-match-nothing"),
     ],
 )
-def test_tag_filter_sql_against_sqlite(tags, match_all, expected):
+def test_the_tag_rule(tags, match_all, expected):
     assert _matching(ROWS, tags, match_all) == expected
 
 
-def test_tag_filter_sql_shape():
-    sql, params = tag_filter_sql(["a_b", "c"], match_all=True, column="tags")
-    clause = "(',' || REPLACE(tags, ' ', '') || ',') LIKE ? ESCAPE '\\'"
-    assert sql == f"({clause} AND {clause})"
-    assert params == ["%,a\\_b,%", "%,c,%"]
-    assert tag_filter_sql([], match_all=False) == ("1", [])
-
-
-def test_tag_filter_sql_refuses_a_non_column():
-    with pytest.raises(ValueError, match="column"):
-        tag_filter_sql(["a"], match_all=False, column="tags) OR (1")
-
-
-ascii_tag = st.text(alphabet="abAB _%\\-", min_size=1, max_size=4)
-
-
-@given(
-    rows=st.lists(st.lists(ascii_tag, min_size=1, max_size=3), min_size=1, max_size=6),
-    query=st.lists(ascii_tag, min_size=1, max_size=3),
-    match_all=st.booleans(),
-)
-def test_tag_filter_sql_agrees_with_python(rows, query, match_all):
-    stored = [", ".join(row) for row in rows]  # legacy "a, b" form, mixed case
-
-    def words(text: str) -> set[str]:
-        return {t.replace(" ", "").lower() for t in text.split(",")}
-
-    wanted = [q.replace(" ", "").lower() for q in query if q.strip()]
-    combine = all if match_all else any
-    expected = [r for r in stored if wanted and combine(w in words(r) for w in wanted)]
-    if not wanted:
-        expected = []
-    assert _matching(stored, query, match_all) == expected
+def test_a_nul_is_no_pattern():
+    assert filter_text_problem("a\x00b") is not None
+    assert filter_text_problem("\x00") is not None
+    assert filter_text_problem("snake_case 100%") is None

@@ -15,10 +15,11 @@ import pytest
 
 from memhub.config import DEFAULT_PRAGMAS
 from memhub.domain.hashing import content_hash
-from memhub.storage import queries
-from memhub.storage import schema as schema_mod
-from memhub.storage.queries import Filters
-from memhub.storage.vectors import TWO_PASS_MIN_ROWS, VectorIndex
+from memhub.storage.mirror import TWO_PASS_MIN_ROWS, VectorIndex
+from memhub.storage.model import Filters
+from memhub.storage.sqlite import queries
+from memhub.storage.sqlite import schema as schema_mod
+from memhub.storage.sqlite.vectors import load_all
 
 from .vector_sets import clustered_set, queries_for
 
@@ -52,6 +53,14 @@ def big_db(
     conn.close()
 
 
+def loaded_index(conn: apsw.Connection) -> VectorIndex:
+    index = VectorIndex(384)
+    with conn:
+        load_all(conn, index, up_to=ROWS)
+    index.position = ROWS  # the mirror holds every row: no snapshot tail
+    return index
+
+
 def brute_force(data: np.ndarray, query: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
     rows = np.flatnonzero(keep)
     sims = data[rows].astype(np.float64) @ query.astype(np.float64)
@@ -60,9 +69,7 @@ def brute_force(data: np.ndarray, query: np.ndarray, keep: np.ndarray, k: int) -
 
 def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
     conn, schema, data = big_db
-    index = VectorIndex(384)
-    with conn:
-        index.load_all(conn)
+    index = loaded_index(conn)
     row = np.arange(ROWS)
     cases = [
         (Filters(tags=["t3"]), row % 10 == 3),
@@ -91,9 +98,7 @@ def test_filtered_search_returns_the_top_k_among_matching_rows(big_db):
 
 def test_filtered_search_skips_rows_deleted_in_this_snapshot(big_db):
     conn, schema, data = big_db
-    index = VectorIndex(384)
-    with conn:
-        index.load_all(conn)
+    index = loaded_index(conn)
     query = queries_for("clustered", data, 1, seed=8)[0]
     keep = np.arange(ROWS) % 3 == 1
     facts = Filters(memory_type="fact")

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pytest
 
 from memhub.storage import int8codes
-from memhub.storage.vectors import TWO_PASS_MIN_ROWS, VectorIndex
+from memhub.storage.mirror import TWO_PASS_MIN_ROWS, VectorIndex
 
 from .vector_sets import SETS, queries_for, random_set, vector_set
 
@@ -210,7 +210,7 @@ def test_searches_stay_consistent_while_rows_are_added_and_removed():
 def test_recall_is_one_on_real_model_vectors(monkeypatch):
     """The real model's vectors of workload sentences, queried with questions and other texts."""
     from memhub.embedding import create_embedder
-    from memhub.storage import vectors
+    from memhub.storage import mirror as vectors
 
     from .vector_sets import text_set
 

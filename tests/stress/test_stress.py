@@ -12,10 +12,10 @@ import pytest
 from memhub.config import DEFAULT_PRAGMAS
 from memhub.domain.hashing import content_hash
 from memhub.embedding import HashEmbedder
-from memhub.storage import schema as schema_mod
+from memhub.storage.sqlite import schema as schema_mod
 from memhub.stress import integrity, stats
 from memhub.stress.workload import Op, Workload
-from tests.actors.helpers import build_mms_v10_db
+from tests.storage.builders import build_mms_v10_db
 
 
 def _ops(seed: int, client: int, n: int = 300) -> list[Op]:

@@ -13,6 +13,7 @@ import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from memhub import PROTOCOL_VERSION
+from memhub.credentials import Caller
 from memhub.errors import Duplicate, NotFound, ShuttingDown
 from memhub.protocol import messages as m
 from memhub.transport.server import ApiServer, serve_websocket_api
@@ -80,7 +81,7 @@ class ToyBackend:
         while self.closed < count:
             await self._progress.wait()
 
-    async def handle(self, request: m.Request) -> m.Reply:
+    async def handle(self, request: m.Request, caller: Caller) -> m.Reply:
         self.entered += 1
         self._tick()
         await self._open_gate.wait()
@@ -133,10 +134,10 @@ class ToyBackend:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def connection_opened(self) -> None:
+    def connection_opened(self, caller: Caller) -> None:
         self.opened += 1
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, caller: Caller) -> None:
         self.closed += 1
         self._tick()
 

@@ -228,6 +228,8 @@ async def test_subscribers_get_events_until_they_unsubscribe(server, backend):
                 "content_hash": "news",
                 "memory": None,
                 "client": "",  # the toy backend does not name writers
+                "origin": "",
+                "store": "default",
             }
             assert await ask(watcher, {"type": "unsubscribe", "id": 3}) == {"type": "ok", "id": 3}
             await trio.testing.wait_all_tasks_blocked()

@@ -9,7 +9,7 @@ import trio
 
 from memhub.credentials import TICKET_TTL_S, Admitted, Credentials, Refused
 from memhub.protocol import messages as m
-from memhub.storage.aggregates import tag_counts
+from memhub.storage.sqlite.aggregates import count_all
 from memhub.transport.client import open_daemon_client
 
 from .helpers import Daemon
@@ -120,7 +120,7 @@ def test_tickets_expire_and_sessions_do_not_mint_tickets(monkeypatch) -> None:
 
 
 def test_tag_counts_merge_spellings_and_skip_the_untagged_marker(tmp_path) -> None:
-    from memhub.storage import schema as schema_mod
+    from memhub.storage.sqlite import schema as schema_mod
 
     conn = schema_mod.connect(tmp_path / "t.db", readonly=False, pragmas={}, create=True)
     schema = schema_mod.create(conn, tmp_path / "t.db", dimension=4, generation="v12")
@@ -131,9 +131,9 @@ def test_tag_counts_merge_spellings_and_skip_the_untagged_marker(tmp_path) -> No
             "deleted_at) VALUES (?, ?, ?, 'note', ?, ?)",
             (f"h{i}", f"c{i}", tags, time.time(), deleted_at),
         )
-    ranked, distinct = tag_counts(conn, schema, 10)
-    assert ranked == [("B", 2), ("a", 1), ("c", 1)]
-    assert distinct == 3
+    totals = count_all(conn, schema)["default"]
+    assert totals.ranked_tags(10) == [("B", 2), ("a", 1), ("c", 1)]
+    assert totals.distinct_tags == 3
 
 
 def test_cached_counts_follow_own_writes_and_rows_written_by_another_process(

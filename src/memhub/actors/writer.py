@@ -1,10 +1,12 @@
 """The writer actor: the only writer, committing queued writes in groups.
 
-Each write is a function of a :class:`~memhub.storage.engine.WriteTxn`. The actor takes the
-first queued write, adds whatever else is already queued (no added delay), and hands them all
-to the storage engine's write session, which runs them in one transaction with each write
-isolated, so one bad write fails alone and the rest of its batch commits. Each caller is
-answered only after the commit: an ack means the row is in the database.
+Each write is a function of a :class:`~memhub.storage.engine.WriteTxn`, queued with the name of
+the client that asked for it. The actor takes the first queued write, adds whatever else is
+already queued (no added delay), and hands them all to the storage engine's write session,
+which runs them in one transaction with each write isolated, so one bad write fails alone and
+the rest of its batch commits. Each caller is answered only after the commit: an ack means the
+row is in the database. What the batch changed reaches subscribers, the vector mirror and the
+counts through the change feed (the actor only wakes the follower).
 
 The engine takes the write lock before reading anything (SQLite: ``BEGIN IMMEDIATE``), which is
 what keeps another process writing the same file (a legacy server, a backup tool) from ever
@@ -18,21 +20,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Final, Literal, TypeVar, cast
+from typing import Final, TypeVar, cast
 
 import outcome
 import trio
 
-from memhub.actors.events import EventHub
 from memhub.actors.mailbox import Call, answer, ask, drain_nowait
 from memhub.errors import DatabaseBusy, DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
-from memhub.storage.engine import StorageBusy, WriteFn, WriteSession, WriteTxn
+from memhub.storage.engine import StorageBusy, WriteCall, WriteSession, WriteTxn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _BACKOFF_START_S: Final = 0.02
 _BACKOFF_MAX_S: Final = 1.0
+#: How often, between batches, the writer looks for commits by other programs.
+OBSERVE_S: Final = 1.0
 
 
 class WriterActor:
@@ -42,20 +45,20 @@ class WriterActor:
         self,
         session: WriteSession,
         *,
-        hub: EventHub,
         max_batch: int,
         queue_size: int,
         busy_retries: int,
-        checkpoint_log_bytes: int,
+        on_commit: Callable[[], None] = lambda: None,
+        observe_s: float = OBSERVE_S,
     ) -> None:
         self.session = session
-        self._hub = hub
+        self._on_commit = on_commit  # the change follower's wake-up
         self._max_batch = max_batch
         self._busy_retries = busy_retries
-        self._checkpoint_log_bytes = checkpoint_log_bytes
+        self._observe_s = observe_s
         self.file_problem: str | None = None  # set once the store is gone: no more writes
         self.file_problem_seen = trio.Event()
-        self._send, self._recv = trio.open_memory_channel[Call[WriteFn, object]](queue_size)
+        self._send, self._recv = trio.open_memory_channel[Call[WriteCall, object]](queue_size)
         self._limiter = trio.CapacityLimiter(1)  # the session is used by one thread at a time
         self.last_write = time.monotonic()
         # statistics
@@ -65,13 +68,13 @@ class WriterActor:
         self.max_batch_size = 0
         self.busy_retries = 0
         self.busy_failures = 0
-        self.checkpoints = 0
 
-    async def submit(self, fn: Callable[[WriteTxn], T]) -> T:
-        """Queue one write and wait until it is committed (or failed); ``fn``'s result."""
+    async def submit(self, fn: Callable[[WriteTxn], T], *, client: str = "") -> T:
+        """Queue one write for ``client`` and wait until it is committed (or failed); ``fn``'s
+        result."""
         # The inbox holds writes of every result type; the answer to this call is what ``fn``
         # returned, so the cast only restores the type the queue erased.
-        return cast("T", await ask(self._send, fn))
+        return cast("T", await ask(self._send, WriteCall(fn, client)))
 
     def close(self) -> None:
         """Stop accepting writes; the actor commits what is queued, then returns."""
@@ -81,38 +84,45 @@ class WriterActor:
         task_status.started()
         async with self._recv:
             while True:
-                try:
-                    first = await self._recv.receive()
-                except trio.EndOfChannel:
-                    return
+                first = None
+                with trio.move_on_after(self._observe_s):
+                    try:
+                        first = await self._recv.receive()
+                    except trio.EndOfChannel:
+                        return
+                if first is None:
+                    await self.observe_others()
+                    continue
                 calls = drain_nowait(self._recv, first, self._max_batch)
-                fns = [c.request for c in calls]
-                results, events = await trio.to_thread.run_sync(
-                    self._commit_batch, fns, limiter=self._limiter
+                results = await trio.to_thread.run_sync(
+                    self._commit_batch, [c.request for c in calls], limiter=self._limiter
                 )
                 for call, result in zip(calls, results, strict=True):
                     answer(call, result)
+                self._on_commit()
                 if self.file_problem is not None:
                     self.file_problem_seen.set()
-                if events:
-                    self._hub.publish(events)
                 self.last_write = time.monotonic()
-                if self.session.log_bytes() > self._checkpoint_log_bytes:
-                    await self.checkpoint("passive")
+                if self.session.needs_upkeep():
+                    await self.upkeep()
+
+    async def observe_others(self) -> None:
+        """Record what other programs committed so far, and wake the follower if they did
+        (idle, and before answers that must count everything in the store)."""
+        if await trio.to_thread.run_sync(self.session.observe_others, limiter=self._limiter):
+            self._on_commit()
 
     # -- in the worker thread -------------------------------------------------------------------
 
-    def _commit_batch(
-        self, fns: list[WriteFn]
-    ) -> tuple[list[outcome.Outcome[object]], list[m.Event]]:
+    def _commit_batch(self, fns: list[WriteCall]) -> list[outcome.Outcome[object]]:
         problem = self.check_file()
         if problem is not None:
             lost = DatabaseError(f"nothing was written: {problem}; the daemon is stopping")
-            return [outcome.Error(lost) for _ in fns], []
+            return [outcome.Error(lost) for _ in fns]
         delay = _BACKOFF_START_S
         for attempt in range(self._busy_retries + 1):
             try:
-                results, events = self.session.run_batch(fns)
+                results = self.session.run_batch(fns)
             except StorageBusy:
                 if attempt == self._busy_retries:
                     break
@@ -123,23 +133,23 @@ class WriterActor:
                 continue
             except ServiceError as exc:
                 log.error("write batch failed: %s", exc.message)
-                return [outcome.Error(exc) for _ in fns], []
+                return [outcome.Error(exc) for _ in fns]
             except Exception as exc:
                 log.exception("write batch failed with an unexpected error")
                 error = InternalError(f"internal error while writing: {exc}")
-                return [outcome.Error(error) for _ in fns], []
+                return [outcome.Error(error) for _ in fns]
             self.batches += 1
             self.writes += len(fns)
             self.last_batch_size = len(fns)
             self.max_batch_size = max(self.max_batch_size, len(fns))
-            return results, events
+            return results
         self.busy_failures += 1
         busy = DatabaseBusy(
             f"the database stayed locked by another process through {self._busy_retries} "
             "retries; nothing was written. Close the other program or raise busy_timeout in "
             "MCP_MEMORY_SQLITE_PRAGMAS"
         )
-        return [outcome.Error(busy) for _ in fns], []
+        return [outcome.Error(busy) for _ in fns]
 
     def check_file(self) -> str | None:
         """The reason writes are refused (the store is gone), or None.
@@ -147,19 +157,16 @@ class WriterActor:
         Runs in the worker thread before each batch, and from the daemon's periodic check.
         """
         if self.file_problem is None:
-            self.file_problem = self.session.refusal()
+            self.file_problem = self.session.problem()
         return self.file_problem
 
-    # -- checkpoints ----------------------------------------------------------------------------
+    # -- upkeep ---------------------------------------------------------------------------------
 
-    async def checkpoint(self, mode: Literal["passive", "truncate"] = "passive") -> None:
-        """Fold the write log back into the store (SQLite: a WAL checkpoint)."""
-
-        def run() -> None:
-            if self.session.maintain(mode):
-                self.checkpoints += 1
-
-        await trio.to_thread.run_sync(run, limiter=self._limiter)
+    async def upkeep(self, *, thorough: bool = False) -> None:
+        """Engine housekeeping between batches (SQLite: fold the WAL back into the file)."""
+        await trio.to_thread.run_sync(
+            lambda: self.session.upkeep(thorough=thorough), limiter=self._limiter
+        )
 
     def statistics(self) -> m.WriterStats:
         return m.WriterStats(
@@ -171,5 +178,5 @@ class WriterActor:
             mean_batch_size=self.writes / self.batches if self.batches else 0.0,
             busy_retries=self.busy_retries,
             busy_failures=self.busy_failures,
-            checkpoints=self.checkpoints,
+            checkpoints=self.session.upkeep_runs,
         )

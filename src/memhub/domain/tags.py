@@ -1,22 +1,19 @@
 """Tags as mcp-memory-service normalizes, stores and matches them.
 
 Stored as a lowercase CSV without spaces (``"a,b"``), ``"untagged"`` when empty. Legacy rows
-may hold mixed case or ``"a, b"``; matching strips spaces from the column and relies on
-SQLite's ASCII-case-insensitive LIKE, so those rows still match.
+may hold mixed case or ``"a, b"``; matching (:func:`carries`, which each engine's SQL
+implements) ignores spaces and ASCII case, so those rows still match.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Final
 
 MAX_TAGS: Final = 100
 MAX_TAG_CHARS: Final = 100
 MAX_JSON_TAGS_CHARS: Final = 4096  # longer "[..." strings are one literal tag, as upstream
 UNTAGGED: Final = "untagged"
-
-_COLUMN: Final = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?")
 
 
 def normalize_tags(value: object) -> list[str]:
@@ -100,33 +97,38 @@ def tags_from_db(raw: str | None) -> list[str]:
     return [tag.strip() for tag in raw.split(",") if tag.strip()]
 
 
-def _escape_like(text: str) -> str:
-    # The backslash first, or the escapes added for % and _ would be escaped again.
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def carries(raw: str | None, tags: list[str], match_all: bool) -> bool:
+    """Whether a row stored with tags ``raw`` passes a filter on ``tags``: the rule every
+    engine's SQL implements (and the tests hold them to).
 
-
-def tag_filter_sql(
-    tags: list[str], match_all: bool, column: str = "m.tags"
-) -> tuple[str, list[str]]:
-    """A WHERE fragment matching rows that carry any (or all) of ``tags``, and its parameters.
-
-    Each tag is one ``(',' || REPLACE(col, ' ', '') || ',') LIKE '%,<tag>,%' ESCAPE '\\'``
-    clause, joined by OR (any) or AND (all) inside parentheses. LIKE is ASCII-case-insensitive,
-    so legacy mixed-case rows match lowercase tags. Spaces are removed from the query tag as
-    well as from the column: upstream removes them only from the column, so a tag with an
-    inner space ("machine learning") could never match there. No tags gives ``("1", [])``;
-    tags that are all blank give ``("0", [])``: a filter was asked for, and nothing passes it.
-
-    Raises:
-        ValueError: ``column`` is not a plain (optionally table-qualified) column name.
+    A tag matches one comma-separated entry of the row after spaces are removed from both and
+    both are ASCII-lower-cased (legacy rows hold ``"Ops, Monitoring"``). Blank filter tags are
+    ignored; a filter of only blank tags matches nothing; no filter tags matches everything.
     """
-    if not _COLUMN.fullmatch(column):
-        raise ValueError(f"not a column name: {column!r}")
     if not tags:
-        return "1", []
-    params = [f"%,{_escape_like(t.replace(' ', ''))},%" for t in tags if t.strip()]
-    if not params:
-        return "0", []
-    clause = f"(',' || REPLACE({column}, ' ', '') || ',') LIKE ? ESCAPE '\\'"
-    joiner = " AND " if match_all else " OR "
-    return "(" + joiner.join([clause] * len(params)) + ")", params
+        return True
+    wanted = [_ascii_lower(t.replace(" ", "")) for t in tags if t.strip()]
+    if not wanted:
+        return False
+    entries = {_ascii_lower(e.replace(" ", "")) for e in (raw or "").split(",")}
+    combine = all if match_all else any
+    return combine(w in entries for w in wanted)
+
+
+def _ascii_lower(text: str) -> str:
+    # SQL's LIKE (SQLite) and memhub's PostgreSQL rule fold ASCII letters only.
+    return text.translate(_ASCII_FOLD)
+
+
+_ASCII_FOLD: Final = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def filter_text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a filter or search pattern, or None.
+
+    A NUL ends a pattern inside SQLite (``"\\0"`` would match every row), so filters and
+    queries carrying one are refused before they reach an engine.
+    """
+    if "\x00" in text:
+        return "it contains a NUL character (U+0000)"
+    return None

@@ -107,14 +107,15 @@ def check_database(settings: Settings) -> Check:
     if not path.exists():
         return Check(OK, f"no database yet at {path} (the daemon creates it on first start)")
     try:
-        from memhub.storage import schema as db_schema
+        from memhub.storage.sqlite import filters as sql_filters
+        from memhub.storage.sqlite import schema as db_schema
 
         conn = db_schema.connect(path, readonly=True, pragmas={"busy_timeout": "5000"})
         try:
             found = db_schema.inspect(conn, path)
             count = 0
             if found is not None:
-                active = found.active_filter("m")
+                active = sql_filters.visible(found)
                 row = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {active}").fetchone()
                 count = int(row[0]) if row else 0
         finally:

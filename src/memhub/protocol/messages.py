@@ -453,7 +453,8 @@ class Failed:
 
 @attrs.frozen(kw_only=True)
 class Event:
-    """Pushed to subscribers after the commit of a change, from any client.
+    """Pushed to subscribers after the commit of a change, from any client of any daemon of
+    the store, in commit order.
 
     ``memory`` is the record as committed for ``stored`` and ``updated``, None for ``deleted``.
     """
@@ -463,6 +464,10 @@ class Event:
     memory: MemoryRecord | None = None
     client: str = ""
     """The ``client`` name the writer's connection gave in its hello ("" if none or unknown)."""
+    origin: str = ""
+    """The machine whose daemon committed it; "" when another program wrote the store."""
+    store: str = "default"
+    """The named store the memory is in (mcp-memory-service 12.x's ``store``)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,54 +1,78 @@
 """The storage seam: what the actors and the service need from a storage engine.
 
-SQLite + sqlite-vec (:mod:`memhub.storage.sqlite`) is the first engine and the embedded default;
-PostgreSQL + pgvector, for teams, is meant to be the second. Everything here is synchronous and
-free of trio and sockets: the actors run it in worker threads.
+SQLite + sqlite-vec (:mod:`memhub.storage.sqlite`) is the embedded default; PostgreSQL +
+pgvector (:mod:`memhub.storage.postgres`), for teams, is the second engine. Everything here is
+synchronous and free of trio and sockets: the actors run it in worker threads. The values the
+seam speaks are in :mod:`memhub.storage.model`; :func:`memhub.storage.open_storage` opens an
+engine for a store.
 
-Four shapes:
+The shapes:
 
+* a :class:`Storage` is one opened store: its write session, read sessions on demand, its
+  change feed, a description of itself, and the vector mirror it searches with.
 * a :class:`WriteSession` is the engine's one write connection. It runs a *batch* of write
-  functions in one transaction, each isolated (a failure undoes only its own work), and
-  returns once the transaction committed, with the change events to publish. When another
-  process holds the write lock it raises :class:`StorageBusy` having written nothing, and the
+  calls in one transaction, each isolated (a failure undoes only its own work), and returns
+  once the transaction committed. What the batch changed goes to the change feed. When
+  another writer holds the lock it raises :class:`StorageBusy` having written nothing, and the
   writer actor retries the whole batch.
-* a :class:`WriteTxn` is what each write function receives: domain operations (store, update,
-  delete, …), no SQL.
+* a :class:`WriteTxn` is what each write call receives: domain operations, no SQL.
 * a :class:`ReadSession` is one read connection. It runs one function in one snapshot under a
-  deadline.
-* a :class:`Snapshot` is what each read function receives: the reads, no SQL.
+  deadline; a :class:`Snapshot` is what that function receives.
+* the **change feed** (:meth:`Storage.changes_since`) lists committed changes in one total
+  commit order after an engine-defined cursor. The vector mirror and the aggregate counts
+  follow it (:mod:`memhub.actors.follower` is the one component that advances them), and the
+  live feed of the web UI is published from it, so every subscriber of every daemon of a
+  store sees every change once, in commit order.
 
-Nothing here assumes that ids commit in order or that the engine is a file: a server engine's
-change feed (the vector mirror's "changes since a watermark") and its sizes are its own
-business, behind :meth:`Storage.sizes` and the read functions.
+Nothing here assumes that the engine is a file, that row ids commit in order, or that this
+daemon is the store's only writer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import attrs
 
 if TYPE_CHECKING:
     import outcome
 
     from memhub.protocol import messages as m
-    from memhub.storage.aggregates import Fingerprint, Totals
-    from memhub.storage.queries import Filters
-    from memhub.storage.vectors import FloatArray
-    from memhub.storage.writes import NewMemory
+    from memhub.storage.mirror import VectorIndex
+    from memhub.storage.model import (
+        ChangeBatch,
+        Filters,
+        FloatArray,
+        NewMemory,
+        StorageStats,
+        Totals,
+    )
 
 T = TypeVar("T")
 
 
 class StorageBusy(Exception):
-    """Another process holds the write lock; nothing of the batch was written."""
+    """Another writer holds the write lock; nothing of the batch was written."""
 
 
 class ReadTimeout(Exception):
     """A read ran past its deadline and was stopped."""
 
 
+class Cursor(Protocol):
+    """A position in an engine's change feed (opaque to everyone but its engine).
+
+    ``mirror_position`` is what the vector mirror records when it reflects the feed up to this
+    cursor: the engine's snapshots use it to find the rows the mirror does not hold yet.
+    """
+
+    @property
+    def mirror_position(self) -> int: ...
+
+
 class WriteTxn(Protocol):
-    """The operations of one write transaction."""
+    """The operations of one write call, inside the batch's transaction."""
 
     def store(self, item: NewMemory) -> m.MemoryRecord: ...
 
@@ -67,13 +91,6 @@ class WriteTxn(Protocol):
     ) -> tuple[m.MemoryRecord, list[str]]: ...
 
     def cleanup_duplicates(self) -> list[str]: ...
-
-    def name_writer(self, since: int, client: str) -> None:
-        """Name ``client`` in the change events recorded after the ``since``-th one."""
-        ...
-
-    @property
-    def event_count(self) -> int: ...
 
 
 class Snapshot(Protocol):
@@ -105,44 +122,60 @@ class Snapshot(Protocol):
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]: ...
 
-    def change_marker(self) -> Fingerprint:
-        """A value that differs whenever the store changed (for caches of aggregates)."""
-        ...
+    def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
+        """Counts over every active memory by store, and the feed cursor they are exact at;
+        None when a commit raced this snapshot's start (ask again in a new snapshot).
 
-    def aggregate_totals(self) -> tuple[Totals, Fingerprint]: ...
+        Must be the first read of its snapshot."""
+        ...
 
 
 WriteFn = Callable[["WriteTxn"], object]
 
 
+@attrs.frozen
+class WriteCall:
+    """One queued write: the operation, and the MCP client that asked for it (named in events)."""
+
+    fn: WriteFn
+    client: str = ""
+
+
 class WriteSession(Protocol):
     """The engine's one write connection."""
 
-    @property
-    def generation(self) -> str: ...
-
-    def run_batch(
-        self, fns: Sequence[WriteFn]
-    ) -> tuple[list[outcome.Outcome[object]], list[m.Event]]:
-        """Run ``fns`` in one transaction, each isolated; return once it committed.
+    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+        """Run ``calls`` in one transaction, each isolated; return once it committed.
 
         Raises:
-            StorageBusy: another process holds the write lock; nothing was written.
-            Exception: the transaction as a whole failed; nothing was written.
+            StorageBusy: another writer holds the write lock; nothing was written.
+            ServiceError: the transaction as a whole failed; nothing was written.
         """
         ...
 
-    def refusal(self) -> str | None:
+    def problem(self) -> str | None:
         """Why no write may be accepted any more (the store is gone), or None."""
         ...
 
-    def maintain(self, mode: Literal["passive", "truncate"]) -> bool:
-        """Fold the write log back (a checkpoint); False if it had to be skipped."""
+    def observe_others(self) -> bool:
+        """Record in the change feed what other programs changed since the last look.
+
+        Cheap when nothing changed; True when it recorded anything. Engines whose every writer
+        records its own changes return False.
+        """
         ...
 
-    def log_bytes(self) -> int:
-        """Bytes of write log not yet folded back into the store."""
+    def needs_upkeep(self) -> bool:
+        """Whether :meth:`upkeep` is due now (SQLite: the WAL has grown past its bound)."""
         ...
+
+    def upkeep(self, *, thorough: bool = False) -> bool:
+        """Engine housekeeping between batches (SQLite: a WAL checkpoint; ``thorough``
+        truncates the WAL file too). False when it had to be skipped."""
+        ...
+
+    @property
+    def upkeep_runs(self) -> int: ...
 
 
 class ReadSession(Protocol):
@@ -153,8 +186,8 @@ class ReadSession(Protocol):
 
         Raises:
             ReadTimeout: the deadline passed.
-            ServiceError: whatever ``fn`` raised as a service error.
-            Exception: the store could not be read.
+            ServiceError: whatever ``fn`` raised as a service error, or the store could not
+                be read.
         """
         ...
 
@@ -162,17 +195,43 @@ class ReadSession(Protocol):
 
 
 class Storage(Protocol):
-    """A storage engine, opened: one write session, any number of read sessions."""
+    """A storage engine, opened on one store."""
 
     @property
     def writer(self) -> WriteSession: ...
 
-    def open_reader(self) -> ReadSession: ...
-
-    def sizes(self) -> tuple[int, int]:
-        """Bytes of the store and of its write log, for health reports."""
+    @property
+    def mirror(self) -> VectorIndex | None:
+        """The in-RAM vector index the engine's searches use (None: the engine searches alone)."""
         ...
 
-    def indexed_vectors(self) -> int:
-        """Vectors held by the engine's in-memory index (0 without one)."""
+    @property
+    def has_peers(self) -> bool:
+        """Whether other daemons write this store (then :meth:`wait_for_others` is worth a
+        thread)."""
+        ...
+
+    def open_reader(self) -> ReadSession: ...
+
+    def load_mirror(self) -> Cursor:
+        """Fill the (empty) vector mirror from the store; the feed cursor it then reflects."""
+        ...
+
+    def changes_since(self, cursor: Cursor) -> ChangeBatch:
+        """The committed changes after ``cursor``, in commit order (a bounded batch)."""
+        ...
+
+    def vectors(self, rows: Sequence[int]) -> dict[int, FloatArray]:
+        """The stored vectors of these rows (those that still have one)."""
+        ...
+
+    def wait_for_others(self, timeout: float) -> bool:
+        """Block up to ``timeout`` s for a sign that another daemon committed; False at the
+        timeout. Engines with no other daemons return False at once."""
+        ...
+
+    def describe(self) -> StorageStats: ...
+
+    def close(self) -> None:
+        """Close every connection (after the writer and readers stopped)."""
         ...

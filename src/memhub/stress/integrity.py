@@ -25,9 +25,10 @@ import attrs
 import numpy as np
 
 from memhub.embedding import Embedder
-from memhub.storage import schema as schema_mod
-from memhub.storage.sqlvalues import as_bytes, as_int, as_str
-from memhub.storage.vectors import blob_to_vector, normalized
+from memhub.storage.mirror import unit_rows
+from memhub.storage.sqlite import schema as schema_mod
+from memhub.storage.sqlite.values import as_bytes, as_int, as_str
+from memhub.storage.sqlite.vectors import blob_to_vector
 
 
 @attrs.frozen
@@ -119,8 +120,11 @@ def verify(
     if with_vectors:
         fresh = embedder.encode([active[h][1] for h in with_vectors])
         for h, vec in zip(with_vectors, fresh, strict=True):
-            stored = normalized(blob_to_vector(vectors[active[h][0]], schema.dimension))
-            worst = max(worst, float(np.max(np.abs(stored - normalized(vec)))))
+            stored = blob_to_vector(vectors[active[h][0]], schema.dimension)
+            if stored is None:
+                worst = float("inf")  # a vector of the wrong size is as wrong as it gets
+                continue
+            worst = max(worst, float(np.max(np.abs(unit_rows(stored) - vec))))
     checks.append(
         Check(
             "vectors_match_reembedding",

@@ -24,7 +24,7 @@ import apsw
 from memhub.domain.hashing import content_hash
 from memhub.domain.timestamps import iso_utc
 from memhub.embedding import Embedder, create_embedder
-from memhub.storage import schema as schema_mod
+from memhub.storage.sqlite import schema as schema_mod
 from memhub.stress.workload import Workload
 
 LEGACY_PRAGMAS = {"busy_timeout": "5000", "journal_mode": "WAL", "synchronous": "NORMAL"}

@@ -8,18 +8,22 @@ daemon be driven by anything that speaks it.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from memhub.protocol import messages as m
 
+if TYPE_CHECKING:
+    from memhub.credentials import Caller
+
 
 class Backend(Protocol):
     """The daemon as the transport sees it."""
 
-    async def handle(self, request: m.Request) -> m.Reply:
-        """Serve one request (never ``Subscribe``/``Unsubscribe``: the server does those).
+    async def handle(self, request: m.Request, caller: Caller) -> m.Reply:
+        """Serve one request of ``caller`` (never ``Subscribe``/``Unsubscribe``: the server
+        does those).
 
         Raises:
             ServiceError: any expected failure; the server turns it into a ``Failed`` reply.
@@ -38,9 +42,9 @@ class Backend(Protocol):
         """
         ...
 
-    def connection_opened(self) -> None: ...
+    def connection_opened(self, caller: Caller) -> None: ...
 
-    def connection_closed(self) -> None: ...
+    def connection_closed(self, caller: Caller) -> None: ...
 
     def request_shutdown(self) -> None:
         """Begin a graceful stop (``Shutdown`` request or ``memhub stop``)."""

@@ -37,7 +37,7 @@ from trio_websocket import (
     WebSocketRequest,
 )
 
-from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials
+from memhub.credentials import Admitted, Caller, Credentials
 from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import encode
@@ -209,27 +209,27 @@ async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
     close_code = CLOSE_POLICY
     reason_or_none: str | None = "no hello in time"
     try:
-        hello: m.Hello | None = None
+        caller: Caller | None = None
         # One deadline for everything before hello is answered, whatever path it takes.
         with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
             ws = await request.accept()
             set_message_limit(ws, min(HELLO_MAX_BYTES, policy.max_message_bytes))
             checked = await _handshake(ws, policy)
-            if isinstance(checked, m.Hello):
-                hello = checked
+            if isinstance(checked, Caller):
+                caller = checked
             else:
                 failed, close_code = checked
                 if failed is not None:
                     reason_or_none = failed.code
                     await _send(ws, failed)
-        if hello is not None and ws is not None:
+        if caller is not None and ws is not None:
             close_code, reason_or_none = 1000, None
             set_message_limit(ws, policy.max_message_bytes)
-            policy.backend.connection_opened()
+            policy.backend.connection_opened(caller)
             try:
-                await _Connection(ws, policy).run()
+                await _Connection(ws, policy, caller).run()
             finally:
-                policy.backend.connection_closed()
+                policy.backend.connection_closed(caller)
     finally:
         try:
             if ws is not None:
@@ -267,8 +267,9 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
 
 async def _handshake(
     ws: WebSocketConnection, policy: _Policy
-) -> m.Hello | tuple[m.Failed | None, int]:
-    """Read and check the hello and answer ``Welcome``; or say how to refuse it.
+) -> Caller | tuple[m.Failed | None, int]:
+    """Read and check the hello and answer ``Welcome`` (the admitted caller); or say how to
+    refuse it.
 
     The caller bounds the whole exchange by ``HANDSHAKE_TIMEOUT_S``; a peer that sends nothing
     is refused with ``(None, CLOSE_POLICY)`` when that runs out.
@@ -280,19 +281,18 @@ async def _handshake(
         hello, admitted = checked
     else:
         return checked
-    # Read by the service in every task this connection starts (trio copies the context).
-    CURRENT_CALLER.set(Caller(name=hello.client, kind=admitted.kind))
     welcome = attrs.evolve(policy.welcome, id=hello.id, session_token=admitted.session_token)
     await ws.send_message(encode(welcome))
-    return hello
+    return Caller(name=hello.client, kind=admitted.kind)
 
 
 class _Connection:
     """One authenticated connection: the read loop and the tasks it starts."""
 
-    def __init__(self, ws: WebSocketConnection, policy: _Policy) -> None:
+    def __init__(self, ws: WebSocketConnection, policy: _Policy, caller: Caller) -> None:
         self.ws = ws
         self.policy = policy
+        self.caller = caller
         self.slots = trio.Semaphore(policy.max_inflight)
         # Running + waiting requests. A Semaphore, not a CapacityLimiter: the read loop takes
         # a place and the request's task gives it back.
@@ -394,7 +394,7 @@ class _Connection:
                 return m.Ok(id=request.id)
             if isinstance(request, m.Shutdown):
                 return m.Ok(id=request.id)
-            reply = await self.policy.backend.handle(request)
+            reply = await self.policy.backend.handle(request, self.caller)
         except ServiceError as exc:
             return fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:

@@ -39,20 +39,6 @@ export class Feed {
     this.add(event, Date.now() / 1000);
   }
 
-  // Rows another process (a legacy server) wrote straight into the file raise no event; the
-  // page polls the newest memories and shows the ones it has not seen, after a grace period
-  // so that an event still on its way wins.
-  async pollForeign(api) {
-    const reply = await api.call({ type: "list", page: 1, page_size: 20 });
-    const fresh = reply.memories.filter((m) => m.created_at > this.newest && !this.seen.has(m.content_hash));
-    if (!fresh.length) return;
-    await new Promise((r) => setTimeout(r, 1000));
-    for (const memory of fresh.reverse()) {
-      if (this.seen.has(memory.content_hash)) continue;
-      this.onEvent({ kind: "stored", content_hash: memory.content_hash, memory, client: FOREIGN_CLIENT });
-    }
-  }
-
   remember(event) {
     this.seen.add(event.content_hash);
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
@@ -61,7 +47,9 @@ export class Feed {
 
   add(event, when) {
     this.remember(event);
-    const client = event.client || (event.kind === "recent" ? "" : "unnamed client");
+    // The daemon reports rows another program (a legacy server) wrote into the file too, with
+    // no client and no machine; a daemon's own writes always name the machine.
+    const client = event.client || (event.kind === "recent" ? "" : event.origin ? "unnamed client" : FOREIGN_CLIENT);
     if (client && !this.clients.has(client)) {
       this.clients.add(client);
       this.clientFilter.append(h("option", { value: client }, client));

@@ -8,7 +8,6 @@ import { Insights, Health } from "./stats.js";
 
 const TABS = ["feed", "search", "browse", "insights", "health", "add"];
 const HEALTH_EVERY_MS = 2000;
-const FOREIGN_POLL_MS = 3000;
 
 class App {
   constructor() {
@@ -56,7 +55,6 @@ class App {
     this.browse.go(1);
     this.health.sample();
     setInterval(() => this.health.sample(), HEALTH_EVERY_MS);
-    setInterval(() => this.feed.pollForeign(this.api).catch(() => {}), FOREIGN_POLL_MS);
   }
 
   onEvent(event) {

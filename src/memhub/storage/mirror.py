@@ -1,8 +1,8 @@
 """An exact in-RAM mirror of the stored embeddings, searched with one matrix product.
 
 sqlite-vec's KNN is a brute-force scan costing ~0.4 µs per stored vector (38 ms at 100k on this
-machine's class of hardware); the same exact search as a BLAS matmul over a float32 matrix costs
-~3 ms. The daemon is the only owner of the file, so it can keep that matrix.
+machine's class of hardware), and pgvector's exact scan is slower still over a network; the same
+exact search as a BLAS matmul over a float32 matrix costs ~3 ms. So every daemon keeps one.
 
 Above a few thousand rows the matrix product itself is the cost (~10-15 ms at 100k: it streams
 150 MB). The index therefore also keeps int8 codes of every row (a quarter of the size) and
@@ -12,12 +12,14 @@ The results are the same rows, distances and order as the one-pass search; the c
 ~400 bytes per row next to the 1,536 of the float32 row (+26% memory).
 
 Consistency rule: the mirror is a *cache of vectors*, never the authority on which memories
-exist. Every search joins its candidates back to ``memories`` in the caller's own snapshot, so a
-row deleted or hidden in that snapshot is never returned even if the mirror still holds it.
-New rows are found by id: ``memories.id`` is AUTOINCREMENT, so every commit adds ids above the
-ones any earlier snapshot saw, and :meth:`VectorIndex.catch_up` loads the ids above its
-watermark from the caller's snapshot. That covers rows written by our writer and by any other
-process (a legacy mcp-memory-service, a sync tool) alike.
+exist. Every search joins its candidates back to the store in the caller's own snapshot, so a
+row deleted or hidden in that snapshot is never returned even if the mirror still holds it, and
+the snapshot itself scores the rows committed after :attr:`VectorIndex.position` (those the
+mirror may not hold yet). The mirror is filled once by its engine
+(:meth:`~memhub.storage.engine.Storage.load_mirror`) and from then on advanced only by the
+change follower, in the feed's commit order (:meth:`VectorIndex.apply`).
+
+Engine-neutral: keys are the engine's integer row ids, and nothing here knows SQL.
 """
 
 from __future__ import annotations
@@ -30,11 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from memhub.storage import int8codes
-from memhub.storage.sqlvalues import as_bytes, as_float, as_int
 
 if TYPE_CHECKING:
-    import apsw
-
+    from memhub.storage.model import Change
 
 FloatArray = npt.NDArray[np.float32]
 _INITIAL_CAPACITY: Final = 1024
@@ -43,21 +43,15 @@ _CHUNK_ROWS: Final = 4096
 TWO_PASS_MIN_ROWS: Final = 4096
 
 
-def blob_to_vector(blob: bytes, dimension: int) -> FloatArray:
-    """Decode sqlite-vec's raw little-endian float32 blob."""
-    vec = np.frombuffer(blob, dtype="<f4")
-    if vec.shape[0] != dimension:
-        raise ValueError(f"stored vector has {vec.shape[0]} dimensions, expected {dimension}")
-    return vec.astype(np.float32)
+def unit_rows(vecs: FloatArray) -> FloatArray:
+    """``vecs`` scaled to unit length row by row (zero rows stay zero), as a new array.
 
-
-def vector_to_blob(vec: FloatArray) -> bytes:
-    return np.ascontiguousarray(vec, dtype="<f4").tobytes()
-
-
-def normalized(vec: FloatArray) -> FloatArray:
-    norm = float(np.linalg.norm(vec))
-    return (vec / norm).astype(np.float32) if norm > 0 else vec
+    Only vectors that come from outside memhub need this: every ``Embedder`` returns unit rows.
+    """
+    out = np.array(vecs, dtype=np.float32, copy=True)
+    norms = np.linalg.norm(out, axis=-1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
 
 
 class VectorIndex:
@@ -84,14 +78,12 @@ class VectorIndex:
         self._row_slack = np.zeros(0, dtype=np.float64)
         self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
-        self._watermark = 0  # every memories.id <= this has been considered
+        #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
+        #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
+        self.position = 0
 
     def __len__(self) -> int:
         return self._count
-
-    @property
-    def watermark(self) -> int:
-        return self._watermark
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (allocated capacity, not just the used rows)."""
@@ -108,6 +100,19 @@ class VectorIndex:
         """Add many rows at once (normalised here; ids already present are skipped)."""
         with self._lock:
             self._extend_locked(rowids, vecs, created)
+
+    def clear(self) -> None:
+        """Forget every row (before a reload from the store)."""
+        with self._lock:
+            self._count = 0
+            self._slot.clear()
+            self.position = 0
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` more rows at once (one allocation before a bulk load)."""
+        with self._lock:
+            if self._ids.shape[0] < self._count + rows:
+                self._grow_to(self._count + rows)
 
     def _grow_to(self, capacity: int) -> None:
         def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
@@ -166,93 +171,47 @@ class VectorIndex:
 
     def remove(self, rowids: Iterable[int]) -> None:
         with self._lock:
-            for rowid in rowids:
-                slot = self._slot.pop(rowid, None)
-                if slot is None:
-                    continue
-                last = self._count - 1
-                if slot != last:  # move the last row into the hole: O(1) delete
-                    moved = int(self._ids[last])
-                    for array in (
-                        self._ids,
-                        self._vecs,
-                        self._created,
-                        self._codes,
-                        self._steps,
-                        self._row_slack,
-                    ):
-                        array[slot] = array[last]
-                    self._slot[moved] = slot
-                self._count = last
+            self._remove_locked(rowids)
 
-    def catch_up(self, conn: apsw.Connection) -> int:
-        """Load the rows above the watermark that the caller's snapshot can see.
+    def _remove_locked(self, rowids: Iterable[int]) -> None:
+        for rowid in rowids:
+            slot = self._slot.pop(rowid, None)
+            if slot is None:
+                continue
+            last = self._count - 1
+            if slot != last:  # move the last row into the hole: O(1) delete
+                moved = int(self._ids[last])
+                for array in (
+                    self._ids,
+                    self._vecs,
+                    self._created,
+                    self._codes,
+                    self._steps,
+                    self._row_slack,
+                ):
+                    array[slot] = array[last]
+                self._slot[moved] = slot
+            self._count = last
 
-        Call it inside the caller's read (or write) transaction so that what it loads and what
-        the caller then joins against are the same snapshot. Returns how many rows it added.
+    def apply(self, changes: Sequence[Change], position: int) -> None:
+        """Follow the change feed: add stored rows, drop deleted ones, then record ``position``.
+
+        Only :class:`memhub.actors.follower.ChangeFollower` calls this, in feed order. A stored
+        change without a vector (its engine did not have it at hand) must have been completed
+        by the caller; one still without is skipped (the row has no embedding yet).
         """
+        stored = [c for c in changes if c.kind == "stored" and c.vector is not None]
+        removed = [c.row for c in changes if c.kind == "deleted"]
         with self._lock:
-            start = self._watermark
-        rows = conn.execute(
-            "SELECT id, created_at FROM memories WHERE id > ? AND deleted_at IS NULL ORDER BY id",
-            (start,),
-        ).fetchall()
-        newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
-        rowids: list[int] = []
-        created: list[float] = []
-        vecs = np.empty((len(rows), self.dimension), dtype=np.float32)
-        for rowid, created_at in rows:
-            found = conn.execute(
-                "SELECT content_embedding FROM memory_embeddings WHERE rowid = ?", (rowid,)
-            ).fetchall()
-            if found:
-                vecs[len(rowids)] = blob_to_vector(as_bytes(found[0][0]), self.dimension)
-                rowids.append(as_int(rowid))
-                created.append(as_float(created_at))
-        with self._lock:
-            if rowids:
-                self._extend_locked(rowids, vecs[: len(rowids)], created)
-            self._watermark = max(self._watermark, as_int(newest))
-        return len(rowids)
-
-    def load_all(self, conn: apsw.Connection) -> int:
-        """Fill an empty index with one scan of each table (fast start on a large file)."""
-        created: dict[int, float] = {
-            as_int(rowid): as_float(at)
-            for rowid, at in conn.execute(
-                "SELECT id, created_at FROM memories WHERE deleted_at IS NULL"
-            )
-        }
-        newest = conn.execute("SELECT MAX(id) FROM memories").fetchall()[0][0] or 0
-        # Rows go in by chunks, into arrays sized once: no full-size temporary matrix, and no
-        # 100k separate row arrays (which would leave ~160 MB of freed heap behind as RSS).
-        with self._lock:
-            if self._ids.shape[0] < self._count + len(created):
-                self._grow_to(self._count + len(created))
-        chunk = np.empty((_CHUNK_ROWS, self.dimension), dtype=np.float32)
-        rowids: list[int] = []
-        times: list[float] = []
-        loaded = 0
-
-        def flush() -> None:
-            with self._lock:
-                self._extend_locked(rowids, chunk[: len(rowids)], times)
-            rowids.clear()
-            times.clear()
-
-        for rowid, blob in conn.execute("SELECT rowid, content_embedding FROM memory_embeddings"):
-            key = as_int(rowid)
-            if key in created:
-                chunk[len(rowids)] = blob_to_vector(as_bytes(blob), self.dimension)
-                rowids.append(key)
-                times.append(created[key])
-                loaded += 1
-                if len(rowids) == _CHUNK_ROWS:
-                    flush()
-        flush()
-        with self._lock:
-            self._watermark = max(self._watermark, as_int(newest))
-        return loaded
+            if stored:
+                vecs = np.stack([c.vector for c in stored if c.vector is not None])
+                self._extend_locked(
+                    [c.row for c in stored],
+                    vecs,
+                    [c.memory.created_at if c.memory is not None else 0.0 for c in stored],
+                )
+            self._remove_locked(removed)
+            self.position = max(self.position, position)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -279,7 +238,7 @@ class VectorIndex:
             exclude: rowids to skip (candidates already rejected by the caller).
             created_since: only rows created at or after this epoch.
         """
-        unit = normalized(query.astype(np.float32))
+        unit = np.asarray(query, dtype=np.float32)  # a unit row: embedders return them
         if k <= 0:
             return []
         with self._lock:

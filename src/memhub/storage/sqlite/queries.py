@@ -1,12 +1,13 @@
-"""The storage engine's read side: pure sync queries run by the reader actors.
+"""The SQLite engine's read side: sync queries run inside one read transaction.
 
 Each function runs on a read-only connection inside one read transaction opened by the reader,
 so every statement of one request sees the same snapshot. Nothing here writes (the connection
-is ``mode=ro`` and ``query_only``): access statistics, if ever kept, go through the writer.
+is ``mode=ro`` and ``query_only``).
 
-Filters (tags, type, time range, superseded, 12.x store and pending embeddings) are applied
-*before* the top-k cut, unlike upstream which filters after KNN and often returns fewer than
-``limit`` results.
+Filters (tags, type, time range, superseded, store, pending embeddings) are applied *before* the
+top-k cut, unlike upstream which filters after KNN and often returns fewer than ``limit``
+results. Rows are decoded totally (:mod:`~memhub.storage.sqlite.values`): whatever another
+program wrote into a column, a read shows the memory rather than failing for every client.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import attrs
 import numpy as np
 
-from memhub.domain.tags import tag_filter_sql, tags_from_db
+from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
-from memhub.storage.sqlvalues import as_float, as_int, as_str
-from memhub.storage.vectors import FloatArray, VectorIndex, normalized, vector_to_blob
+from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE
+from memhub.storage.sqlite import filters as sql_filters
+from memhub.storage.sqlite.values import as_float, as_int, as_str, epoch, optional_text, text
+from memhub.storage.sqlite.vectors import tail_vectors, vector_to_blob
 
 if TYPE_CHECKING:
     import apsw
 
-    from memhub.storage.schema import Schema
+    from memhub.storage.mirror import VectorIndex
+    from memhub.storage.model import Filters, FloatArray
+    from memhub.storage.sqlite.schema import Schema
 
 log = logging.getLogger(__name__)
 ROW_COLUMNS: Final = (
@@ -45,127 +49,71 @@ PREFIX_ROWS: Final = 400
 _FTS_STRIP: Final = re.compile(r"[^\w\s-]")
 
 
-def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
-    """Build a record from ROW_COLUMNS, tolerating what legacy writers left behind.
+def store_column(schema: Schema, alias: str = "m.") -> str:
+    """The SQL of a row's store name (``'default'`` in a 10.x file)."""
+    return f"{alias}store" if schema.has_store else f"'{DEFAULT_STORE}'"
 
-    The metadata is exactly what is stored (the writer merges updates into it); replies use
-    :func:`reply_record`, which also makes sure a reply can carry it.
+
+def decode_metadata(raw: object) -> tuple[dict[str, Any], str | None]:
+    """The stored metadata as a dict, and why it cannot be shown (None when it can).
+
+    Unparseable or non-object metadata reads as ``{}`` (as upstream); valid JSON that no reply
+    could carry (too deep, integers past 64 bits, lone surrogates: all accepted by Python's
+    ``json``, which legacy writers use) comes back with a reason.
     """
-    metadata = row[4]
+    source = text(raw) if raw is not None else ""
+    if not source:
+        return {}, None
     try:
-        meta = json.loads(metadata) if metadata else {}
-    except (TypeError, ValueError):
-        meta = {}
+        meta = json.loads(source)
+    except RecursionError:
+        return {}, f"it nests deeper than {MAX_METADATA_DEPTH} levels"
+    except ValueError:
+        return {}, None
     if not isinstance(meta, dict):
-        meta = {}
+        return {}, None
+    return meta, metadata_problem(meta)
+
+
+def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
+    """Build a record from ROW_COLUMNS, with the metadata exactly as stored (for the writer,
+    which merges updates into it). Metadata it cannot read is ``{}``."""
+    meta, _ = decode_metadata(row[4])
     return _record(row, meta)
 
 
 def reply_record(row: Sequence[Any]) -> m.MemoryRecord:
-    """Like :func:`row_to_record`, with metadata that any reply can encode.
-
-    Metadata that is valid JSON but that no reply could encode (too deep, integers past 64
-    bits, lone surrogates: all accepted by Python's ``json``, which legacy writers use) is
-    replaced by a marker and logged, so one such row never fails a whole page or search.
-    """
-    content_hash, metadata = row[0], row[4]
-    problem: str | None = None
-    try:
-        meta = json.loads(metadata) if metadata else {}
-    except RecursionError:
-        problem = f"it nests deeper than {MAX_METADATA_DEPTH} levels"
-    except (TypeError, ValueError):
-        meta = {}
-    if problem is None:
-        if not isinstance(meta, dict):
-            meta = {}
-        problem = metadata_problem(meta)
+    """Like :func:`row_to_record`, with metadata that any reply can encode: metadata no reply
+    could carry is replaced by a marker and logged, so one such row never fails a page."""
+    meta, problem = decode_metadata(row[4])
     if problem is not None:
-        log.warning("memory %s: metadata not shown: %s", content_hash, problem)
+        log.warning("memory %s: metadata not shown: %s", text(row[0]), problem)
         meta = unreadable_metadata(problem)
     return _record(row, meta)
 
 
 def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
     content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row
-    created_at = float(created) if created is not None else 0.0
-    updated_at = float(updated) if updated is not None else created_at
+    created_at = epoch(created)
+    created_at = created_at if created_at is not None else 0.0
+    updated_at = epoch(updated)
+    updated_at = updated_at if updated_at is not None else created_at
+    kind = text(memory_type).strip().lower() or DEFAULT_TYPE
     return m.MemoryRecord(
-        content_hash=content_hash,
-        content=content,
-        tags=tags_from_db(tags),
-        memory_type=(memory_type or "note").strip().lower(),
+        content_hash=text(content_hash),
+        content=text(content),
+        tags=tags_from_db(optional_text(tags)),
+        memory_type=kind,
         metadata=meta,
         created_at=created_at,
         updated_at=updated_at,
-        created_at_iso=c_iso or iso_utc(created_at),
-        updated_at_iso=u_iso or iso_utc(updated_at),
+        created_at_iso=_iso(c_iso, created_at),
+        updated_at_iso=_iso(u_iso, updated_at),
     )
 
 
-def _like_literal(text: str) -> str:
-    """``text`` with LIKE's wildcards escaped (for ``ESCAPE '\\'``)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@attrs.frozen(kw_only=True)
-class Filters:
-    """Row filters shared by search, list and delete."""
-
-    tags: list[str] = attrs.field(factory=list)
-    match_all: bool = False
-    memory_type: str | None = None
-    after: float | None = None
-    before: float | None = None
-    include_superseded: bool = False
-    stale_before: float | None = None  # COALESCE(last_accessed, created_at) < this
-    agent_id: str | None = None  # 12.x's author scope: metadata.agent_id or tag agent:<id>
-
-    def where(self, schema: Schema, *, searchable: bool) -> tuple[str, list[Any]]:
-        """SQL condition over alias ``m`` and its parameters."""
-        if searchable:
-            parts = [schema.searchable_filter("m", include_superseded=self.include_superseded)]
-        else:
-            parts = [schema.active_filter("m")]
-        params: list[Any] = []
-        if self.tags:
-            sql, tag_params = tag_filter_sql(self.tags, self.match_all, column="m.tags")
-            parts.append(sql)
-            params.extend(tag_params)
-        if self.memory_type:
-            parts.append("LOWER(m.memory_type) = ?")
-            params.append(self.memory_type.lower())
-        if self.after is not None:
-            parts.append("m.created_at >= ?")
-            params.append(self.after)
-        if self.before is not None:
-            parts.append("m.created_at <= ?")
-            params.append(self.before)
-        if self.stale_before is not None:
-            column = "m.last_accessed" if "last_accessed" in schema.memory_columns else "NULL"
-            parts.append(f"COALESCE({column}, m.created_at) < ?")
-            params.append(self.stale_before)
-        if self.agent_id is not None:
-            parts.append(
-                # json_valid first: a legacy row with broken metadata must not fail the query.
-                "(CASE WHEN json_valid(m.metadata) THEN json_extract(m.metadata, '$.agent_id') END"
-                " = ? "
-                "OR (',' || m.tags || ',') LIKE ? ESCAPE '\\')"
-            )
-            params.extend([self.agent_id, f"%,{_like_literal('agent:' + self.agent_id.strip())},%"])
-        return " AND ".join(parts), params
-
-    @property
-    def narrowing(self) -> bool:
-        """True when the filter can exclude rows beyond the base visibility rules."""
-        return bool(
-            self.tags
-            or self.memory_type
-            or self.after is not None
-            or self.before is not None
-            or self.stale_before is not None
-            or self.agent_id is not None
-        )
+def _iso(stored: object, at: float) -> str:
+    return stored if isinstance(stored, str) and stored else iso_utc(at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +123,7 @@ class Filters:
 def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.MemoryRecord | None:
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM memories m "
-        f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
+        f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, None)}",
         (content_hash,),
     ).fetchall()
     return reply_record(rows[0]) if rows else None
@@ -185,7 +133,7 @@ def list_page(
     conn: apsw.Connection, schema: Schema, filters: Filters, *, page: int, page_size: int
 ) -> tuple[list[m.MemoryRecord], int]:
     """One page, newest first, and the total count of matching rows."""
-    where, params = filters.where(schema, searchable=False)
+    where, params = sql_filters.where(filters, schema, for_search=False)
     total = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
@@ -201,17 +149,14 @@ def select_targets(
 ) -> list[tuple[int, str]]:
     """Rows a delete would remove: ``(rowid, content_hash)``."""
     if content_hash is not None:
-        return [
-            (as_int(r[0]), as_str(r[1]))
-            for r in conn.execute(
-                f"SELECT m.id, m.content_hash FROM memories m "
-                f"WHERE m.content_hash = ? AND {schema.active_filter('m')}",
-                (content_hash,),
-            )
-        ]
-    where, params = filters.where(schema, searchable=False)
+        sql = (
+            "SELECT m.id, m.content_hash FROM memories m "
+            f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, filters.store)}"
+        )
+        return [(as_int(r[0]), text(r[1])) for r in conn.execute(sql, (content_hash,))]
+    where, params = sql_filters.where(filters, schema, for_search=False)
     return [
-        (as_int(r[0]), as_str(r[1]))
+        (as_int(r[0]), text(r[1]))
         for r in conn.execute(
             f"SELECT m.id, m.content_hash FROM memories m WHERE {where} ORDER BY m.id", params
         )
@@ -220,7 +165,7 @@ def select_targets(
 
 def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str]]:
     """Active rows whose hash repeats an older active row: ``(id, content_hash)``, oldest kept."""
-    active = schema.active_filter("m")
+    active = sql_filters.visible(schema, None)
     rows = conn.execute(
         f"SELECT m.id, m.content_hash FROM memories m WHERE {active} AND m.content_hash IN "
         f"(SELECT content_hash FROM memories m WHERE {active} "
@@ -229,7 +174,7 @@ def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str
     seen: set[str] = set()
     extra: list[tuple[int, str]] = []
     for rowid, content_hash in rows:
-        key = as_str(content_hash)
+        key = text(content_hash)
         if key in seen:
             extra.append((as_int(rowid), key))
         seen.add(key)
@@ -237,9 +182,9 @@ def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str
 
 
 def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
-    """(active memories, soft-deleted memories)."""
+    """(active memories of the default store, soft-deleted memories)."""
     active = conn.execute(
-        f"SELECT COUNT(*) FROM memories m WHERE {schema.active_filter('m')}"
+        f"SELECT COUNT(*) FROM memories m WHERE {sql_filters.visible(schema)}"
     ).fetchall()[0][0]
     deleted = conn.execute("SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL").fetchall()[
         0
@@ -277,38 +222,95 @@ def semantic_search(
     filters: Filters,
     limit: int,
 ) -> list[m.Hit]:
-    """Exact nearest neighbours among the rows that pass the filters, best first."""
-    where, params = filters.where(schema, searchable=True)
+    """Exact nearest neighbours among the rows that pass the filters, best first.
+
+    The mirror holds the rows up to its position; the rows committed after it (usually none:
+    the follower applies each commit within milliseconds) are scored here from the snapshot,
+    so an acknowledged write is found at once.
+    """
+    where, params = sql_filters.where(filters, schema, for_search=True)
     if index is None:
         return _vec0_search(conn, schema, query_vector, filters, where, params, limit)
-    index.catch_up(conn)
+    tail = _tail_nearest(conn, index, query_vector, where, params, limit)
+    skip = [row for row, _ in tail]
+    best = _mirror_nearest(conn, index, query_vector, filters, where, params, limit, skip)
+    ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
+    records = _records_by_id(conn, [row for row, _ in ranked], where, params)
+    return [
+        m.Hit(memory=records[row], score=score_from_distance(distance))
+        for row, distance in ranked
+        if row in records
+    ]
+
+
+def _tail_nearest(
+    conn: apsw.Connection,
+    index: VectorIndex,
+    query_vector: FloatArray,
+    where: str,
+    params: list[Any],
+    limit: int,
+) -> list[tuple[int, float]]:
+    """``(row, distance)`` of the matching rows past the mirror's position, nearest first."""
+    rows, vecs = tail_vectors(conn, index.position, index.dimension, where, params)
+    if not rows:
+        return []
+    sims = vecs @ np.asarray(query_vector, dtype=np.float32)
+    dists = index.distances(sims)
+    ranked = sorted(zip(rows, (float(d) for d in dists), strict=True), key=lambda x: (x[1], x[0]))
+    return ranked[:limit]
+
+
+def _mirror_nearest(
+    conn: apsw.Connection,
+    index: VectorIndex,
+    query_vector: FloatArray,
+    filters: Filters,
+    where: str,
+    params: list[Any],
+    limit: int,
+    skip: list[int],
+) -> list[tuple[int, float]]:
+    """``(row, distance)`` of the ``limit`` nearest mirror rows that pass the filters."""
     allowed = None
     if filters.narrowing:
-        found = _filtered_prefix(conn, index, query_vector, where, params, limit)
+        found = _filtered_prefix(conn, index, query_vector, where, params, limit, skip)
         if found is not None:
             return found
         allowed = np.fromiter(
             (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
             dtype=np.int64,
         )
-    hits: list[m.Hit] = []
-    rejected: list[int] = []
+    best: list[tuple[int, float]] = []
+    rejected: list[int] = list(skip)
     want = limit
-    while len(hits) < limit:
+    while len(best) < limit:
         # Ask for a few more than needed: mirror rows hidden in this snapshot get rejected.
         batch = index.nearest(query_vector, want + 8, allowed=allowed, exclude=rejected)
-        records = _records_by_id(conn, [rowid for rowid, _ in batch], where, params)
-        for rowid, distance in batch:
-            record = records.get(rowid)
-            if record is None:
-                rejected.append(rowid)
-            elif len(hits) < limit:
-                hits.append(m.Hit(memory=record, score=score_from_distance(distance)))
-                rejected.append(rowid)
+        visible_rows = _matching_ids(conn, [row for row, _ in batch], where, params)
+        for row, distance in batch:
+            rejected.append(row)
+            if row in visible_rows and len(best) < limit:
+                best.append((row, distance))
         if len(batch) < want + 8:
             break  # the index has nothing more
-        want = (limit - len(hits)) * 2
-    return hits
+        want = (limit - len(best)) * 2
+    return best
+
+
+def _matching_ids(
+    conn: apsw.Connection, ids: Sequence[int], where: str, params: list[Any]
+) -> set[int]:
+    if not ids:
+        return set()
+    placeholders = ",".join("?" * len(ids))
+    return {
+        as_int(r[0])
+        for r in conn.execute(
+            f"SELECT m.id FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
+            [*ids, *params],
+        )
+    }
 
 
 def _filtered_prefix(
@@ -318,7 +320,8 @@ def _filtered_prefix(
     where: str,
     params: list[Any],
     limit: int,
-) -> list[m.Hit] | None:
+    skip: list[int],
+) -> list[tuple[int, float]] | None:
     """A filtered search answered from the unfiltered top rows, or None if they are too few.
 
     Listing every row a filter matches costs a scan of ``memories`` (~20 ms at 100k rows);
@@ -328,26 +331,14 @@ def _filtered_prefix(
     so it cannot belong to the top ``limit``. Otherwise the caller lists the matching ids.
     """
     want = min(VEC0_MAX_K, max(PREFIX_ROWS, limit * 40))
-    prefix = index.nearest(query_vector, want)
+    prefix = index.nearest(query_vector, want, exclude=skip)
     if not prefix:
         return []
-    placeholders = ",".join("?" * len(prefix))
-    matching = {
-        as_int(r[0])
-        for r in conn.execute(
-            f"SELECT m.id FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
-            [*(rowid for rowid, _ in prefix), *params],
-        )
-    }
-    best = [(rowid, distance) for rowid, distance in prefix if rowid in matching][:limit]
+    matching = _matching_ids(conn, [row for row, _ in prefix], where, params)
+    best = [(row, distance) for row, distance in prefix if row in matching][:limit]
     if len(best) < limit and len(prefix) == want:
         return None  # too few matches among the nearest rows: list every matching row instead
-    records = _records_by_id(conn, [rowid for rowid, _ in best], where, params)
-    return [
-        m.Hit(memory=records[rowid], score=score_from_distance(distance))
-        for rowid, distance in best
-        if rowid in records
-    ]
+    return best
 
 
 def _vec0_search(
@@ -360,7 +351,7 @@ def _vec0_search(
     limit: int,
 ) -> list[m.Hit]:
     """The same search done by sqlite-vec's brute-force KNN (``MEMHUB_VECTOR_INDEX=vec0``)."""
-    blob = vector_to_blob(normalized(query_vector))
+    blob = vector_to_blob(query_vector)
     prefilter = ""
     pre_params: list[Any] = []
     if filters.narrowing:
@@ -386,22 +377,26 @@ def _vec0_search(
 
 
 def exact_search(
-    conn: apsw.Connection, schema: Schema, text: str, filters: Filters, limit: int
+    conn: apsw.Connection, schema: Schema, query: str, filters: Filters, limit: int
 ) -> list[m.Hit]:
-    """Case-insensitive substring match, newest first (upstream's ``mode: exact``)."""
-    where, params = filters.where(schema, searchable=True)
+    """Case-insensitive substring match, newest first (upstream's ``mode: exact``).
+
+    The query is a literal: ``%`` and ``_`` match themselves (upstream pastes the query into a
+    LIKE pattern, so ``snake_case`` also found ``snakeXcase`` there; memhub does not).
+    """
+    where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
-        "AND m.content LIKE '%' || ? || '%' COLLATE NOCASE "
+        "AND m.content LIKE ? ESCAPE '\\' "
         "ORDER BY m.created_at DESC LIMIT ?",
-        [*params, text, limit],
+        [*params, f"%{sql_filters.like_literal(query)}%", limit],
     ).fetchall()
     return [m.Hit(memory=reply_record(r), score=1.0) for r in rows]
 
 
 def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) -> list[m.Hit]:
     """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
-    where, params = filters.where(schema, searchable=True)
+    where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
         [*params, limit],
@@ -409,9 +404,9 @@ def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) 
     return [m.Hit(memory=reply_record(r), score=0.5) for r in rows]
 
 
-def fts_query(text: str) -> str | None:
+def fts_query(query: str) -> str | None:
     """12.x's BM25 query: an OR of quoted terms of 3+ characters, else the whole phrase."""
-    clean = _FTS_STRIP.sub("", text)
+    clean = _FTS_STRIP.sub("", query)
     if not clean.strip():
         return None
     terms = [t for t in clean.split() if len(t) >= 3]
@@ -421,20 +416,20 @@ def fts_query(text: str) -> str | None:
 
 
 def keyword_scores(
-    conn: apsw.Connection, schema: Schema, text: str, filters: Filters, limit: int
+    conn: apsw.Connection, schema: Schema, query: str, filters: Filters, limit: int
 ) -> dict[int, float]:
     """BM25 over the FTS5 trigram table, as ``rowid -> x / (1 + x)`` with ``x = -rank``."""
     if not schema.has_fts:
         return {}
-    query = fts_query(text)
-    if query is None:
+    match = fts_query(query)
+    if match is None:
         return {}
-    where, params = filters.where(schema, searchable=True)
+    where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
         "SELECT f.rowid, bm25(memory_content_fts) AS rank FROM memory_content_fts f "
         f"JOIN memories m ON m.id = f.rowid WHERE memory_content_fts MATCH ? AND {where} "
         "ORDER BY rank LIMIT ?",
-        [query, *params, limit],
+        [match, *params, limit],
     ).fetchall()
     scores = {}
     for rowid, rank in rows:
@@ -447,7 +442,7 @@ def hybrid_search(
     conn: apsw.Connection,
     schema: Schema,
     index: VectorIndex | None,
-    text: str,
+    query: str,
     query_vector: FloatArray,
     filters: Filters,
     limit: int,
@@ -457,13 +452,12 @@ def hybrid_search(
 ) -> list[m.Hit]:
     """Weighted fusion of BM25 and vector scores over the union of both candidate lists."""
     semantic = semantic_search(conn, schema, index, query_vector, filters, limit * 2)
-    keyword = keyword_scores(conn, schema, text, filters, limit * 2)
-    where, params = filters.where(schema, searchable=True)
+    keyword = keyword_scores(conn, schema, query, filters, limit * 2)
+    where, params = sql_filters.where(filters, schema, for_search=True)
     by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
         h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
     }
-    keyword_only = list(keyword)
-    records = _records_by_id(conn, keyword_only, where, params)
+    records = _records_by_id(conn, list(keyword), where, params)
     for rowid, kw in keyword.items():
         record = records.get(rowid)
         if record is None:
@@ -476,3 +470,8 @@ def hybrid_search(
     ]
     fused.sort(key=lambda h: h.score, reverse=True)
     return fused[:limit]
+
+
+def as_hash(value: object) -> str:
+    """A content hash column (strict: memhub's own queries select it)."""
+    return as_str(value)

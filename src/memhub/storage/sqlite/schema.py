@@ -51,7 +51,7 @@ class Schema:
 
     @property
     def has_store(self) -> bool:
-        """12.x partitions memories by a ``store`` name; memhub serves ``'default'``."""
+        """12.x partitions memories by a ``store`` name (``'default'`` unless named)."""
         return "store" in self.memory_columns
 
     @property
@@ -65,22 +65,6 @@ class Schema:
     @property
     def vec_partitioned(self) -> bool:
         return self.generation == "v12"
-
-    def active_filter(self, alias: str = "m") -> str:
-        """SQL that keeps the rows mcp-memory-service of this generation shows by default."""
-        parts = [f"{alias}.deleted_at IS NULL"]
-        if self.has_store:
-            parts.append(f"{alias}.store = 'default'")
-        return " AND ".join(parts)
-
-    def searchable_filter(self, alias: str = "m", *, include_superseded: bool = False) -> str:
-        """Active rows that search may return (12.x hides rows still awaiting an embedding)."""
-        parts = [self.active_filter(alias)]
-        if self.has_embedding_pending:
-            parts.append(f"({alias}.embedding_pending IS NULL OR {alias}.embedding_pending = 0)")
-        if self.has_superseded and not include_superseded:
-            parts.append(f"({alias}.superseded_by IS NULL OR {alias}.superseded_by = '')")
-        return " AND ".join(parts)
 
 
 def _load_sqlite_vec(conn: apsw.Connection, path: Path) -> None:

@@ -1,0 +1,79 @@
+"""The storage contract's harness: an engine opened the way the daemon opens it.
+
+``Engine`` wraps an opened :class:`~memhub.storage.engine.Storage` with the few verbs the
+contract tests need (write a batch, read in a snapshot, follow the feed like the change
+follower does), so one test runs unchanged over every engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import attrs
+import outcome
+
+from memhub.config import DEFAULT_PRAGMAS, Settings
+from memhub.embedding import HashEmbedder
+from memhub.storage import open_storage
+from memhub.storage.engine import Cursor, Snapshot, Storage, WriteCall, WriteTxn
+from memhub.storage.following import next_batch
+from memhub.storage.model import Change
+
+T = TypeVar("T")
+ENGINES = ["sqlite"]
+
+
+def settings_for(kind: str, where: Path, **overrides: Any) -> Settings:
+    if kind != "sqlite":
+        raise ValueError(kind)
+    return attrs.evolve(
+        Settings(db_path=where / "memories.db", pragmas=dict(DEFAULT_PRAGMAS), machine="test-box"),
+        **overrides,
+    )
+
+
+class Engine:
+    """One opened engine and the follower state a daemon would keep beside it."""
+
+    def __init__(self, settings: Settings, embedder: HashEmbedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or HashEmbedder()
+        opening = open_storage(settings)
+        self.storage: Storage = opening.complete(self.embedder)
+        self.cursor: Cursor = self.storage.load_mirror()
+        self._reader = self.storage.open_reader()
+
+    def batch(self, fns: Sequence[Callable[[WriteTxn], object]], client: str = "") -> list[Any]:
+        """Run ``fns`` in one batch; their outcomes (values or the errors they raised)."""
+        results = self.storage.writer.run_batch([WriteCall(fn, client) for fn in fns])
+        return [r.value if isinstance(r, outcome.Value) else _error(r) for r in results]
+
+    def write(self, fn: Callable[[WriteTxn], T], client: str = "") -> T:
+        """One write in a batch of its own; raises what the write raised."""
+        [result] = self.storage.writer.run_batch([WriteCall(fn, client)])
+        return cast("T", result.unwrap())
+
+    def read(self, fn: Callable[[Snapshot], T], timeout: float = 10.0) -> T:
+        return self._reader.run(fn, time.monotonic() + timeout)
+
+    def follow(self) -> list[Change]:
+        """Advance the mirror over every change committed so far, as the follower does."""
+        seen: list[Change] = []
+        while True:
+            batch = next_batch(self.storage, self.cursor)
+            self.cursor = batch.cursor
+            seen.extend(batch.changes)
+            if not batch.changes:
+                return seen
+
+    def close(self) -> None:
+        self._reader.close()
+        self.storage.close()
+
+
+def _error(result: outcome.Outcome[object]) -> BaseException:
+    assert isinstance(result, outcome.Error)
+    return result.error
