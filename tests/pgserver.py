@@ -361,6 +361,10 @@ class PgServer:
     def admin_url(self) -> str:
         return self.url()
 
+    def passwordless_url(self, *, user: str = SUPERUSER, dbname: str = "postgres") -> str:
+        """The URL memhub is configured with: the password comes from PGPASSFILE."""
+        return f"postgresql://{quote(user, safe='')}@{HOST}:{self.port}/{quote(dbname, safe='')}"
+
     def env(self) -> dict[str, str]:
         """libpq variables for a child process (psql, another "machine"): no password in it."""
         return {
