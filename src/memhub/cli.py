@@ -117,8 +117,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not acquired:
         info = read_runtime_file(paths.runtime)
         where = f" (pid {info.pid}, port {info.port})" if info else ""
-        _err(f"a daemon already serves {settings.db_path}{where}; see `memhub status`")
+        _err(f"a daemon already serves {settings.store.location}{where}; see `memhub status`")
         return EXIT_NOT_RUNNING
+    if settings.database_url is not None:
+        # A team store has no file here: the lock in the state directory is the one claim.
+        try:
+            setup_logging(settings.log_level, paths.log)
+            return _serve_locked(settings)
+        finally:
+            lock.release()
     try:
         try:
             # An empty file is a new database to SQLite; creating it here gives it an identity
@@ -159,7 +166,7 @@ def _serve_locked(settings: Settings) -> int:
                 )
             )
             print(
-                f"memhub {handle.welcome.server_version}: serving {settings.db_path} "
+                f"memhub {handle.welcome.server_version}: serving {handle.welcome.db_path} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
                 f"embedder {handle.welcome.embedder})",
                 flush=True,
@@ -192,11 +199,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = _settings(args.db)
     report = trio.run(fetch_health, settings.db_path)
+    location = settings.store.location
     if report is None:
         if args.json:
-            print(json.dumps({"running": False, "db_path": str(settings.db_path)}))
+            print(json.dumps({"running": False, "db_path": location}))
         else:
-            print(f"memhub: no daemon serves {settings.db_path}")
+            print(f"memhub: no daemon serves {location}")
         return EXIT_NOT_RUNNING
     info, health = report
     data = {
@@ -229,13 +237,14 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     settings = _settings(args.db)
     stopped = trio.run(stop_daemon, settings.db_path, args.timeout)
+    location = settings.store.location
     if stopped is None:
-        print(f"memhub: no daemon serves {settings.db_path}")
+        print(f"memhub: no daemon serves {location}")
         return EXIT_NOT_RUNNING
     if not stopped:
-        _err(f"the daemon for {settings.db_path} did not stop within {args.timeout:g} s")
+        _err(f"the daemon for {location} did not stop within {args.timeout:g} s")
         return EXIT_ERROR
-    print(f"memhub: stopped the daemon for {settings.db_path}")
+    print(f"memhub: stopped the daemon for {location}")
     return EXIT_OK
 
 
@@ -293,6 +302,12 @@ async def _browser_url(db: str | None) -> str:
     return f"http://{host}:{info.port}/#ticket={delivery.reply.ticket}"
 
 
+def cmd_team(args: argparse.Namespace) -> int:
+    from memhub.team import main_team
+
+    return main_team(args.action, args.url, role=args.role, read_only=args.read_only)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from memhub.mcp_bridge.install import main_install
 
@@ -325,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     def db_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--db",
-            help="database file (default: MCP_MEMORY_SQLITE_PATH, MCP_MEMORY_SQLITEVEC_PATH, "
-            "or <MCP_MEMORY_BASE_DIR>/sqlite_vec.db)",
+            help="database file or team store URL postgresql://user@host/db (default: "
+            "MEMHUB_DATABASE_URL, MCP_MEMORY_SQLITE_PATH, MCP_MEMORY_SQLITEVEC_PATH, or "
+            "<MCP_MEMORY_BASE_DIR>/sqlite_vec.db)",
         )
 
     p = sub.add_parser("serve", help="run the daemon for one database in the foreground")
@@ -374,6 +390,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="export: rebuild even if it verifies")
     p.add_argument("--json", action="store_true", help="status: machine-readable output")
     p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("team", help="prepare a PostgreSQL team store, or grant a member access")
+    p.add_argument("action", choices=("init", "grant"))
+    p.add_argument(
+        "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
+    )
+    p.add_argument("--role", help="grant: the member's PostgreSQL login role")
+    p.add_argument(
+        "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
+    )
+    p.set_defaults(func=cmd_team)
 
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False

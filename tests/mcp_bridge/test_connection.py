@@ -126,7 +126,7 @@ class FakeDiscovery:
     def pid_alive(self, pid: int) -> bool:
         return pid in self.world.alive
 
-    def spawn(self, db_path: Path, log_path: Path) -> FakeChild:
+    def spawn(self, store: str, log_path: Path) -> FakeChild:
         w = self.world
         w.spawns += 1
         if w.killed_while_starting:

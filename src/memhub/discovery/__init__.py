@@ -113,7 +113,9 @@ class Discovery(Protocol):
 
     def pid_alive(self, pid: int) -> bool: ...
 
-    def spawn(self, db_path: Path, log_path: Path) -> Child: ...
+    def spawn(self, store: str, log_path: Path) -> Child:
+        """Start a daemon for ``store`` (a path or a team store's URL)."""
+        ...
 
     def connect(
         self, info: RuntimeInfo, client_name: str
@@ -135,8 +137,8 @@ class LocalDiscovery:
     def pid_alive(self, pid: int) -> bool:
         return pid_alive(pid)
 
-    def spawn(self, db_path: Path, log_path: Path) -> Child:
-        return spawn_daemon(db_path, log_path)
+    def spawn(self, store: str, log_path: Path) -> Child:
+        return spawn_daemon(store, log_path)
 
     def connect(
         self, info: RuntimeInfo, client_name: str

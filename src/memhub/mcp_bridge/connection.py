@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from memhub.config import env_float, resolve_db_path
+from memhub.config import StoreRef, env_float, resolve_store
 from memhub.discovery import (
     EXIT_LOCK_TAKEN,
     Child,
@@ -82,6 +82,10 @@ class LinkSettings:
 
     db_path: Path
     client_name: str = "memhub-bridge"
+    #: The team store's URL when the store is PostgreSQL (``db_path`` then names its daemon's
+    #: files in the state directory), and how its daemon names it.
+    database_url: str | None = None
+    location: str = ""
     start_timeout_s: float = 90.0
     call_timeout_s: float = 60.0
     spawn: bool = True
@@ -96,8 +100,11 @@ class LinkSettings:
         ``MEMHUB_BRIDGE_CALL_TIMEOUT`` (default 60 s) bounds each request.
         """
         env = os.environ if environ is None else environ
+        store = resolve_store(env, db)
         values: dict[str, Any] = {
-            "db_path": resolve_db_path(env, db),
+            "db_path": store.db_path,
+            "database_url": store.url,
+            "location": store.location,
             "start_timeout_s": env_float(env, "MEMHUB_BRIDGE_START_TIMEOUT", 90.0, minimum=1.0),
             "call_timeout_s": env_float(env, "MEMHUB_BRIDGE_CALL_TIMEOUT", 60.0, minimum=0.1),
         }
@@ -285,7 +292,7 @@ class DaemonLink:
             held = await self._nursery.start(self._hold, info)
         client, scope = held
         served = client.welcome.db_path
-        if not same_file(served, self.settings.db_path):
+        if not self._serves_our_store(served):
             # A recycled port now belongs to the daemon of another database.
             scope.cancel()
             raise Unavailable(f"port {info.port} serves {served}, not this database")
@@ -293,6 +300,16 @@ class DaemonLink:
         self._client, self._scope = client, scope
         log.info("connected to the memhub daemon (pid %s, port %s)", info.pid, info.port)
         return client
+
+    def _serves_our_store(self, served: str) -> bool:
+        if self.settings.database_url is not None:
+            return served == self.settings.location
+        return same_file(served, self.settings.db_path)
+
+    @property
+    def store(self) -> StoreRef:
+        settings = self.settings
+        return StoreRef(settings.db_path, settings.database_url, settings.location)
 
     async def _hold(
         self,
@@ -337,7 +354,7 @@ class DaemonLink:
         self._last_spawn = time.monotonic()
         log.info("starting the memhub daemon for %s", self.settings.db_path)
         try:
-            self._starting.append(self._os.spawn(self.settings.db_path, self.paths.log))
+            self._starting.append(self._os.spawn(self.store.argument, self.paths.log))
         except OSError as exc:
             raise self.unreachable(f"cannot start `memhub serve`: {exc}") from None
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.types import TypeInfo
 
 from memhub import __version__
@@ -214,3 +215,35 @@ def init_store(target: PgTarget, *, embedder: str, dimension: int) -> list[str]:
                 conn.execute(statement)
             done.append(f"granted {ddl.WRITER_ROLE} and {ddl.READER_ROLE} on {target.schema!r}")
     return done
+
+
+def grant_member(target: PgTarget, role: str, *, read_only: bool) -> str:
+    """Make the login role ``role`` a writer or a read-only member of the store."""
+    group = ddl.READER_ROLE if read_only else ddl.WRITER_ROLE
+    other = ddl.WRITER_ROLE if read_only else ddl.READER_ROLE
+    with connect_or_explain(target, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchall()
+        if not exists:
+            raise StartupError(
+                f"{target.location}: there is no role {role!r}; create it first "
+                f"(CREATE ROLE {role} LOGIN PASSWORD ...) and run this again"
+            )
+        try:
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role))
+            )
+            conn.execute(
+                sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), sql.Identifier(role))
+            )
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(target.dbname), sql.Identifier(role)
+                )
+            )
+        except pg_errors.InsufficientPrivilege as exc:
+            raise StartupError(
+                f"{target.location}: role {target.user!r} may not grant access "
+                f"({exc.diag.message_primary}); run this as the store's admin"
+            ) from None
+    kind = "read-only member (search, no writes)" if read_only else "writer"
+    return f"{role} is now a {kind} of {target.location}"

@@ -66,8 +66,8 @@ class PgTarget:
         return {"password": self.password} if self.password is not None else {}
 
 
-def resolve(url: str, environ: Mapping[str, str]) -> PgTarget:
-    """The store ``url`` names, with its schema and password source.
+def resolve(url: str, environ: Mapping[str, str], *, with_password: bool = True) -> PgTarget:
+    """The store ``url`` names, with its schema and (``with_password``) its password.
 
     Raises:
         StartupError: a password in the URL, an unusable schema name or password file.
@@ -102,7 +102,7 @@ def resolve(url: str, environ: Mapping[str, str]) -> PgTarget:
         port=port,
         dbname=dbname or user,
         user=user,
-        password=_password_from_file(environ),
+        password=_password_from_file(environ) if with_password else None,
     )
 
 
