@@ -94,18 +94,21 @@ def test_an_acked_write_on_one_machine_reaches_every_machine_in_commit_order(tmp
                     nursery.start_soon(watch, await on_b.subscribe(), "desktop")
                     with trio.fail_after(20):
                         first = await on_a.call(m.Store(id=0, content="decided: ship on fridays"))
+                        assert isinstance(first, m.Stored)
                         await on_b.call(m.Store(id=0, content="the staging db moved to pg18"))
                         dup = None
                         try:
                             await on_b.call(m.Store(id=0, content="Decided: ship on Fridays"))
                         except Exception as exc:
                             dup = exc
-                        assert dup is not None and "Duplicate" in str(dup)
+                        assert dup is not None
+                        assert "Duplicate" in str(dup)
                         await on_a.call(
                             m.Update(id=0, content_hash=first.content_hash, tags=["ops"])
                         )
                         await on_b.call(m.Delete(id=0, content_hash=first.content_hash))
                 found = await on_b.call(m.Search(id=0, query="staging database", limit=5))
+                assert isinstance(found, m.SearchResult)
                 assert found.hits[0].memory.content == "the staging db moved to pg18"
                 for where in ("laptop", "desktop"):
                     kinds = [(e.kind, e.origin, e.client) for e in seen[where]]
