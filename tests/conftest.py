@@ -3,7 +3,6 @@
 import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -52,8 +51,19 @@ def pg_db(pg_server: PgServer) -> Iterator[PgDatabase]:
         pg_server.drop_database(name)
 
 
-@pytest.fixture
-def pg_private(tmp_path: Path) -> Iterator[PgServer]:
-    """A server of the test's own, for tests that kill, stop or restart it."""
-    with PgServer.create(tmp_path) as server:
+@pytest.fixture(scope="module")
+def _pg_private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    with PgServer.create(tmp_path_factory.mktemp("pg-private")) as server:
         yield server
+
+
+@pytest.fixture
+def pg_private(_pg_private_server: PgServer) -> PgServer:
+    """A server of the test module's own, for tests that kill, stop or restart it.
+
+    Running at the start of each test (restarted if an earlier test left it down); one initdb
+    per module, so each test should use its own database.
+    """
+    if not _pg_private_server.running:
+        _pg_private_server.start()
+    return _pg_private_server
