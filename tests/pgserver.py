@@ -80,18 +80,9 @@ class _RunAs:
         try:
             entry = pwd.getpwnam(SYSTEM_USER)
         except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SYSTEM_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
+            # A concurrent run may create the user first: then useradd fails and the lookup works.
+            useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+            subprocess.run([*useradd, SYSTEM_USER], check=False, capture_output=True)
             entry = pwd.getpwnam(SYSTEM_USER)
         return cls(entry.pw_uid, entry.pw_gid)
 
@@ -158,7 +149,7 @@ class PgServer:
 
         ``base`` holds the password file and, when not root, the server's files. Under root the
         server's files go to a new directory in the system temp dir (pytest's ``tmp_path`` is
-        0700 root-only); ``base / "pg"`` then links to it.
+        0700 root-only); a symlink of the same name in ``base`` points to it.
         """
         run_as = _RunAs.for_current_user()
         bins = bin_dir()
@@ -166,7 +157,7 @@ class PgServer:
             _check_traversable(bins)
             workdir = Path(tempfile.mkdtemp(prefix="memhub-pg-"))
             run_as.chown(workdir)
-            (base / "pg").symlink_to(workdir)
+            (base / workdir.name).symlink_to(workdir)
         else:
             workdir = Path(tempfile.mkdtemp(prefix="pg-", dir=base))
         password = secrets.token_urlsafe(24)
@@ -315,8 +306,8 @@ class PgServer:
                 self.kill9(all_processes=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.passfile.unlink(missing_ok=True)
-        link = self.passfile.parent / "pg"
-        if link.is_symlink() and link.readlink() == self.workdir:
+        link = self.passfile.parent / self.workdir.name
+        if link.is_symlink():
             link.unlink()
 
     def __enter__(self) -> Self:
