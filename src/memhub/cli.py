@@ -166,7 +166,7 @@ def _serve_locked(settings: Settings) -> int:
                 )
             )
             print(
-                f"memhub {handle.welcome.server_version}: serving {handle.welcome.db_path} "
+                f"memhub {handle.welcome.server_version}: serving {handle.welcome.store} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
                 f"embedder {handle.welcome.embedder})",
                 flush=True,
@@ -198,7 +198,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from memhub.discovery.control import fetch_health
 
     settings = _settings(args.db)
-    report = trio.run(fetch_health, settings.db_path)
+    report = trio.run(fetch_health, settings.store)
     location = settings.store.location
     if report is None:
         if args.json:
@@ -212,11 +212,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         "pid": info.pid,
         "port": info.port,
         "db_path": info.db_path,
+        "engine": health.store.engine,
+        "machine": health.machine,
         "version": info.version,
         "protocol": info.protocol,
         "connected_clients": health.connected_clients,
         "memories": health.total_memories,
-        "schema": health.schema,
+        "schema": health.store.schema,
         "embedder": health.embedder.name,
         "uptime_s": round(health.uptime_s, 1),
         "log_path": info.log_path,
@@ -236,7 +238,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from memhub.discovery.control import stop_daemon
 
     settings = _settings(args.db)
-    stopped = trio.run(stop_daemon, settings.db_path, args.timeout)
+    stopped = trio.run(stop_daemon, settings.store, args.timeout)
     location = settings.store.location
     if stopped is None:
         print(f"memhub: no daemon serves {location}")

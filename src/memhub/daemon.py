@@ -193,13 +193,16 @@ async def _serve(
     """Serve until ``shutdown`` is set; the runtime file exists exactly while this serves."""
     service = actors.service
     model = service.embedder.embedder
+    stats = service.storage.describe()
     welcome = m.Welcome(
         id=0,  # replaced by each hello's id
         protocol=PROTOCOL_VERSION,
         server_version=__version__,
-        db_path=location,
+        store=location,
+        engine=stats.engine,
+        machine=settings.machine,
         pid=os.getpid(),
-        schema=service.storage.describe().schema,
+        schema=stats.schema,
         embedder=model.name,
         embedding_dim=model.dimension,
     )

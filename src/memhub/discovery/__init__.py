@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from memhub.config import RuntimePaths, runtime_paths
+from memhub.config import RuntimePaths, StoreRef, runtime_paths
 from memhub.discovery.files import (
     DaemonLock,
     RuntimeInfo,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_LOCK_TAKEN",
+    "RETIRE_WAIT_S",
     "Child",
     "DaemonLock",
     "Discovery",
@@ -60,11 +61,24 @@ __all__ = [
     "read_runtime_file",
     "remove_runtime_file",
     "same_file",
+    "serves",
     "serving_paths",
     "spawn_daemon",
     "wait_until_ready",
     "write_runtime_file",
 ]
+
+
+#: How long a newer client waits for an older daemon to drain and stop before starting its own.
+RETIRE_WAIT_S = 60.0
+
+
+def serves(welcome: m.Welcome, store: StoreRef) -> bool:
+    """Whether the daemon that sent ``welcome`` serves ``store`` (a recycled port may belong
+    to another store's daemon)."""
+    if store.url is not None:
+        return welcome.store == store.location
+    return welcome.engine == "sqlite" and same_file(welcome.store, store.db_path)
 
 
 def same_file(a: Path | str, b: Path | str) -> bool:
@@ -121,6 +135,11 @@ class Discovery(Protocol):
         self, info: RuntimeInfo, client_name: str
     ) -> AbstractAsyncContextManager[LinkClient]: ...
 
+    async def retire(self, store: StoreRef) -> bool:
+        """Stop the (older) daemon of ``store`` gracefully: it stops taking requests, commits
+        every queued write, answers what it holds, and exits. True once it is gone."""
+        ...
+
 
 class LocalDiscovery:
     """:class:`Discovery` on this machine: real files, real processes, real sockets."""
@@ -146,6 +165,11 @@ class LocalDiscovery:
         from memhub.transport.client import open_daemon_client
 
         return open_daemon_client(info.url, info.token, client_name=client_name)
+
+    async def retire(self, store: StoreRef) -> bool:
+        from memhub.discovery.control import stop_daemon
+
+        return bool(await stop_daemon(store, RETIRE_WAIT_S))
 
 
 def running_as_daemon_of(db_path: Path) -> RuntimeInfo | None:

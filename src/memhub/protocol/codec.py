@@ -1,9 +1,11 @@
 """The one cattrs converter of the protocol: strict, tagged, JSON via orjson.
 
 Structuring is strict: no type coercion (``"5"`` is not an int, ``"ab"`` is not a list), unknown
-fields are rejected, and every failure becomes :class:`~memhub.errors.BadRequest` with a message
-that names the field. Messages are tagged by a ``type`` field whose values are listed in
-:data:`TAGS`; the Python class names can change without breaking the wire.
+fields in requests are rejected, and every failure becomes :class:`~memhub.errors.BadRequest`
+with a message that names the field. A client decodes the daemon's messages the same way but
+ignores fields it does not know, so that a daemon may add fields to replies within a protocol
+version (docs/protocol.md, "Versions"). Messages are tagged by a ``type`` field whose values
+are listed in :data:`TAGS`; the Python class names can change without breaking the wire.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from cattrs.preconf.orjson import make_converter
 from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
 
+from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, nesting_depth
+from memhub.protocol.versions import downgrade
 
 T = TypeVar("T")
 INT_MIN: Final = -(2**63)
@@ -105,8 +109,8 @@ def _json_object(value: object, _: object) -> dict[str, Any]:
     return value
 
 
-def _make_converter() -> cattrs.Converter:
-    conv = make_converter(forbid_extra_keys=True, detailed_validation=True)
+def _make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
+    conv = make_converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
     for tp in (str, bool):
         conv.register_structure_hook(tp, _exact(tp))
     conv.register_structure_hook(int, _int)
@@ -132,6 +136,8 @@ def _make_converter() -> cattrs.Converter:
 
 
 CONVERTER: Final = _make_converter()
+#: A client's converter of the daemon's messages: fields it does not know are ignored.
+LENIENT: Final = _make_converter(forbid_extra_keys=False)
 
 
 def _format_leaf(exc: BaseException, tp: type | None) -> str:
@@ -205,13 +211,18 @@ def decode_server(raw: str | bytes) -> m.ServerMsg:
     """Parse a daemon frame (client side). Raises BadRequest like :func:`decode_client`."""
     obj = _load_object(raw, SERVER_TAGS)
     try:
-        return CONVERTER.structure(obj, m.ServerMsg)  # type: ignore[arg-type]
+        return LENIENT.structure(obj, m.ServerMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise BadRequest(_describe(exc)) from None
 
 
-def encode(msg: m.ClientMsg | m.ServerMsg) -> str:
-    """Serialize any message to a JSON text frame (with its ``type`` tag)."""
-    union = m.ClientMsg if type(msg) in get_args(m.ClientMsg) else m.ServerMsg
-    data = CONVERTER.unstructure(msg, unstructure_as=union)
+def encode(msg: m.ClientMsg | m.ServerMsg, protocol: int = PROTOCOL_VERSION) -> str:
+    """Serialize any message to a JSON text frame (with its ``type`` tag), in the shape a peer
+    of ``protocol`` decodes (see :mod:`memhub.protocol.versions`)."""
+    if type(msg) in get_args(m.ClientMsg):
+        data = CONVERTER.unstructure(msg, unstructure_as=m.ClientMsg)
+    else:
+        data = CONVERTER.unstructure(msg, unstructure_as=m.ServerMsg)
+        if protocol < PROTOCOL_VERSION:
+            data = downgrade(msg, data, protocol)  # type: ignore[arg-type]
     return orjson.dumps(data).decode()

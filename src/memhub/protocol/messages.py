@@ -276,7 +276,12 @@ class Welcome:
     id: int
     protocol: int
     server_version: str
-    db_path: str
+    store: str
+    """The store served: a file path, or a team store's URL (never with a password)."""
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    machine: str
+    """The name this daemon gives its writes in the live feed (``MEMHUB_MACHINE_NAME``)."""
     pid: int
     schema: str
     embedder: str
@@ -377,7 +382,8 @@ class WriterStats:
     mean_batch_size: float
     busy_retries: int
     busy_failures: int
-    checkpoints: int
+    upkeep_runs: int
+    """Engine housekeeping done between batches (SQLite: WAL checkpoints)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -404,8 +410,37 @@ class ReaderStats:
     queries: int
     timeouts: int
     mean_query_ms: float
-    vector_index: str
-    indexed_vectors: int
+
+
+@attrs.frozen(kw_only=True)
+class StoreStats:
+    """What the storage engine says about the store it has open."""
+
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    engine_version: str
+    extension: str
+    """The vector extension: ``sqlite-vec`` or ``pgvector``."""
+    extension_version: str
+    location: str
+    """A file path, or a team store's URL without its password."""
+    schema: str
+    """The layout generation: ``v10``, ``v12`` (SQLite) or ``team-1`` (PostgreSQL)."""
+    store_bytes: int
+    log_bytes: int
+    """Write-ahead log not yet folded back (SQLite's ``-wal``; 0 for PostgreSQL)."""
+
+
+@attrs.frozen(kw_only=True)
+class MirrorStats:
+    """The daemon's in-RAM vector mirror (absent with ``MEMHUB_VECTOR_INDEX=vec0``)."""
+
+    rows: int
+    position: int
+    """The change-feed position the mirror reflects (engine-defined)."""
+    digest: str
+    """An order-independent digest of the row ids held: equal on two daemons of one store,
+    or between a daemon and a fresh load, exactly when they hold the same rows."""
 
 
 @attrs.frozen(kw_only=True)
@@ -418,20 +453,17 @@ class HealthReport:
     server_version: str
     protocol: int
     pid: int
+    machine: str
     uptime_s: float
-    db_path: str
-    schema: str
-    sqlite_version: str
-    sqlite_vec_version: str
+    store: StoreStats
     total_memories: int
     deleted_memories: int
-    database_size_bytes: int
-    wal_size_bytes: int
     connected_clients: int
     subscribers: int
     writer: WriterStats
     embedder: EmbedderStats
     readers: ReaderStats
+    mirror: MirrorStats | None
 
 
 @attrs.frozen(kw_only=True)

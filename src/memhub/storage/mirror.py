@@ -54,6 +54,25 @@ def unit_rows(vecs: FloatArray) -> FloatArray:
     return out
 
 
+_MASK: Final = (1 << 64) - 1
+
+
+def _mix(row: int) -> int:
+    """splitmix64 of a row id: spreads ids so that their XOR says which set it is."""
+    z = (row + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def rows_digest(rows: Iterable[int]) -> str:
+    """The digest :attr:`VectorIndex.digest` has when the mirror holds exactly ``rows``."""
+    value = 0
+    for row in rows:
+        value ^= _mix(int(row))
+    return f"{value:016x}"
+
+
 class VectorIndex:
     """Unit vectors of active memories by rowid, plus their creation times.
 
@@ -78,12 +97,19 @@ class VectorIndex:
         self._row_slack = np.zeros(0, dtype=np.float64)
         self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
+        self._digest = 0
         #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
         #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
         self.position = 0
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def digest(self) -> str:
+        """An order-independent digest of the row ids held (see :func:`rows_digest`)."""
+        with self._lock:
+            return f"{self._digest:016x}"
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (allocated capacity, not just the used rows)."""
@@ -106,6 +132,7 @@ class VectorIndex:
         with self._lock:
             self._count = 0
             self._slot.clear()
+            self._digest = 0
             self.position = 0
 
     def reserve(self, rows: int) -> None:
@@ -166,7 +193,9 @@ class VectorIndex:
                 self._steps[start + lo : start + hi] = steps
                 self._row_slack[start + lo : start + hi] = slack
         for slot in range(start, end):
-            self._slot[int(self._ids[slot])] = slot
+            row = int(self._ids[slot])
+            self._slot[row] = slot
+            self._digest ^= _mix(row)
         self._count = end
 
     def remove(self, rowids: Iterable[int]) -> None:
@@ -178,6 +207,7 @@ class VectorIndex:
             slot = self._slot.pop(rowid, None)
             if slot is None:
                 continue
+            self._digest ^= _mix(rowid)
             last = self._count - 1
             if slot != last:  # move the last row into the hole: O(1) delete
                 moved = int(self._ids[last])
