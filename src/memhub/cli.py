@@ -81,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from memhub.discovery import DaemonLock, read_runtime_file
+    from memhub.discovery.filelock import InodeLock
     from memhub.discovery.identity import FileIdentity, claim_file
 
     # Whatever the daemon creates (database, -wal, -shm, log, directories) is private: memories
@@ -142,14 +143,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"serves; use that path (or `memhub status --db {claim}`)"
             )
             return EXIT_NOT_RUNNING
+        inode_lock = InodeLock(settings.db_path)
+        if not inode_lock.acquire():
+            if claim is not None:
+                claim.release()
+            _err(_second_writer_refused(settings.db_path))
+            return EXIT_NOT_RUNNING
         try:
             setup_logging(settings.log_level, paths.log)
             return _serve_locked(settings)
         finally:
+            inode_lock.release()
             if claim is not None:
                 claim.release()
     finally:
         lock.release()
+
+
+def _second_writer_refused(db_path: Path) -> str:
+    from memhub.discovery.filelock import holder_of
+
+    holder = holder_of(db_path)
+    who = ""
+    if holder is not None:
+        pid, served = holder
+        who = f" (pid {pid}" + (f", serving it as {served}" if served else "") + ")"
+    return (
+        f"{db_path}: another memhub daemon already writes this file{who}, started with another "
+        "path, HOME or MEMHUB_STATE_DIR; a second writer would corrupt it. Point every client "
+        "at the same path and state directory, or stop that daemon"
+    )
 
 
 def _serve_locked(settings: Settings) -> int:
