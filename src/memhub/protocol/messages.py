@@ -36,6 +36,8 @@ class MemoryRecord:
     updated_at: float
     created_at_iso: str
     updated_at_iso: str
+    store: str = "default"
+    """The named store it is in (mcp-memory-service 12.x's ``store``; ``default`` unless named)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +83,8 @@ class Store:
     metadata: dict[str, Any] = attrs.field(factory=dict)
     conversation_id: str | None = None
     skip_semantic_dedup: bool = False
+    store: str = "default"
+    """The named store to write to (12.x's ``store``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +96,7 @@ class StoreSession:
     session_id: str | None = None
     tags: list[str] = attrs.field(factory=list)
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    store: str = "default"
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +120,8 @@ class Search:
     time_expr: str | None = None
     include_superseded: bool = False
     include_debug: bool = False
+    #: The named store to read (``all``: every store).
+    store: str = "default"
     #: Only memories authored by this agent (``metadata.agent_id`` or tag ``agent:<id>``, as
     #: mcp-memory-service 12.x scopes them); applied before the top-``limit`` cut.
     agent_id: str | None = None
@@ -133,6 +140,8 @@ class ListMemories:
     stale_days: int | None = None
     #: Only memories authored by this agent (see ``Search.agent_id``).
     agent_id: str | None = None
+    #: The named store to list (``all``: every store).
+    store: str = "default"
 
 
 @attrs.frozen(kw_only=True)
@@ -154,6 +163,8 @@ class Delete:
     after: float | None = None
     before: float | None = None
     dry_run: bool = False
+    store: str = "default"
+    """Delete only in this named store (``all``: in any store)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +177,8 @@ class Update:
     memory_type: str | None = None
     metadata: dict[str, Any] | None = None
     preserve_timestamps: bool = True
+    store: str | None = None
+    """When given (and not ``all``), the memory must be in this store, or nothing changes."""
 
 
 @attrs.frozen(kw_only=True)

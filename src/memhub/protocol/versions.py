@@ -11,7 +11,8 @@ Protocol 1 is memhub 0.1.0's. What changed in 2: ``welcome`` names the store, th
 the machine (``db_path`` was a file path); ``health_report`` moved the SQLite-shaped fields
 (``sqlite_version``, ``wal_size_bytes``…) into ``store`` and the vector index into ``mirror``,
 and the writer's ``checkpoints`` became ``upkeep_runs``; ``event`` carries ``origin`` and
-``store``.
+``store``; every memory record carries its ``store``; requests gained optional ``store``
+fields (a protocol-1 client never sends them).
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ def downgrade(msg: m.ServerMsg, data: dict[str, Any], protocol: int) -> dict[str
     if isinstance(msg, m.Event):
         data.pop("origin", None)
         data.pop("store", None)
+    _records_v1(data)
     return data
+
+
+def _records_v1(data: dict[str, Any]) -> None:
+    """Memory records lost nothing but their ``store`` between the versions."""
+    for key in ("memory",):
+        if isinstance(data.get(key), dict):
+            data[key].pop("store", None)
+    for record in data.get("memories") or ():
+        record.pop("store", None)
+    for hit in data.get("hits") or ():
+        if isinstance(hit.get("memory"), dict):
+            hit["memory"].pop("store", None)
 
 
 def _welcome_v1(msg: m.Welcome, data: dict[str, Any]) -> dict[str, Any]:

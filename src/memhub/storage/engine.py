@@ -88,6 +88,7 @@ class WriteTxn(Protocol):
         memory_type: str | None,
         metadata: dict[str, Any] | None,
         preserve_timestamps: bool,
+        store: str | None = None,
     ) -> tuple[m.MemoryRecord, list[str]]: ...
 
     def cleanup_duplicates(self) -> list[str]: ...

@@ -69,9 +69,11 @@ class Filters:
 
     @property
     def narrowing(self) -> bool:
-        """True when the filter can exclude rows beyond the base visibility rules."""
+        """True when the filter can exclude many rows beyond the base visibility rules (a
+        named store other than ``default`` usually holds few of them)."""
         return bool(
-            self.tags
+            (self.store is not None and self.store != DEFAULT_STORE)
+            or self.tags
             or self.memory_type
             or self.after is not None
             or self.before is not None

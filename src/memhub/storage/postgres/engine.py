@@ -167,6 +167,7 @@ class PgWriteTxn:
         memory_type: str | None,
         metadata: dict[str, Any] | None,
         preserve_timestamps: bool,
+        store: str | None = None,
     ) -> tuple[m.MemoryRecord, list[str]]:
         return writes.update(
             self.batch,
@@ -175,6 +176,7 @@ class PgWriteTxn:
             memory_type=memory_type,
             metadata=metadata,
             preserve_timestamps=preserve_timestamps,
+            store=store,
         )
 
     def cleanup_duplicates(self) -> list[str]:

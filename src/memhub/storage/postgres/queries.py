@@ -20,13 +20,13 @@ from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
 from memhub.storage.mirror import VectorIndex, unit_rows
-from memhub.storage.model import DEFAULT_TYPE, Filters, FloatArray
+from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
 from memhub.storage.postgres import filters as pg_filters
 
 log = logging.getLogger(__name__)
 COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
-    "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso"
+    "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso, m.store"
 )
 PREFIX_ROWS: Final = 400
 MAX_PREFIX: Final = 4096
@@ -48,7 +48,7 @@ def decode_metadata(raw: str | None) -> tuple[dict[str, Any], str | None]:
 
 
 def row_to_record(row: Sequence[Any], *, for_reply: bool = True) -> m.MemoryRecord:
-    content_hash, content, tags, memory_type, metadata, created, updated, c_iso, u_iso = row
+    content_hash, content, tags, memory_type, metadata, created, updated, c_iso, u_iso, store = row
     meta, problem = decode_metadata(metadata)
     if problem is not None and for_reply:
         log.warning("memory %s: metadata not shown: %s", content_hash, problem)
@@ -65,6 +65,7 @@ def row_to_record(row: Sequence[Any], *, for_reply: bool = True) -> m.MemoryReco
         updated_at=updated_at,
         created_at_iso=c_iso or iso_utc(created_at),
         updated_at_iso=u_iso or iso_utc(updated_at),
+        store=store or DEFAULT_STORE,
     )
 
 
@@ -113,7 +114,7 @@ def select_targets(
 
 def counts(cur: Cursor) -> tuple[int, int]:
     cur.execute(
-        "SELECT count(*) FILTER (WHERE deleted_at IS NULL AND store = 'default'), "
+        "SELECT count(*) FILTER (WHERE deleted_at IS NULL), "
         "count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM memories"
     )
     row = cur.fetchone()

@@ -169,6 +169,7 @@ def store(batch: PgBatch, item: NewMemory) -> m.MemoryRecord:
         updated_at=now,
         created_at_iso=iso,
         updated_at_iso=iso,
+        store=item.store,
     )
     batch.record(
         Change(
@@ -288,6 +289,7 @@ def update(
     memory_type: str | None,
     metadata: dict[str, Any] | None,
     preserve_timestamps: bool,
+    store: str | None = None,
 ) -> tuple[m.MemoryRecord, list[str]]:
     cur = batch.cur
     cur.execute(
@@ -299,6 +301,8 @@ def update(
     if row is None:
         raise NotFound(f"Memory with hash {content_hash} not found")
     rowid, store_name, *columns = row
+    if store is not None and store_name != store:
+        raise NotFound(f"memory not found in the requested store {store!r}")
     old = queries.row_to_record(columns, for_reply=False)
     fields: list[str] = []
     assignments: list[str] = []

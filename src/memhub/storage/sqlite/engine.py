@@ -66,6 +66,7 @@ class SqliteWriteTxn:
         memory_type: str | None,
         metadata: dict[str, Any] | None,
         preserve_timestamps: bool,
+        store: str | None = None,
     ) -> tuple[m.MemoryRecord, list[str]]:
         return writes.update(
             self.batch,
@@ -74,6 +75,7 @@ class SqliteWriteTxn:
             memory_type=memory_type,
             metadata=metadata,
             preserve_timestamps=preserve_timestamps,
+            store=store,
         )
 
     def cleanup_duplicates(self) -> list[str]:
@@ -277,7 +279,8 @@ class SqliteWriteSession:
         self._data_version = version
         conn, schema, known = self.conn, self.schema, self._known
         rows = conn.execute(
-            f"SELECT m.id, m.deleted_at, {queries.store_column(schema)}, {queries.ROW_COLUMNS} "
+            f"SELECT m.id, m.deleted_at, {queries.store_column(schema)}, "
+            f"{queries.record_columns(schema)} "
             "FROM memories m WHERE m.id > ? ORDER BY m.id",
             (known.max_id,),
         ).fetchall()

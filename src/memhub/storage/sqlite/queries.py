@@ -41,6 +41,13 @@ ROW_COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
     "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso"
 )
+
+
+def record_columns(schema: Schema) -> str:
+    """The columns a record is built from: :data:`ROW_COLUMNS` and the row's store."""
+    return f"{ROW_COLUMNS}, {store_column(schema)}"
+
+
 #: sqlite-vec refuses a KNN ``k`` above this.
 VEC0_MAX_K: Final = 4096
 _SQLITE_MAX_INT: Final = 2**63 - 1
@@ -76,8 +83,8 @@ def decode_metadata(raw: object) -> tuple[dict[str, Any], str | None]:
 
 
 def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
-    """Build a record from ROW_COLUMNS, with the metadata exactly as stored (for the writer,
-    which merges updates into it). Metadata it cannot read is ``{}``."""
+    """Build a record from :func:`record_columns`, with the metadata exactly as stored (for
+    the writer, which merges updates into it). Metadata it cannot read is ``{}``."""
     meta, _ = decode_metadata(row[4])
     return _record(row, meta)
 
@@ -93,7 +100,8 @@ def reply_record(row: Sequence[Any]) -> m.MemoryRecord:
 
 
 def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
-    content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row
+    content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row[:9]
+    store = text(row[9], DEFAULT_STORE) if len(row) > 9 else DEFAULT_STORE
     created_at = epoch(created)
     created_at = created_at if created_at is not None else 0.0
     updated_at = epoch(updated)
@@ -109,6 +117,7 @@ def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
         updated_at=updated_at,
         created_at_iso=_iso(c_iso, created_at),
         updated_at_iso=_iso(u_iso, updated_at),
+        store=store,
     )
 
 
@@ -122,7 +131,7 @@ def _iso(stored: object, at: float) -> str:
 
 def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.MemoryRecord | None:
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m "
+        f"SELECT {record_columns(schema)} FROM memories m "
         f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, None)}",
         (content_hash,),
     ).fetchall()
@@ -136,7 +145,7 @@ def list_page(
     where, params = sql_filters.where(filters, schema, for_search=False)
     total = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
         # A page past the end is empty; an offset past SQLite's 64-bit range is just as empty.
         [*params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
@@ -182,9 +191,9 @@ def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str
 
 
 def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
-    """(active memories of the default store, soft-deleted memories)."""
+    """(active memories in every store, soft-deleted memories), as 12.x's health counts."""
     active = conn.execute(
-        f"SELECT COUNT(*) FROM memories m WHERE {sql_filters.visible(schema)}"
+        f"SELECT COUNT(*) FROM memories m WHERE {sql_filters.visible(schema, None)}"
     ).fetchall()[0][0]
     deleted = conn.execute("SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL").fetchall()[
         0
@@ -197,13 +206,14 @@ def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
 
 
 def _records_by_id(
-    conn: apsw.Connection, ids: Sequence[int], where: str, params: list[Any]
+    conn: apsw.Connection, schema: Schema, ids: Sequence[int], where: str, params: list[Any]
 ) -> dict[int, m.MemoryRecord]:
     if not ids:
         return {}
     placeholders = ",".join("?" * len(ids))
     rows = conn.execute(
-        f"SELECT m.id, {ROW_COLUMNS} FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
+        f"SELECT m.id, {record_columns(schema)} FROM memories m "
+        f"WHERE m.id IN ({placeholders}) AND {where}",
         [*ids, *params],
     ).fetchall()
     return {as_int(r[0]): reply_record(r[1:]) for r in rows}
@@ -235,7 +245,7 @@ def semantic_search(
     skip = [row for row, _ in tail]
     best = _mirror_nearest(conn, index, query_vector, filters, where, params, limit, skip)
     ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
-    records = _records_by_id(conn, [row for row, _ in ranked], where, params)
+    records = _records_by_id(conn, schema, [row for row, _ in ranked], where, params)
     return [
         m.Hit(memory=records[row], score=score_from_distance(distance))
         for row, distance in ranked
@@ -357,7 +367,11 @@ def _vec0_search(
     if filters.narrowing:
         # vec0 applies a rowid IN (...) term before choosing the k nearest.
         prefilter = f" AND rowid IN (SELECT m.id FROM memories m WHERE {where})"
-        pre_params = params
+        pre_params = list(params)
+    if schema.vec_partitioned and filters.store is not None:
+        # The partition key (12.x keeps it equal to memories.store): other stores never use k.
+        prefilter += " AND store = ?"
+        pre_params.append(filters.store)
     k = min(VEC0_MAX_K, limit * 2 + 8)
     while True:
         rows = conn.execute(
@@ -365,7 +379,7 @@ def _vec0_search(
             f"WHERE content_embedding MATCH ? AND k = ?{prefilter} ORDER BY distance",
             [blob, k, *pre_params],
         ).fetchall()
-        records = _records_by_id(conn, [as_int(r[0]) for r in rows], where, params)
+        records = _records_by_id(conn, schema, [as_int(r[0]) for r in rows], where, params)
         hits = [
             m.Hit(memory=records[as_int(rowid)], score=score_from_distance(as_float(dist)))
             for rowid, dist in rows
@@ -386,7 +400,7 @@ def exact_search(
     """
     where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
         "AND m.content LIKE ? ESCAPE '\\' "
         "ORDER BY m.created_at DESC LIMIT ?",
         [*params, f"%{sql_filters.like_literal(query)}%", limit],
@@ -398,7 +412,8 @@ def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) 
     """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
     where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
+        "ORDER BY m.created_at DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
     return [m.Hit(memory=reply_record(r), score=0.5) for r in rows]
@@ -457,7 +472,7 @@ def hybrid_search(
     by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
         h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
     }
-    records = _records_by_id(conn, list(keyword), where, params)
+    records = _records_by_id(conn, schema, list(keyword), where, params)
     for rowid, kw in keyword.items():
         record = records.get(rowid)
         if record is None:

@@ -40,9 +40,9 @@ from memhub.storage.model import (
 )
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.queries import (
-    ROW_COLUMNS,
     decode_metadata,
     duplicate_rows,
+    record_columns,
     row_to_record,
     select_targets,
     store_column,
@@ -103,7 +103,9 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
     if item.store != DEFAULT_STORE and not schema.has_store:
         raise BadRequest(
             f"store {item.store!r}: this database has the mcp-memory-service 10.x layout, "
-            "which holds only the default store"
+            "which holds only the default store; opening it once with mcp-memory-service 12.x "
+            "migrates it to the 12.x layout, whose named stores memhub serves (stop memhub "
+            "first: `memhub stop`)"
         )
     _check_exact_duplicate(conn, schema, item.content_hash)
     if batch.dedup.enabled and not item.skip_semantic_dedup:
@@ -166,6 +168,7 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
         updated_at=now,
         created_at_iso=iso,
         updated_at_iso=iso,
+        store=item.store,
     )
     batch.record(
         Change(
@@ -353,6 +356,7 @@ def update(
     memory_type: str | None,
     metadata: dict[str, Any] | None,
     preserve_timestamps: bool,
+    store: str | None = None,
 ) -> tuple[m.MemoryRecord, list[str]]:
     """Replace tags, set the type, merge metadata; return the new record and changed fields.
 
@@ -366,13 +370,15 @@ def update(
     """
     conn, schema = batch.conn, batch.schema
     rows = conn.execute(
-        f"SELECT m.id, {store_column(schema)}, {ROW_COLUMNS} FROM memories m "
+        f"SELECT m.id, {store_column(schema)}, {record_columns(schema)} FROM memories m "
         f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, None)}",
         (content_hash,),
     ).fetchall()
     if not rows:
         raise NotFound(f"Memory with hash {content_hash} not found")
     rowid, store_name, *columns = rows[0]
+    if store is not None and text(store_name, DEFAULT_STORE) != store:
+        raise NotFound(f"memory not found in the requested store {store!r}")
     old = row_to_record(columns)
     fields: list[str] = []
     assignments: list[str] = []
