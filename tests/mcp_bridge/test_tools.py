@@ -186,9 +186,7 @@ async def test_session_lost_ack_recovers_from_the_session_tag() -> None:
         {"session_id": "s9", "turns": [{"role": "u", "content": "x"}]},
     )
     assert result.text == f"Session stored successfully (session_id: s9, hash: {H1}, turns: 1)"
-    assert daemon.last == m.ListMemories(
-        id=0, page_size=100, tags=["session:s9"], store="all"
-    )
+    assert daemon.last == m.ListMemories(id=0, page_size=100, tags=["session:s9"], store="all")
 
 
 async def test_search_request_and_text() -> None:
