@@ -31,7 +31,7 @@ from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 
-from .helpers import assert_consistent, daemon_env, running_daemon, stop_process
+from .helpers import assert_consistent, daemon_env, daemon_process, running_daemon, stop_process
 
 
 def memhub(
@@ -118,7 +118,7 @@ def test_a_hard_link_with_another_state_dir_still_cannot_start_a_second_writer(t
 async def test_a_bridge_naming_the_alias_attaches_instead_of_spawning(tmp_path):
     db = tmp_path / "m.db"
     alias = tmp_path / "alias.db"
-    with running_daemon(db) as (proc, _info):
+    async with daemon_process(db) as (proc, _info):
         os.link(db, alias)
         async with trio.open_nursery() as nursery:
             link = DaemonLink(LinkSettings(db_path=alias, start_timeout_s=10), nursery)
