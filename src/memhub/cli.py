@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from memhub.config import Settings
+    from memhub.discovery import RuntimeInfo
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -223,6 +224,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args.db)
     report = trio.run(fetch_health, settings.store)
     location = settings.store.location
+    older = _older_daemon(settings) if report is None else None
+    if older is not None:
+        data_old = {
+            "running": True,
+            "older": True,
+            "pid": older.pid,
+            "port": older.port,
+            "db_path": older.db_path,
+            "version": older.version,
+            "protocol": older.protocol,
+        }
+        if args.json:
+            print(json.dumps(data_old))
+        else:
+            print(
+                f"memhub {older.version} (protocol {older.protocol}), an older release than "
+                f"this one, serves {location} (pid {older.pid}); the next bridge of this "
+                "release replaces it, or stop it with `memhub stop`"
+            )
+        return EXIT_OK
     if report is None:
         if args.json:
             print(json.dumps({"running": False, "db_path": location}))
@@ -253,6 +274,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         for key, value in data.items():
             print(f"{key:<{width}}  {value}")
     return EXIT_OK
+
+
+def _older_daemon(settings: Settings) -> RuntimeInfo | None:
+    """The runtime info of a live daemon of an older protocol serving this store, if one does."""
+    from memhub import PROTOCOL_VERSION
+    from memhub.discovery import lock_is_held, pid_alive, read_runtime_file, serving_paths
+
+    paths = serving_paths(settings.db_path)
+    info = read_runtime_file(paths.runtime)
+    if info is None or info.protocol >= PROTOCOL_VERSION or not pid_alive(info.pid):
+        return None
+    return info if lock_is_held(paths.lock) else None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
