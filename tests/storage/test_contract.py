@@ -404,3 +404,36 @@ def test_counts_are_kept_per_store(engine, embedder):
         "default": 1,
     }
     assert by_store["work"].ranked_tags(5) == [("a", 1), ("b", 1)]
+
+
+def test_a_rare_filter_is_answered_exactly_beside_the_vectors(engine, embedder):
+    rng = np.random.default_rng(11)
+    items = [
+        make_item(
+            embedder,
+            f"note {i} about {rng.integers(10**6)}",
+            ["rare"] if i % 97 == 0 else [f"common{i % 3}"],
+            skip_semantic=True,
+            store="home" if i % 89 == 0 else "default",
+        )
+        for i in range(600)
+    ]
+    engine.batch([storing(item) for item in items])
+    engine.follow()
+    mirror = engine.storage.mirror
+    assert mirror is not None
+    assert mirror.facets.ready
+    for filters in (
+        Filters(tags=["rare"]),
+        Filters(tags=["RARE", "nothing"]),
+        Filters(store="home"),
+    ):
+        q = random_unit(rng)
+        hits = engine.read(lambda snap, q=q, f=filters: snap.semantic_search(q, f, 5))
+        expected = [
+            item
+            for item in items
+            if (not filters.tags or "rare" in item.tags) and (filters.store in (None, item.store))
+        ]
+        expected.sort(key=lambda item: -float(item.vector @ q))
+        assert [h.memory.content_hash for h in hits] == [i.content_hash for i in expected[:5]]

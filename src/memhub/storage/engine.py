@@ -218,6 +218,10 @@ class Storage(Protocol):
         """Fill the (empty) vector mirror from the store; the feed cursor it then reflects."""
         ...
 
+    def load_facets(self) -> None:
+        """Rebuild the mirror's facet index from the store (another program wrote to it)."""
+        ...
+
     def changes_since(self, cursor: Cursor) -> ChangeBatch:
         """The committed changes after ``cursor``, in commit order (a bounded batch)."""
         ...

@@ -25,13 +25,14 @@ Engine-neutral: keys are the engine's integer row ids, and nothing here knows SQ
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from memhub.storage import int8codes
+from memhub.storage.facets import FacetIndex
 
 if TYPE_CHECKING:
     from memhub.storage.model import Change
@@ -98,6 +99,8 @@ class VectorIndex:
         self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
         self._digest = 0
+        #: Tags and stores of the rows held, for filters answered beside the vectors.
+        self.facets = FacetIndex()
         #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
         #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
         self.position = 0
@@ -134,6 +137,7 @@ class VectorIndex:
             self._slot.clear()
             self._digest = 0
             self.position = 0
+        self.facets.invalidate()
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` more rows at once (one allocation before a bulk load)."""
@@ -242,6 +246,7 @@ class VectorIndex:
                 )
             self._remove_locked(removed)
             self.position = max(self.position, position)
+        self.facets.apply(changes)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -325,3 +330,29 @@ def _top_k(ids: npt.NDArray[np.int64], sims: FloatArray, k: int) -> npt.NDArray[
     else:
         top = np.arange(sims.shape[0])
     return top[np.lexsort((ids[top], -sims[top]))][:k]
+
+
+def nearest_passing(
+    index: VectorIndex,
+    query_vector: FloatArray,
+    limit: int,
+    allowed: npt.NDArray[np.int64] | None,
+    skip: list[int],
+    passing: Callable[[list[int]], set[int]],
+) -> list[tuple[int, float]]:
+    """The ``limit`` nearest mirror rows (among ``allowed``) that ``passing`` keeps, nearest
+    first, asking the mirror for geometrically more rows until enough pass."""
+    best: list[tuple[int, float]] = []
+    rejected: list[int] = list(skip)
+    want = limit + 8  # a few more than needed: rows hidden in this snapshot get rejected
+    while len(best) < limit:
+        batch = index.nearest(query_vector, want, allowed=allowed, exclude=rejected)
+        kept = passing([row for row, _ in batch])
+        for row, distance in batch:
+            rejected.append(row)
+            if row in kept and len(best) < limit:
+                best.append((row, distance))
+        if len(batch) < want:
+            break  # the mirror has nothing more
+        want *= 4
+    return best

@@ -154,6 +154,9 @@ class ChangeBatch:
     cursor: Cursor
     resync: bool = False
     gap: bool = False
+    #: Another program committed to the store: it may have edited rows in place, which no
+    #: feed itemises (the facet index is rebuilt).
+    foreign: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -473,9 +473,22 @@ class PgStorage:
             if self._index is not None:
                 loaded = self._load_vectors(cur, self._index)
                 self._index.position = at.seq
+                self._index.facets.load(self._facet_rows(cur))
                 log.info("vector index: %d vectors in RAM", loaded)
             conn.rollback()
         return at
+
+    @staticmethod
+    def _facet_rows(cur: Cursor) -> list[tuple[int, list[str], str]]:
+        cur.execute("SELECT id, tags, store FROM memories WHERE deleted_at IS NULL")
+        return [(int(r[0]), tags_from_db(r[1]), str(r[2])) for r in cur.fetchall()]
+
+    def load_facets(self) -> None:
+        if self._index is None:
+            return
+        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
+            self._index.facets.load(self._facet_rows(cur))
+            conn.rollback()
 
     @staticmethod
     def _load_vectors(cur: Cursor, index: VectorIndex) -> int:

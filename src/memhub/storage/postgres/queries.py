@@ -19,7 +19,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
-from memhub.storage.mirror import VectorIndex, unit_rows
+from memhub.storage.mirror import VectorIndex, nearest_passing, unit_rows
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
 from memhub.storage.postgres import filters as pg_filters
 
@@ -210,28 +210,19 @@ def _mirror_nearest(
 ) -> list[tuple[int, float]]:
     allowed = None
     if filters.narrowing:
-        want = min(MAX_PREFIX, max(PREFIX_ROWS, limit * 40))
-        prefix = index.nearest(query, want, exclude=skip)
-        matching = _matching_ids(cur, [row for row, _ in prefix], where, params)
-        best = [(row, d) for row, d in prefix if row in matching][:limit]
-        if len(best) == limit or len(prefix) < want:
-            return best
-        cur.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
-        allowed = np.fromiter((int(r[0]) for r in cur.fetchall()), dtype=np.int64)
-    best = []
-    rejected = list(skip)
-    want = limit
-    while len(best) < limit:
-        batch = index.nearest(query, want + 8, allowed=allowed, exclude=rejected)
-        visible_rows = _matching_ids(cur, [row for row, _ in batch], where, params)
-        for row, distance in batch:
-            rejected.append(row)
-            if row in visible_rows and len(best) < limit:
-                best.append((row, distance))
-        if len(batch) < want + 8:
-            break
-        want = (limit - len(best)) * 2
-    return best
+        allowed = index.facets.candidates(filters)
+        if allowed is None:
+            want = min(MAX_PREFIX, max(PREFIX_ROWS, limit * 40))
+            prefix = index.nearest(query, want, exclude=skip)
+            matching = _matching_ids(cur, [row for row, _ in prefix], where, params)
+            best = [(row, d) for row, d in prefix if row in matching][:limit]
+            if len(best) == limit or len(prefix) < want:
+                return best
+            cur.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
+            allowed = np.fromiter((int(r[0]) for r in cur.fetchall()), dtype=np.int64)
+    return nearest_passing(
+        index, query, limit, allowed, skip, lambda ids: _matching_ids(cur, ids, where, params)
+    )
 
 
 def exact_search(cur: Cursor, query: str, filters: Filters, limit: int) -> list[m.Hit]:

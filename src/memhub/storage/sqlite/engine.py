@@ -30,7 +30,7 @@ from memhub.storage.sqlite import aggregates, queries, writes
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
 from memhub.storage.sqlite.schema import Schema, connect
 from memhub.storage.sqlite.values import as_int, text
-from memhub.storage.sqlite.vectors import load_all, vectors_of
+from memhub.storage.sqlite.vectors import facet_rows, load_all, vectors_of
 
 if TYPE_CHECKING:
     from memhub.protocol import messages as m
@@ -306,7 +306,7 @@ class SqliteWriteSession:
             log.info("another program changed or deleted memories: counts will be redone")
         self._log.record_others(changes, now.max_id, resync=resync)
         self._known = now
-        return bool(changes) or resync
+        return True  # at least the commit itself is news: what it edited in place is unknown
 
     # -- the file and its upkeep ---------------------------------------------------------------
 
@@ -463,12 +463,26 @@ class SqliteStorage:
                     if self._index is not None:
                         loaded = load_all(conn, self._index, cursor.max_id)
                         self._index.position = cursor.max_id
+                        self._index.facets.load(facet_rows(conn, queries.store_column(self.schema)))
                         log.info("vector index: %d vectors in RAM", loaded)
                     return cursor
                 finally:
                     conn.execute("COMMIT")
         finally:
             conn.close()
+
+    def load_facets(self) -> None:
+        if self._index is None:
+            return
+        with self._side_lock:
+            if self._side is None:
+                self._side = connect(self.path, readonly=True, pragmas=self._pragmas)
+            side = self._side
+            side.execute("BEGIN")
+            try:
+                self._index.facets.load(facet_rows(side, queries.store_column(self.schema)))
+            finally:
+                side.execute("COMMIT")
 
     def changes_since(self, cursor: Cursor) -> ChangeBatch:
         if not isinstance(cursor, SqliteCursor):

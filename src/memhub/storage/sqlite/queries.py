@@ -24,6 +24,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.mirror import nearest_passing
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.values import as_float, as_int, as_str, epoch, optional_text, text
@@ -281,31 +282,30 @@ def _mirror_nearest(
     limit: int,
     skip: list[int],
 ) -> list[tuple[int, float]]:
-    """``(row, distance)`` of the ``limit`` nearest mirror rows that pass the filters."""
+    """``(row, distance)`` of the ``limit`` nearest mirror rows that pass the filters.
+
+    Candidates come from the whole mirror, from the rows the facet index says may match (tags,
+    store), or from the rows SQL lists; each is checked against the whole filter here.
+    """
     allowed = None
     if filters.narrowing:
-        found = _filtered_prefix(conn, index, query_vector, where, params, limit, skip)
-        if found is not None:
-            return found
-        allowed = np.fromiter(
-            (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
-            dtype=np.int64,
-        )
-    best: list[tuple[int, float]] = []
-    rejected: list[int] = list(skip)
-    want = limit
-    while len(best) < limit:
-        # Ask for a few more than needed: mirror rows hidden in this snapshot get rejected.
-        batch = index.nearest(query_vector, want + 8, allowed=allowed, exclude=rejected)
-        visible_rows = _matching_ids(conn, [row for row, _ in batch], where, params)
-        for row, distance in batch:
-            rejected.append(row)
-            if row in visible_rows and len(best) < limit:
-                best.append((row, distance))
-        if len(batch) < want + 8:
-            break  # the index has nothing more
-        want = (limit - len(best)) * 2
-    return best
+        allowed = index.facets.candidates(filters)
+        if allowed is None:
+            found = _filtered_prefix(conn, index, query_vector, where, params, limit, skip)
+            if found is not None:
+                return found
+            allowed = np.fromiter(
+                (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
+                dtype=np.int64,
+            )
+    return nearest_passing(
+        index,
+        query_vector,
+        limit,
+        allowed,
+        skip,
+        lambda ids: _matching_ids(conn, ids, where, params),
+    )
 
 
 def _matching_ids(
