@@ -81,17 +81,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # search p50 at 10k memories 30 ms -> 17 ms with both; see docs/benchmarks.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from memhub.discovery import DaemonLock, read_runtime_file
-    from memhub.discovery.filelock import InodeLock
-    from memhub.discovery.identity import FileIdentity, claim_file
+    from contextlib import ExitStack
+
+    import attrs
+
+    from memhub.discovery.claim import claim_store
 
     # Whatever the daemon creates (database, -wal, -shm, log, directories) is private: memories
     # are nobody else's business. Existing files keep their modes (SQLite gives -wal and -shm
     # the database file's mode).
     os.umask(0o077)
     settings = _settings(args.db)
-    import attrs
-
     settings = attrs.evolve(
         settings,
         port=settings.port if args.port is None else args.port,
@@ -101,79 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.idle_shutdown_s if args.idle_shutdown is None else args.idle_shutdown
         ),
     )
-    paths = settings.paths
-    try:
-        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _err(f"{settings.db_path.parent}: cannot create the database directory: {exc}")
-        return EXIT_ERROR
-    lock = DaemonLock(paths.lock)
-    try:
-        acquired = lock.acquire()
-    except OSError as exc:  # a read-only or foreign data directory: one line, no traceback
-        _err(
-            f"{paths.lock}: cannot create the daemon's lock file ({exc.strerror}); memhub needs "
-            f"write access to {settings.db_path.parent}"
-        )
-        return EXIT_ERROR
-    if not acquired:
-        info = read_runtime_file(paths.runtime)
-        where = f" (pid {info.pid}, port {info.port})" if info else ""
-        _err(f"a daemon already serves {settings.store.location}{where}; see `memhub status`")
-        return EXIT_NOT_RUNNING
-    if settings.database_url is not None:
-        # A team store has no file here: the lock in the state directory is the one claim.
-        try:
-            setup_logging(settings.log_level, paths.log)
-            return _serve_locked(settings)
-        finally:
-            lock.release()
-    try:
-        try:
-            # An empty file is a new database to SQLite; creating it here gives it an identity
-            # to lock before any other daemon could open it under another name.
-            os.close(os.open(settings.db_path, os.O_RDONLY | os.O_CREAT, 0o600))
-            identity = FileIdentity.of(settings.db_path)
-            claim = claim_file(settings.db_path, identity) if identity else None
-        except OSError as exc:
-            _err(f"{settings.db_path}: cannot open the database file: {exc}")
-            return EXIT_ERROR
-        if isinstance(claim, Path):
-            _err(
-                f"{settings.db_path} is the same file as {claim}, which a daemon already "
-                f"serves; use that path (or `memhub status --db {claim}`)"
-            )
-            return EXIT_NOT_RUNNING
-        inode_lock = InodeLock(settings.db_path)
-        if not inode_lock.acquire():
-            if claim is not None:
-                claim.release()
-            _err(_second_writer_refused(settings.db_path))
-            return EXIT_NOT_RUNNING
-        try:
-            setup_logging(settings.log_level, paths.log)
-            return _serve_locked(settings)
-        finally:
-            inode_lock.release()
-            if claim is not None:
-                claim.release()
-    finally:
-        lock.release()
-
-
-def _second_writer_refused(db_path: Path) -> str:
-    from memhub.discovery.filelock import holder_of
-
-    holder = holder_of(db_path)
-    who = ""
-    if holder is not None:
-        pid, served = holder
-        who = f" (pid {pid}" + (f", serving it as {served}" if served else "") + ")"
-    return (
-        f"{db_path}: another memhub daemon already writes this file{who}, started with another "
-        "path, HOME or MEMHUB_STATE_DIR; a second writer would corrupt it. Point every client "
-        "at the same path and state directory, or stop that daemon"
-    )
+    with ExitStack() as held:
+        refusal = claim_store(settings, held)
+        if refusal is not None:
+            _err(refusal.message)
+            return refusal.code
+        setup_logging(settings.log_level, settings.paths.log)
+        return _serve_locked(settings)
 
 
 def _serve_locked(settings: Settings) -> int:
