@@ -10,6 +10,7 @@ are listed in :data:`TAGS`; the Python class names can change without breaking t
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Final, TypeVar, get_args
 
@@ -135,9 +136,20 @@ def _make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
     return conv
 
 
-CONVERTER: Final = _make_converter()
-#: A client's converter of the daemon's messages: fields it does not know are ignored.
-LENIENT: Final = _make_converter(forbid_extra_keys=False)
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The daemon's converter: strict about the fields of requests, detailed errors."""
+    return _make_converter()
+
+
+@functools.cache
+def client_converter() -> cattrs.Converter:
+    """A client's converter: fields of the daemon's messages it does not know are ignored.
+
+    Built only by the processes that need it (a bridge never builds the daemon's, and the other
+    way round): generating a converter's hooks is most of a bridge's import time.
+    """
+    return _make_converter(forbid_extra_keys=False)
 
 
 def _format_leaf(exc: BaseException, tp: type | None) -> str:
@@ -202,7 +214,7 @@ def decode_client(raw: str | bytes) -> m.ClientMsg:
     """
     obj = _load_object(raw, CLIENT_TAGS)
     try:
-        return CONVERTER.structure(obj, m.ClientMsg)  # type: ignore[arg-type]
+        return converter().structure(obj, m.ClientMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise BadRequest(_describe(exc), request_id=_peek_id(obj)) from None
 
@@ -211,7 +223,7 @@ def decode_server(raw: str | bytes) -> m.ServerMsg:
     """Parse a daemon frame (client side). Raises BadRequest like :func:`decode_client`."""
     obj = _load_object(raw, SERVER_TAGS)
     try:
-        return LENIENT.structure(obj, m.ServerMsg)  # type: ignore[arg-type]
+        return client_converter().structure(obj, m.ServerMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise BadRequest(_describe(exc)) from None
 
@@ -220,9 +232,10 @@ def encode(msg: m.ClientMsg | m.ServerMsg, protocol: int = PROTOCOL_VERSION) -> 
     """Serialize any message to a JSON text frame (with its ``type`` tag), in the shape a peer
     of ``protocol`` decodes (see :mod:`memhub.protocol.versions`)."""
     if type(msg) in get_args(m.ClientMsg):
-        data = CONVERTER.unstructure(msg, unstructure_as=m.ClientMsg)
+        # A client encodes its requests with its own converter: it never builds the daemon's.
+        data = client_converter().unstructure(msg, unstructure_as=m.ClientMsg)
     else:
-        data = CONVERTER.unstructure(msg, unstructure_as=m.ServerMsg)
+        data = converter().unstructure(msg, unstructure_as=m.ServerMsg)
         if protocol < PROTOCOL_VERSION:
             data = downgrade(msg, data, protocol)  # type: ignore[arg-type]
     return orjson.dumps(data).decode()

@@ -35,7 +35,7 @@ from psycopg_pool import ConnectionPool
 from memhub.domain.tags import tags_from_db
 from memhub.errors import DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
-from memhub.protocol.codec import CONVERTER
+from memhub.protocol.codec import converter
 from memhub.storage.engine import Cursor as FeedCursor
 from memhub.storage.engine import ReadTimeout, StorageBusy, WriteCall
 from memhub.storage.mirror import VectorIndex
@@ -543,7 +543,7 @@ class PgStorage:
                 kind=kind,
                 content_hash=content_hash,
                 row=int(memory_id),
-                memory=CONVERTER.structure(memory, m.MemoryRecord) if memory else None,
+                memory=converter().structure(memory, m.MemoryRecord) if memory else None,
                 before=writes.facets_from_json(before),
                 vector=vector,
                 client=client,

@@ -27,7 +27,7 @@ from memhub.domain.tags import read_back, tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest, Duplicate, NotFound
 from memhub.protocol import messages as m
-from memhub.protocol.codec import CONVERTER
+from memhub.protocol.codec import converter
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import (
     DEFAULT_STORE,
@@ -78,7 +78,7 @@ class PgBatch:
                 change.client,
                 change.origin,
                 _json(facets_to_json(change.before)),
-                _json(CONVERTER.unstructure(change.memory) if change.memory else None),
+                _json(converter().unstructure(change.memory) if change.memory else None),
             ),
         )
         self.changes.append(change)
