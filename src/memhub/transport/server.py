@@ -14,8 +14,12 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
   count against the connection's budget until the reply is sent. When the budget is spent the
   read loop stops reading and TCP pushes back. A reply the client does not read within
   ``send_timeout_s`` costs it the connection.
-* Connections are capped (``max_connections``, counted from the websocket handshake, before
+* Authenticated connections are capped (``max_connections``, counted from an accepted
   ``hello``); one past the cap is told why and closed with 1013 ("try again later").
+  Connections not yet authenticated have a cap of their own (``max_pending``, see
+  :mod:`~memhub.transport.admission`): the one that waited longest is closed to let a new one
+  in (told why with 1013 if it already had its websocket), so they never take an
+  authenticated client's place.
 * Every connection ends within ``CLOSE_TIMEOUT_S`` of deciding to close it, whatever the peer
   does, and nothing before ``hello`` lasts longer than ``HANDSHAKE_TIMEOUT_S``.
 * Nothing escapes a connection handler: trio-websocket runs handlers in the server's own
@@ -32,7 +36,6 @@ import attrs
 import trio
 from trio_websocket import (
     ConnectionClosed,
-    Endpoint,
     WebSocketConnection,
     WebSocketRequest,
 )
@@ -41,6 +44,7 @@ from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials
 from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import encode
+from memhub.transport.admission import DEFAULT_MAX_PENDING, Pending
 from memhub.transport.backend import Backend
 from memhub.transport.frames import decode_frame, event_frame, fail, reply_frame
 from memhub.transport.hello import CLOSE_POLICY, check_hello
@@ -69,12 +73,15 @@ HELLO_MAX_BYTES: Final = 64 * 1024
 #: A reply the client does not read within this long (its socket buffers are full) costs it
 #: the connection: waiting longer would only hold the reply's memory for nobody.
 SEND_TIMEOUT_S: Final = 10.0
-#: Connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor and a budget.
+#: Authenticated connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor
+#: and a budget.
 DEFAULT_MAX_CONNECTIONS: Final = 256
 #: What a connection's budget reserves for a read's reply before it is known (reads are the
 #: requests whose replies can be big); see :meth:`_Connection._answer`.
 READ_REPLY_RESERVE_FRACTION: Final = 8
 CLOSE_TRY_LATER: Final = 1013  # RFC 6455 "try again later": too many connections
+#: How long an evicted connection's close handshake may take (the daemon is under a flood).
+EVICTED_CLOSE_S: Final = 0.5
 _READS: Final = (m.Get, m.Search, m.ListMemories, m.Health)
 
 
@@ -93,7 +100,6 @@ class _Policy:
     max_message_bytes: int
     max_inflight: int
     overload_wait_s: float
-    allowed_origins: frozenset[str]
     send_timeout_s: float
     census: Census
 
@@ -115,6 +121,7 @@ async def serve_websocket_api(
     allowed_origins: tuple[str, ...] = (),
     overload_wait_s: float = 2.0,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    max_pending: int = DEFAULT_MAX_PENDING,
     send_timeout_s: float = SEND_TIMEOUT_S,
     credentials: Credentials | None = None,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
@@ -135,15 +142,20 @@ async def serve_websocket_api(
         max_inflight: requests served at once per connection.
         allowed_origins: browser origins allowed besides the daemon's own.
         overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
-        max_connections: connections at once; the next one is refused with 1013.
+        max_connections: authenticated connections at once; the next hello is refused with
+            ``overloaded`` and close code 1013.
+        max_pending: connections not yet authenticated at once; past it the oldest is closed.
         send_timeout_s: how long a reply may wait for the client to read before it is dropped.
         credentials: browser tickets and sessions besides ``token`` (the daemon shares them
             with the service, which issues tickets); default: the master token alone.
         task_status: reports an :class:`ApiServer` once the socket is listening.
     """
-    if min(max_inflight, max_message_bytes, max_connections) < 1 or send_timeout_s <= 0:
+    if min(max_inflight, max_message_bytes, max_connections, max_pending) < 1 or (
+        send_timeout_s <= 0
+    ):
         raise ValueError(
-            "max_inflight, max_message_bytes, max_connections and send_timeout_s must be positive"
+            "max_inflight, max_message_bytes, max_connections, max_pending and send_timeout_s "
+            "must be positive"
         )
     policy = _Policy(
         backend=backend,
@@ -152,7 +164,6 @@ async def serve_websocket_api(
         max_message_bytes=max_message_bytes,
         max_inflight=max_inflight,
         overload_wait_s=overload_wait_s,
-        allowed_origins=frozenset(allowed_origins),
         send_timeout_s=send_timeout_s,
         census=Census(limit=max_connections),
     )
@@ -170,53 +181,45 @@ async def serve_websocket_api(
                     connect_timeout=HANDSHAKE_TIMEOUT_S,
                     disconnect_timeout=CLOSE_TIMEOUT_S,
                 ),
+                allowed_origins=frozenset(allowed_origins),
+                max_pending=max_pending,
             )
         )
         task_status.started(ApiServer(port=server.port))
 
 
-async def _handle_connection(policy: _Policy, request: WebSocketRequest) -> None:
+async def _handle_connection(policy: _Policy, request: WebSocketRequest, pending: Pending) -> None:
     # The firewall: trio.Cancelled passes (except* leaves BaseExceptions alone), everything
     # else ends here so that one connection can never stop the server.
     try:
-        await _connection(policy, request)
+        await _connection(policy, request, pending)
     except* ConnectionClosed:
         pass  # the peer left; there is nobody to answer
     except* Exception:
         log.exception("websocket connection failed")
 
 
-def _origin_allowed(request: WebSocketRequest, policy: _Policy) -> bool:
-    origins = [v.decode("latin-1") for k, v in request.headers if k.lower() == b"origin"]
-    if not origins:
-        return True  # not a browser: the token is what authenticates it
-    local = request.local  # its port is the bound one, even when the server was given 0
-    port = local.port if isinstance(local, Endpoint) else None
-    own = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"} if port else set()
-    return all(o in own or o in policy.allowed_origins for o in origins)
-
-
-async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
-    if not _origin_allowed(request, policy):
-        # A web page must not drive the daemon, even without the token (CSWSH).
-        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-            await request.reject(403, body=b"memhub: this origin may not connect\n")
-        return
-    if not policy.census.try_enter():
-        await _refuse_busy(policy, request)
-        return
+async def _connection(policy: _Policy, request: WebSocketRequest, pending: Pending) -> None:
     ws: WebSocketConnection | None = None
     close_code = CLOSE_POLICY
     reason_or_none: str | None = "no hello in time"
+    counted = False
     try:
         hello: m.Hello | None = None
         # One deadline for everything before hello is answered, whatever path it takes.
         with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
             ws = await request.accept()
             set_message_limit(ws, min(HELLO_MAX_BYTES, policy.max_message_bytes))
-            checked = await _handshake(ws, policy)
-            if isinstance(checked, m.Hello):
-                hello = checked
+            checked = await _read_hello(ws, policy)
+            if isinstance(checked[0], m.Hello):
+                hello, admitted = checked
+                if policy.census.try_enter():
+                    counted = True
+                    pending.authenticated()  # never evicted from here on
+                    await _welcome(ws, policy, hello, admitted)
+                else:
+                    close_code, reason_or_none = await _refuse_busy(policy, ws, hello.id)
+                    hello = None
             else:
                 failed, close_code = checked
                 if failed is not None:
@@ -232,27 +235,31 @@ async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
                 policy.backend.connection_closed()
     finally:
         try:
-            if ws is not None:
+            if ws is not None and pending.evicted:
+                # Cancelled to make room for a newer connection: say so, briefly.
+                with trio.CancelScope(shield=True):
+                    reason = "memhub: too many connections waiting for hello; try again"
+                    await close_promptly(ws, CLOSE_TRY_LATER, reason, EVICTED_CLOSE_S)
+            elif ws is not None:
                 await close_promptly(ws, close_code, reason_or_none, CLOSE_TIMEOUT_S)
         finally:
-            policy.census.leave()
+            if counted:
+                policy.census.leave()
 
 
-async def _refuse_busy(policy: _Policy, request: WebSocketRequest) -> None:
+async def _refuse_busy(
+    policy: _Policy, ws: WebSocketConnection, request_id: int
+) -> tuple[int, str]:
+    """Tell a client past the connection cap why it is refused; the close code and reason."""
     limit = policy.census.limit
     message = (
         f"memhub: too many connections (limit {limit}, MEMHUB_MAX_CONNECTIONS); close idle "
         "clients or raise the limit"
     )
     log.warning("refused a connection: %d connections are open (the limit)", limit)
-    ws = None
-    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        ws = await request.accept()
-        await _send(ws, fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
-    if ws is not None:
-        # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
-        reason = f"memhub: too many connections (limit {limit})"
-        await close_promptly(ws, CLOSE_TRY_LATER, reason, CLOSE_TIMEOUT_S)
+    await _send(ws, fail(request_id, ErrorCode.OVERLOADED, message, {"limit": limit}))
+    # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
+    return CLOSE_TRY_LATER, f"memhub: too many connections (limit {limit})"
 
 
 async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
@@ -265,10 +272,10 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
     return True
 
 
-async def _handshake(
+async def _read_hello(
     ws: WebSocketConnection, policy: _Policy
-) -> m.Hello | tuple[m.Failed | None, int]:
-    """Read and check the hello and answer ``Welcome``; or say how to refuse it.
+) -> tuple[m.Hello, Admitted] | tuple[m.Failed | None, int]:
+    """Read and check the hello; or say how to refuse it.
 
     The caller bounds the whole exchange by ``HANDSHAKE_TIMEOUT_S``; a peer that sends nothing
     is refused with ``(None, CLOSE_POLICY)`` when that runs out.
@@ -276,15 +283,16 @@ async def _handshake(
     raw = await ws.get_message()
     checked = check_hello(raw, policy.credentials)
     del raw
-    if len(checked) == 2 and isinstance(checked[1], Admitted):
-        hello, admitted = checked
-    else:
-        return checked
+    return checked
+
+
+async def _welcome(
+    ws: WebSocketConnection, policy: _Policy, hello: m.Hello, admitted: Admitted
+) -> None:
     # Read by the service in every task this connection starts (trio copies the context).
     CURRENT_CALLER.set(Caller(name=hello.client, kind=admitted.kind))
     welcome = attrs.evolve(policy.welcome, id=hello.id, session_token=admitted.session_token)
     await ws.send_message(encode(welcome))
-    return hello
 
 
 class _Connection:
