@@ -152,7 +152,9 @@ def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     try:
         check_json_depth(raw)  # before any parser recurses into it
     except TooDeep as exc:
-        raise BadRequest(str(exc), request_id=_outlined_id(raw)) from None
+        # Metadata is the one free-form field that nests: name its own limit too.
+        message = f"{exc}; metadata must not nest deeper than {MAX_METADATA_DEPTH} levels"
+        raise BadRequest(message, request_id=_outlined_id(raw)) from None
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
