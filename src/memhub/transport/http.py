@@ -36,6 +36,7 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from memhub.transport.admission import DEFAULT_MAX_PENDING, AdmissionPool, Pending
+from memhub.transport.limits import fail_with_close_frames
 from memhub.transport.replay import ReplayStream
 from memhub.webui.site import StaticSite
 
@@ -243,6 +244,8 @@ class _Front:
             if request is None:
                 nursery.cancel_scope.cancel()
                 return
+            # Before the handler accepts: the peer's first frame may be the one that fails.
+            fail_with_close_frames(request._connection)
             try:
                 await self.ws_handler(request, pending)
             finally:
