@@ -24,6 +24,8 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_NOT_RUNNING: Final = 3  # `status`: no daemon; `serve`: another daemon holds the file
+#: What a Unix tool killed by SIGPIPE exits with (128 + 13): its reader went away (`| head`).
+EXIT_CLOSED_STDOUT: Final = 141
 
 
 def _err(message: str) -> None:
@@ -382,6 +384,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``memhub`` command; a reader that stops reading (``| head``) ends it quietly.
+
+    Python ignores SIGPIPE, so a write to a closed stdout raises BrokenPipeError, which would
+    end the command with a traceback (and again at exit, flushing). Restoring SIGPIPE's default
+    instead would also kill the daemon and the bridge on any write to a closed socket, so the
+    error is caught here, the rest of the output goes to /dev/null, and the exit code is the
+    one a tool killed by SIGPIPE has.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # inside the try: a pipe closed after the last print fails here
+        return code
+    except BaseException as exc:
+        if not _only_broken_pipes(exc):
+            raise
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # what is still buffered must not fail at exit
+    os.close(devnull)
+    return EXIT_CLOSED_STDOUT
+
+
+def _only_broken_pipes(exc: BaseException) -> bool:
+    """Whether ``exc`` is a BrokenPipeError, or a group of nothing else (a print in trio.run)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["stress"]:
         from memhub.stress.cli import main_stress
