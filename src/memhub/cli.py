@@ -127,9 +127,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # to lock before any other daemon could open it under another name.
             os.close(os.open(settings.db_path, os.O_RDONLY | os.O_CREAT, 0o600))
             identity = FileIdentity.of(settings.db_path)
-            claim = claim_file(settings.db_path, identity) if identity else None
         except OSError as exc:
             _err(f"{settings.db_path}: cannot open the database file: {exc}")
+            return EXIT_ERROR
+        try:
+            claim = claim_file(settings.db_path, identity) if identity else None
+        except OSError as exc:  # the per-user state directory, not the database, is at fault
+            _err(f"cannot take the lock on the database file's identity: {exc}")
             return EXIT_ERROR
         if isinstance(claim, Path):
             _err(
