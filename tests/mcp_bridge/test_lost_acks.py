@@ -1,7 +1,8 @@
 """The link settles a retried write that failed only because its first attempt had committed.
 
 Scripted answers for the follow-up reads (FakeDaemon); the real-daemon version, with SIGKILLs,
-is tests/daemon/test_files_and_processes.py::test_a_bridge_keeps_storing_while_its_daemon_is_killed_twice.
+is ``test_a_bridge_keeps_storing_while_its_daemon_is_killed_twice`` in
+tests/daemon/test_files_and_processes.py.
 """
 
 from __future__ import annotations

@@ -324,6 +324,7 @@ def health(report: m.HealthReport) -> str:
             },
         },
         "memhub": {
+            "state": "serving",
             "daemon_pid": report.pid,
             "uptime_s": round(report.uptime_s, 1),
             "db_path": report.db_path,
@@ -339,6 +340,63 @@ def health(report: m.HealthReport) -> str:
         },
     }
     return f"Database Health Check Results:\n{json.dumps(result, indent=2)}"
+
+
+def starting_health(version: str, db_path: str) -> str:
+    """``memory_health`` while the daemon is still starting (loading the embedding model).
+
+    Every key of the full answer is there, so that a client reading one (``total_memories``,
+    ``memhub.daemon_pid``) finds it; what only the running daemon knows is ``null`` until then.
+    """
+    result = {
+        "version": version,
+        "validation": {
+            "status": "unhealthy",
+            "message": "memhub daemon is starting (loading the embedding model); "
+            "ask again in a few seconds",
+        },
+        "statistics": {
+            "status": "starting",
+            "backend": "sqlite-vec",
+            "total_memories": None,
+            "has_embedding_tables": None,
+            "has_embedding_model": False,
+            "embedding_model": None,
+            "database_size_bytes": None,
+            "database_size_mb": None,
+        },
+        "integrity": {},
+        "performance": {
+            "storage": {},
+            "server": {
+                "average_query_time_ms": None,
+                "total_queries": None,
+                "storage_type": "MemhubDaemon",
+            },
+        },
+        "memhub": {
+            "state": "starting",
+            "db_path": db_path,
+            **dict.fromkeys(_DAEMON_ONLY_KEYS),
+        },
+    }
+    return f"Database Health Check Results:\n{json.dumps(result, indent=2)}"
+
+
+#: The ``memhub`` keys of a health answer that only a running daemon can fill in.
+_DAEMON_ONLY_KEYS: Final = (
+    "daemon_pid",
+    "uptime_s",
+    "schema",
+    "sqlite_version",
+    "sqlite_vec_version",
+    "deleted_memories",
+    "wal_size_bytes",
+    "connected_clients",
+    "embedding_dimension",
+    "writer_queue_depth",
+    "reader_queue_depth",
+)
 
 
 def _rate(hits: int, misses: int) -> float:
