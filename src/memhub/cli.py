@@ -199,10 +199,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args.db)
     report = trio.run(fetch_health, settings.db_path)
     if report is None:
+        note = _model_export_note(settings)
         if args.json:
-            print(json.dumps({"running": False, "db_path": str(settings.db_path)}))
+            data = {"running": False, "db_path": str(settings.db_path)}
+            print(json.dumps({**data, "model_export_pending": note is not None}))
         else:
             print(f"memhub: no daemon serves {settings.db_path}")
+            if note is not None:
+                print(f"memhub: {note}")
         return EXIT_NOT_RUNNING
     info, health = report
     data = {
@@ -226,6 +230,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         for key, value in data.items():
             print(f"{key:<{width}}  {value}")
     return EXIT_OK
+
+
+def _model_export_note(settings: Settings) -> str | None:
+    """That the daemon's next start first exports the model (10-60 s), if it does."""
+    from memhub.embedding.model_cli import export_note
+
+    return export_note(settings)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -254,8 +265,15 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     import trio
 
+    from memhub.discovery import running_as_daemon_of
     from memhub.errors import ServiceError
 
+    settings = _settings(args.db)
+    if running_as_daemon_of(settings.db_path) is None:
+        note = _model_export_note(settings)
+        if note is not None:
+            # The daemon this starts exports first: without a word the wait looks like a hang.
+            _err(f"starting the daemon; {note}")
     try:
         url = trio.run(_browser_url, args.db)
     except ServiceError as exc:
