@@ -40,14 +40,15 @@ from trio_websocket import (
     WebSocketRequest,
 )
 
-from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials
+from memhub.credentials import CURRENT_CALLER, Admitted, Caller, Credentials, Session
 from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import encode
 from memhub.transport.admission import DEFAULT_MAX_PENDING, Pending
 from memhub.transport.backend import Backend
+from memhub.transport.browser import BrowserPolicy
 from memhub.transport.frames import decode_frame, event_frame, fail, reply_frame
-from memhub.transport.hello import CLOSE_POLICY, check_hello
+from memhub.transport.hello import CLOSE_POLICY, CLOSE_UNAUTHORIZED, check_hello
 from memhub.transport.http import WebSocketOptions, serve_http_and_websocket
 from memhub.transport.limits import (
     ByteBudget,
@@ -102,6 +103,7 @@ class _Policy:
     overload_wait_s: float
     send_timeout_s: float
     census: Census
+    browser: BrowserPolicy
 
     @property
     def connection_budget(self) -> int:
@@ -166,6 +168,7 @@ async def serve_websocket_api(
         overload_wait_s=overload_wait_s,
         send_timeout_s=send_timeout_s,
         census=Census(limit=max_connections),
+        browser=BrowserPolicy(),
     )
     async with trio.open_nursery() as nursery:
         # One listener for the websocket API and the web UI's static files (transport.http).
@@ -229,10 +232,13 @@ async def _connection(policy: _Policy, request: WebSocketRequest, pending: Pendi
             close_code, reason_or_none = 1000, None
             set_message_limit(ws, policy.max_message_bytes)
             policy.backend.connection_opened()
+            connection = _Connection(ws, policy, admitted.session)
             try:
-                await _Connection(ws, policy).run()
+                await connection.run()
             finally:
                 policy.backend.connection_closed()
+            if connection.session_ended:
+                close_code, reason_or_none = CLOSE_UNAUTHORIZED, "memhub: browser session ended"
     finally:
         try:
             if ws is not None and pending.evicted:
@@ -298,9 +304,12 @@ async def _welcome(
 class _Connection:
     """One authenticated connection: the read loop and the tasks it starts."""
 
-    def __init__(self, ws: WebSocketConnection, policy: _Policy) -> None:
+    def __init__(self, ws: WebSocketConnection, policy: _Policy, session: Session | None) -> None:
         self.ws = ws
         self.policy = policy
+        #: The browser session this connection belongs to; None for a token holder.
+        self.session = session
+        self.session_ended = False
         self.slots = trio.Semaphore(policy.max_inflight)
         # Running + waiting requests. A Semaphore, not a CapacityLimiter: the read loop takes
         # a place and the request's task gives it back.
@@ -314,6 +323,8 @@ class _Connection:
         """Read frames until the peer leaves, then cancel whatever is still running for it."""
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            if self.session is not None:
+                nursery.start_soon(self._end_with_the_session, self.session)
             try:
                 while True:
                     raw = await self.ws.get_message()
@@ -339,7 +350,8 @@ class _Connection:
         try:
             reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
             frame = reply_frame(reply, self.policy.max_message_bytes)
-            shutdown = isinstance(msg, m.Shutdown)
+            # A refused shutdown (a browser session's) stops nothing.
+            shutdown = isinstance(msg, m.Shutdown) and isinstance(reply, m.Ok)
             del reply, msg
             self.budget.charge(len(frame))
             held += len(frame)
@@ -390,7 +402,21 @@ class _Connection:
         finally:
             self.slots.release()
 
+    async def _end_with_the_session(self, session: Session) -> None:
+        """Close this connection when its browser session ends (idle or too old)."""
+        while (left := session.seconds_left()) > 0:  # noqa: ASYNC110 - a deadline, not a poll
+            await trio.sleep(left)  # a request meanwhile moves the end: look again then
+        self.session_ended = True
+        await self._send(encode(fail(None, ErrorCode.UNAUTHORIZED, session.why_ended())))
+        assert self.nursery is not None
+        self.nursery.cancel_scope.cancel()
+
     async def _dispatch(self, request: m.Request) -> m.Reply:
+        if self.session is not None:
+            if self.session.ended():
+                # Between the session's end and its watchdog's wake-up: refused all the same.
+                return fail(request.id, ErrorCode.UNAUTHORIZED, self.session.why_ended())
+            self.session.touch()
         try:
             if isinstance(request, m.Subscribe):
                 await self._subscribe()
@@ -400,9 +426,14 @@ class _Connection:
                     self.subscription.cancel()
                     self.subscription = None
                 return m.Ok(id=request.id)
-            if isinstance(request, m.Shutdown):
+            if self.session is not None:
+                # What a browser session may do (shutdown: nothing) is the browser policy's.
+                handle = self.policy.backend.handle
+                reply = await self.policy.browser.handle(self.session, request, handle)
+            elif isinstance(request, m.Shutdown):
                 return m.Ok(id=request.id)
-            reply = await self.policy.backend.handle(request)
+            else:
+                reply = await self.policy.backend.handle(request)
         except ServiceError as exc:
             return fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:
