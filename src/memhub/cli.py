@@ -267,6 +267,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from memhub.discovery import running_as_daemon_of
     from memhub.errors import ServiceError
+    from memhub.webui.launch import LaunchError
+    from memhub.webui.opener import open_in_browser, print_link
 
     settings = _settings(args.db)
     if running_as_daemon_of(settings.db_path) is None:
@@ -275,46 +277,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
             # The daemon this starts exports first: without a word the wait looks like a hang.
             _err(f"starting the daemon; {note}")
     try:
-        url = trio.run(_browser_url, args.db)
+        if args.print_url:
+            print(trio.run(print_link, args.db), flush=True)
+            return EXIT_OK
+        # The link goes to the browser through a private file, never on a command line.
+        opened = trio.run(
+            open_in_browser, args.db, lambda line: print(f"memhub: {line}", flush=True)
+        )
     except ServiceError as exc:
         _err(exc.message)
         return EXIT_ERROR
-    if args.print_url:
-        print(url, flush=True)
-        return EXIT_OK
-    import webbrowser
-
-    print("memhub: opening the web UI (the link works once, within 60 s)", flush=True)
-    if not webbrowser.open(url):
-        print(f"memhub: open this link in your browser: {url}", flush=True)
-    return EXIT_OK
-
-
-async def _browser_url(db: str | None) -> str:
-    """A one-time link to the web UI, starting the daemon first if none runs (as a bridge does).
-
-    Raises:
-        ServiceError: no daemon could be reached or started, or it refused the ticket.
-    """
-    import trio
-
-    from memhub.discovery import read_runtime_file
-    from memhub.errors import InternalError
-    from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
-    from memhub.protocol import messages as m
-
-    async with trio.open_nursery() as nursery:
-        link = DaemonLink(LinkSettings.from_env(db, client_name="memhub-ui"), nursery)
-        delivery = await link.call(m.IssueTicket(id=0))
-        link.close()
-    if delivery.error is not None:
-        raise delivery.error
-    info = read_runtime_file(link.paths.runtime)
-    if not isinstance(delivery.reply, m.Ticket) or info is None:
-        raise InternalError("the daemon did not hand out a ticket; is it older than this memhub?")
-    # The ticket rides in the fragment: browsers never send it to the server or into logs.
-    host = f"[{info.host}]" if ":" in info.host else info.host
-    return f"http://{host}:{info.port}/#ticket={delivery.reply.ticket}"
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    return EXIT_OK if opened else EXIT_ERROR
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -377,7 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="open the web UI in a browser (starts the daemon)")
     db_arg(p)
-    p.add_argument("--print-url", action="store_true", help="print the one-time link, open nothing")
+    p.add_argument(
+        "--print-url",
+        action="store_true",
+        help="print the one-time link (it is a secret until used), open nothing",
+    )
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("install", help="add memhub to a client's MCP configuration")
