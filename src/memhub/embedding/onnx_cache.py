@@ -118,7 +118,7 @@ def cache_dir_for(root: Path, source: Path, identity: str) -> Path:
 def legacy_cache_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     """Cache roots of older memhub versions that may hold a ready export (``<BASE_DIR>``'s).
 
-    None when ``MEMHUB_MODEL_CACHE`` names the cache: then that is the only one.
+    None when ``MEMHUB_MODEL_CACHE`` names the cache (an empty tuple): that one is the only one.
     """
     env = os.environ if environ is None else environ
     if env.get("MEMHUB_MODEL_CACHE"):
