@@ -57,7 +57,7 @@ def loaded_index(conn: apsw.Connection) -> VectorIndex:
     index = VectorIndex(384)
     with conn:
         load_all(conn, index, up_to=ROWS)
-    index.position = ROWS  # the mirror holds every row: no snapshot tail
+    index.mark_loaded(ROWS)  # the mirror holds every row: no snapshot tail
     return index
 
 

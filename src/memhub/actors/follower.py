@@ -18,6 +18,7 @@ rows past the mirror's position itself.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -67,8 +68,14 @@ class ChangeFollower:
             await self._round_over.wait()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._cursor = await trio.to_thread.run_sync(self._storage.load_mirror)
-        task_status.started()
+        if self._storage.searches_without_mirror:
+            # Serve at once: until the mirror is loaded searches take the engine's own exact
+            # scan, and the changes committed meanwhile wait in the feed.
+            task_status.started()
+            self._cursor = await self._load()
+        else:
+            self._cursor = await self._load()
+            task_status.started()
         async with trio.open_nursery() as nursery:
             if self._storage.has_peers:
                 nursery.start_soon(self._listen)
@@ -81,6 +88,15 @@ class ChangeFollower:
                 self._rounds_done = serving
                 self._round_over.set()
                 self._round_over = trio.Event()
+
+    async def _load(self) -> Cursor:
+        started = time.monotonic()
+        cursor = await trio.to_thread.run_sync(self._storage.load_mirror)
+        mirror = self._storage.mirror
+        if mirror is not None:
+            took = time.monotonic() - started
+            log.info("vector mirror loaded: %d rows in %.1f s", len(mirror), took)
+        return cursor
 
     async def catch_up(self) -> None:
         """Bring the mirror, the subscribers and the counts to the end of the feed."""

@@ -219,8 +219,16 @@ class Storage(Protocol):
 
     def open_reader(self) -> ReadSession: ...
 
+    @property
+    def searches_without_mirror(self) -> bool:
+        """Whether searches and dedup have an exact path of their own while the mirror is
+        not loaded (then the daemon serves while :meth:`load_mirror` runs)."""
+        ...
+
     def load_mirror(self) -> Cursor:
-        """Fill the (empty) vector mirror from the store; the feed cursor it then reflects."""
+        """Fill the (empty) vector mirror from the store, mark it loaded
+        (:meth:`~memhub.storage.mirror.VectorIndex.mark_loaded`) and return the feed cursor it
+        then reflects."""
         ...
 
     def load_facets(self) -> None:

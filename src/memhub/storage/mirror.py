@@ -44,6 +44,11 @@ _CHUNK_ROWS: Final = 4096
 TWO_PASS_MIN_ROWS: Final = 4096
 
 
+def usable(index: VectorIndex | None) -> VectorIndex | None:
+    """``index`` if searches may use it now, else None (no mirror, or still loading)."""
+    return index if index is not None and index.loaded else None
+
+
 def unit_rows(vecs: FloatArray) -> FloatArray:
     """``vecs`` scaled to unit length row by row (zero rows stay zero), as a new array.
 
@@ -104,6 +109,10 @@ class VectorIndex:
         #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
         #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
         self.position = 0
+        #: False until the engine's load is complete (and again after :meth:`clear`): until
+        #: then searches use the engine's own exact scan (:func:`usable`), so a daemon answers
+        #: while a large store's vectors are still being read.
+        self.loaded = False
 
     def __len__(self) -> int:
         return self._count
@@ -133,11 +142,18 @@ class VectorIndex:
     def clear(self) -> None:
         """Forget every row (before a reload from the store)."""
         with self._lock:
+            self.loaded = False
             self._count = 0
             self._slot.clear()
             self._digest = 0
             self.position = 0
         self.facets.invalidate()
+
+    def mark_loaded(self, position: int) -> None:
+        """The engine's load is complete: the rows held are the store's at ``position``."""
+        with self._lock:
+            self.position = position
+            self.loaded = True
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` more rows at once (one allocation before a bulk load)."""

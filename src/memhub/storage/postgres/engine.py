@@ -465,6 +465,10 @@ class PgStorage:
     def has_peers(self) -> bool:
         return True
 
+    @property
+    def searches_without_mirror(self) -> bool:
+        return False  # pgvector's exact scan is not wired as a search path
+
     def open_reader(self) -> PgReadSession:
         return PgReadSession(self._pool, self._target, self._index)
 
@@ -475,7 +479,7 @@ class PgStorage:
             at = PgCursor(queries._one_int(cur))
             if self._index is not None:
                 loaded = self._load_vectors(cur, self._index)
-                self._index.position = at.seq
+                self._index.mark_loaded(at.seq)
                 self._index.facets.load(self._facet_rows(cur))
                 log.info("vector index: %d vectors in RAM", loaded)
             conn.rollback()

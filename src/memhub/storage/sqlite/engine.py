@@ -362,6 +362,10 @@ class SqliteStorage:
     def has_peers(self) -> bool:
         return False  # one daemon per file: there is nobody to hear from
 
+    @property
+    def searches_without_mirror(self) -> bool:
+        return True  # sqlite-vec's exact scan (slower, the same answers)
+
     def open_reader(self) -> SqliteReadSession:
         conn = connect(self.path, readonly=True, pragmas=self._pragmas)
         return SqliteReadSession(conn, self._writer.schema, self._index, self._log)
@@ -376,10 +380,9 @@ class SqliteStorage:
                     if cursor is None:
                         continue  # a commit raced the snapshot's start: take another
                     if self._index is not None:
-                        loaded = load_all(conn, self._index, cursor.max_id)
-                        self._index.position = cursor.max_id
+                        load_all(conn, self._index, cursor.max_id)
                         self._index.facets.load(facet_rows(conn, queries.store_column(self.schema)))
-                        log.info("vector index: %d vectors in RAM", loaded)
+                        self._index.mark_loaded(cursor.max_id)
                     return cursor
                 finally:
                     conn.execute("COMMIT")

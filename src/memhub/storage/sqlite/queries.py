@@ -24,7 +24,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
-from memhub.storage.mirror import nearest_passing
+from memhub.storage.mirror import nearest_passing, usable
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.values import as_float, as_int, as_str, epoch, optional_text, text
@@ -240,6 +240,7 @@ def semantic_search(
     so an acknowledged write is found at once.
     """
     where, params = sql_filters.where(filters, schema, for_search=True)
+    index = usable(index)
     if index is None:
         return _vec0_search(conn, schema, query_vector, filters, where, params, limit)
     tail = _tail_nearest(conn, index, query_vector, where, params, limit)
@@ -379,6 +380,8 @@ def _vec0_search(
             f"WHERE content_embedding MATCH ? AND k = ?{prefilter} ORDER BY distance",
             [blob, k, *pre_params],
         ).fetchall()
+        # Equal distances by ascending rowid, as the mirror orders them (k > limit leaves room).
+        rows.sort(key=lambda r: (as_float(r[1]), as_int(r[0])))
         records = _records_by_id(conn, schema, [as_int(r[0]) for r in rows], where, params)
         hits = [
             m.Hit(memory=records[as_int(rowid)], score=score_from_distance(as_float(dist)))

@@ -27,7 +27,7 @@ from memhub.domain.tags import tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest, Duplicate, NotFound
 from memhub.protocol import messages as m
-from memhub.storage.mirror import VectorIndex
+from memhub.storage.mirror import VectorIndex, usable
 from memhub.storage.model import (
     DEFAULT_STORE,
     DEFAULT_TYPE,
@@ -197,10 +197,10 @@ def _check_semantic_duplicate(batch: WriteBatch, vector: FloatArray, store: str)
         if created_at >= since and float(other @ vector) >= policy.threshold:
             _raise_semantic(content_hash)
     recent = f"m.created_at >= ? AND {sql_filters.visible(schema, store)}"
-    if batch.index is None:
+    index = usable(batch.index)
+    if index is None:  # no mirror, or still loading
         _check_semantic_by_vec0(batch, vector, since, recent)
         return
-    index = batch.index
     rows, vecs = tail_vectors(conn, index.position, schema.dimension, recent, [since])
     if rows:
         sims = vecs @ vector
