@@ -19,6 +19,7 @@ from memhub.daemon import DaemonHandle, run_daemon
 from memhub.errors import Duplicate
 from memhub.protocol import messages as m
 from memhub.storage.sqlite.engine import SqliteStorage
+from memhub.storage.sqlite.feed import SqliteCursor
 
 from .conftest import InProcess, service_settings
 
@@ -50,7 +51,7 @@ async def test_searches_and_writes_are_served_before_the_mirror_is_loaded(
     release = threading.Event()
     load = SqliteStorage.load_mirror
 
-    def held_back(self: SqliteStorage):  # type: ignore[no-untyped-def]
+    def held_back(self: SqliteStorage) -> SqliteCursor:
         release.wait(30)
         return load(self)
 
