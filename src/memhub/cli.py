@@ -161,7 +161,8 @@ def _serve_locked(settings: Settings) -> int:
             print(
                 f"memhub {handle.welcome.server_version}: serving {settings.db_path} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
-                f"embedder {handle.welcome.embedder})",
+                f"embedder {handle.welcome.embedder})"
+                + (f"; HTTP (REST + MCP) on {handle.http_url}" if handle.http_url else ""),
                 flush=True,
             )
 
