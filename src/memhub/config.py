@@ -252,6 +252,7 @@ class Settings:
     allow_anonymous: bool = False
     anonymous_scope: str = "read write"
     http_max_body_bytes: int = 1024 * 1024
+    http_body_timeout_s: float = 30.0  # a request body must arrive within this
 
     @property
     def paths(self) -> RuntimePaths:
@@ -340,4 +341,5 @@ def http_fields(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "anonymous_scope": "read write" if scope is None else scope.strip(),
         "http_max_body_bytes": body,
+        "http_body_timeout_s": env_float(env, "MEMHUB_HTTP_BODY_TIMEOUT", 30.0, minimum=0.1),
     }

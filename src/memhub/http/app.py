@@ -63,7 +63,13 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
 
 
 def build_app(
-    rest: Any, mcp: McpEndpoint, *, bind_host: str, extra_origins: tuple[str, ...], max_body: int
+    rest: Any,
+    mcp: McpEndpoint,
+    *,
+    bind_host: str,
+    extra_origins: tuple[str, ...],
+    max_body: int,
+    body_deadline_s: float,
 ) -> Guard:
     """The whole endpoint: ``Guard`` → ``/mcp`` | REST."""
 
@@ -73,4 +79,10 @@ def build_app(
         else:
             await rest(scope, receive, send)
 
-    return Guard(route, bind_host=bind_host, extra_origins=extra_origins, max_body=max_body)
+    return Guard(
+        route,
+        bind_host=bind_host,
+        extra_origins=extra_origins,
+        max_body=max_body,
+        body_deadline_s=body_deadline_s,
+    )

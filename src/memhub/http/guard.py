@@ -9,7 +9,7 @@
   runs. Upstream's middleware let an over-limit chunked body through to the route (the memory
   was stored, then the client got 413); here an over-limit body is answered 413 and the route
   never runs;
-* the whole body must arrive within :data:`BODY_DEADLINE_S` (a client trickling it is cut
+* the whole body must arrive within ``MEMHUB_HTTP_BODY_TIMEOUT`` (30 s; a client trickling it is cut
   off with 408);
 * a JSON body may nest at most :data:`MAX_JSON_DEPTH` levels (Python's ``json`` recurses, so a
   deep body would otherwise cost a ``RecursionError`` deep inside a framework).
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-BODY_DEADLINE_S: Final = 30.0
 MAX_JSON_DEPTH: Final = MAX_METADATA_DEPTH + 2
 """A request body (level 1) holding metadata (level 2) that may nest 64 levels itself; the
 service then checks the metadata's own limit and says so precisely."""
@@ -86,9 +85,16 @@ class Guard:
     """Host, Origin, body size and JSON depth checks in front of ``app``."""
 
     def __init__(
-        self, app: Any, *, bind_host: str, extra_origins: tuple[str, ...], max_body: int
+        self,
+        app: Any,
+        *,
+        bind_host: str,
+        extra_origins: tuple[str, ...],
+        max_body: int,
+        body_deadline_s: float,
     ) -> None:
         self.app = app
+        self.body_deadline_s = body_deadline_s
         self.bind_host = bind_host
         self.extra_origins = frozenset(o.lower().rstrip("/") for o in extra_origins)
         self.max_body = max_body
@@ -158,7 +164,7 @@ class Guard:
         size = 0
         # A body trickled in byte by byte must not hold a connection (and its memory) for
         # ever: hypercorn times out idle connections, not slow ones.
-        with trio.move_on_after(BODY_DEADLINE_S):
+        with trio.move_on_after(self.body_deadline_s):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -170,7 +176,7 @@ class Guard:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
-        detail = f"the request body did not arrive within {BODY_DEADLINE_S:g} s"
+        detail = f"the request body did not arrive within {self.body_deadline_s:g} s"
         return json_response(408, {"detail": detail})
 
 

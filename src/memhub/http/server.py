@@ -84,6 +84,7 @@ async def serve_http(
         bind_host=settings.http_host,
         extra_origins=settings.allow_origin,
         max_body=settings.http_max_body_bytes,
+        body_deadline_s=settings.http_body_timeout_s,
     )
     config = Config()
     host = settings.http_host
