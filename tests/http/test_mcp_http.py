@@ -7,10 +7,13 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 import trio
 
 from memhub.protocol import messages as m
@@ -19,35 +22,7 @@ from tests.clients import harness
 from tests.http.helpers import HttpDaemon, http_daemon
 from tests.http.mcp_clients import http_session, stdio_session
 from tests.http.session_runner import run_steps
-from tests.mcp_bridge.e2e import cleanup_daemons
-
-# What legitimately differs between two daemons: pids, uptimes, timings, and the carriers' own
-# counters (a bridge connects to its daemon once, "init" in memory_stats; an HTTP session is
-# served in process and never connects).
-_VOLATILE = re.compile(
-    r'("(pid|uptime_s|uptime_seconds|db_path|database_size_bytes|wal_size_bytes|'
-    r"connected_clients|requests|queries|mean_query_ms|batches|writes|texts|cache_hits|"
-    r"cache_misses|last_batch_size|max_batch_size|mean_batch_size|checkpoints|"
-    r"total_calls|hits|misses|hit_rate|size|keys|calls|average_query_time_ms|daemon_pid|"
-    r'avg_init_time_ms|min_init_time_ms|max_init_time_ms|total_inits)"\s*:\s*)'
-    r'("[^"]*"|\[[^\]]*\]|[-\d.e]+)'
-)
-
-
-def _comparable(steps: list[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
-    timed = set(json.loads(harness.ALLOWED.read_text())["time_dependent_hashes"]["steps"])
-    out = []
-    for step in steps:
-        step = dict(step)
-        for key in ("text", "error"):
-            if isinstance(step.get(key), str):
-                text = step[key].replace(str(work), "<WORK>")
-                text = _VOLATILE.sub(r"\1<N>", harness.normalize(text))
-                if step["id"] in timed:  # the learning note embeds the time it was written
-                    text = re.sub(r"\b[0-9a-f]{64}\b", "<HASH>", text)
-                step[key] = text
-        out.append(step)
-    return out
+from tests.mcp_bridge.e2e import bridge_env, cleanup_daemons
 
 
 async def test_the_scripted_session_over_http_answers_as_over_stdio(tmp_path: Path) -> None:
@@ -65,6 +40,38 @@ async def test_the_scripted_session_over_http_answers_as_over_stdio(tmp_path: Pa
         with trio.fail_after(240):
             async with http_session(daemon.url, daemon.key) as session:
                 over_http = await run_steps(session)
+    assert_same_session(over_http, http_dir, over_stdio, stdio_dir)
+
+
+def test_the_typescript_sdk_over_http_answers_as_over_stdio(tmp_path: Path) -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed for the TypeScript SDK client")
+    stdio_dir, http_dir = tmp_path / "stdio", tmp_path / "http"
+    stdio_dir.mkdir()
+    http_dir.mkdir()
+    stdio_db = stdio_dir / "sqlite_vec.db"
+    server = {
+        "command": sys.executable,
+        "args": ["-m", "memhub", "bridge"],
+        "env": bridge_env(stdio_db),
+    }
+    try:
+        over_stdio = harness.run_session("ts", server, stdio_dir)
+    finally:
+        cleanup_daemons(stdio_db)
+    with http_daemon(http_dir / "sqlite_vec.db") as daemon:
+        endpoint = {"url": f"{daemon.url}/mcp", "headers": {"X-API-Key": daemon.key}}
+        over_http = harness.run_session("ts", endpoint, http_dir)
+    assert over_http["server"] == over_stdio["server"] == {"name": "memory"}
+    assert_same_session(over_http["steps"], http_dir, over_stdio["steps"], stdio_dir)
+
+
+def assert_same_session(
+    over_http: list[dict[str, Any]],
+    http_dir: Path,
+    over_stdio: list[dict[str, Any]],
+    stdio_dir: Path,
+) -> None:
     ours, theirs = _comparable(over_http, http_dir), _comparable(over_stdio, stdio_dir)
     assert [s["id"] for s in ours] == [s["id"] for s in harness.load_steps()]
     assert not [s for s in ours if "error" in s], "a step raised over HTTP"
@@ -105,6 +112,35 @@ async def test_the_client_name_from_initialize_names_its_writes(tmp_path: Path) 
                 after = await watcher.call(m.ListClients(id=0))
                 assert isinstance(after, m.Clients)
                 assert "claude-code" not in [c.name for c in after.clients]
+
+
+# What legitimately differs between two daemons: pids, uptimes, timings, and the carriers' own
+# counters (a bridge connects to its daemon once, "init" in memory_stats; an HTTP session is
+# served in process and never connects).
+_VOLATILE = re.compile(
+    r'("(pid|uptime_s|uptime_seconds|db_path|database_size_bytes|wal_size_bytes|'
+    r"connected_clients|requests|queries|mean_query_ms|batches|writes|texts|cache_hits|"
+    r"cache_misses|last_batch_size|max_batch_size|mean_batch_size|checkpoints|"
+    r"total_calls|hits|misses|hit_rate|size|keys|calls|average_query_time_ms|daemon_pid|"
+    r'avg_init_time_ms|min_init_time_ms|max_init_time_ms|total_inits)"\s*:\s*)'
+    r'("[^"]*"|\[[^\]]*\]|[-\d.e]+)'
+)
+
+
+def _comparable(steps: list[dict[str, Any]], work: Path) -> list[dict[str, Any]]:
+    timed = set(json.loads(harness.ALLOWED.read_text())["time_dependent_hashes"]["steps"])
+    out = []
+    for step in steps:
+        step = dict(step)
+        for key in ("text", "error"):
+            if isinstance(step.get(key), str):
+                text = step[key].replace(str(work), "<WORK>")
+                text = _VOLATILE.sub(r"\1<N>", harness.normalize(text))
+                if step["id"] in timed:  # the learning note embeds the time it was written
+                    text = re.sub(r"\b[0-9a-f]{64}\b", "<HASH>", text)
+                step[key] = text
+        out.append(step)
+    return out
 
 
 def _rpc(daemon: HttpDaemon, body: dict[str, Any], **headers: str) -> httpx2.Response:
