@@ -295,6 +295,14 @@ async def _browser_url(db: str | None) -> str:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.client == "service":
+        from memhub.mcp_bridge.install_service import main_install_service
+
+        return main_install_service(print_only=args.print_only, now=args.now, db=args.db)
+    if args.client == "claude-hooks":
+        from memhub.mcp_bridge.install_hooks import main_install_hooks
+
+        return main_install_hooks(print_only=args.print_only)
     from memhub.mcp_bridge.install import main_install
 
     return main_install(args.client, print_only=args.print_only, db=args.db, name=args.name)
@@ -357,9 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-url", action="store_true", help="print the one-time link, open nothing")
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("install", help="add memhub to a client's MCP configuration")
-    p.add_argument("client", choices=("claude-desktop", "claude-code", "cursor"))
+    p = sub.add_parser(
+        "install",
+        help="add memhub to a client's MCP configuration, run it at login (service), or point "
+        "mcp-memory-service's hooks at it (claude-hooks)",
+    )
+    p.add_argument(
+        "client", choices=("claude-desktop", "claude-code", "cursor", "service", "claude-hooks")
+    )
     p.add_argument("--print", dest="print_only", action="store_true", help="print, write nothing")
+    p.add_argument("--now", action="store_true", help="service: also enable and start it")
     p.add_argument("--name", default="memory", help="server name in the config (default memory)")
     db_arg(p)
     p.set_defaults(func=cmd_install)

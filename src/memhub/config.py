@@ -313,6 +313,28 @@ class Settings:
         )
 
 
+def api_key(env: Mapping[str, str]) -> str | None:
+    """``MCP_API_KEY``, else the first line of the file ``MEMHUB_API_KEY_FILE`` names.
+
+    The file (which ``memhub install service`` writes, 0600) keeps the key out of service
+    definitions and command lines. Upstream: an empty key counts as none.
+    """
+    if env.get("MCP_API_KEY"):
+        return env["MCP_API_KEY"]
+    raw = (env.get("MEMHUB_API_KEY_FILE") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"MEMHUB_API_KEY_FILE={raw!r}: cannot read it: {exc}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise ConfigError(f"MEMHUB_API_KEY_FILE={raw!r}: the file holds no key")
+    return key
+
+
 def http_fields(env: Mapping[str, str]) -> dict[str, Any]:
     """The HTTP endpoint's settings from mcp-memory-service's variables.
 
@@ -334,8 +356,7 @@ def http_fields(env: Mapping[str, str]) -> dict[str, Any]:
         "http_enabled": env_bool(env, "MCP_HTTP_ENABLED", False),
         "http_host": (env.get("MCP_HTTP_HOST") or "127.0.0.1").strip(),
         "http_port": port,
-        # Upstream: an empty key counts as none.
-        "api_key": env.get("MCP_API_KEY") or None,
+        "api_key": api_key(env),
         "allow_anonymous": env_bool(
             {"MCP_ALLOW_ANONYMOUS_ACCESS": anonymous}, "MCP_ALLOW_ANONYMOUS_ACCESS", False
         ),
