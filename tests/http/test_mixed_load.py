@@ -31,13 +31,17 @@ def _ack(records: list[Record], op: str, ok: bool, text: str) -> None:
     )
 
 
+def _text(result: Any) -> str:
+    return str(getattr(result.content[0], "text", ""))
+
+
 async def _mcp_client(session: ClientSession, name: str, records: list[Record]) -> None:
     for i in range(PER_CLIENT):
         text = f"{name} wrote memory number {i} of the mixed load"
         stored = await session.call_tool(
             "memory_store", {"content": text, "metadata": {"tags": [name]}}
         )
-        body = stored.content[0].text  # type: ignore[union-attr]
+        body = _text(stored)
         ok = not stored.is_error and HASH_RE.search(body) is not None
         _ack(records, "store", ok, text)
         if ok and i % DELETE_EVERY == 0:
@@ -45,9 +49,9 @@ async def _mcp_client(session: ClientSession, name: str, records: list[Record]) 
             _ack(
                 records,
                 "delete",
-                not gone.is_error and "Successfully deleted" in gone.content[0].text,
+                not gone.is_error and "Successfully deleted" in _text(gone),
                 text,
-            )  # type: ignore[union-attr]
+            )
 
 
 async def _rest_client(url: str, key: str, name: str, records: list[Record]) -> None:
