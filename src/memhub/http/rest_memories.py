@@ -89,14 +89,23 @@ async def create_memory(
     assert isinstance(stored, m.Stored)
     record = await _record(request, stored.content_hash)
     message = "Memory stored successfully"
-    if stored.warning:
-        message += f" {stored.warning}"
+    if stored.warning and body.memory_type:
+        message += f" {coerced_warning(body.memory_type, stored.memory_type)}"
     return {
         "success": True,
         "message": message,
         "content_hash": stored.content_hash,
         "memory": memory_json(record) if record is not None else None,
     }
+
+
+def coerced_warning(requested: str, stored_as: str) -> str:
+    """12.4's REST wording (its MCP tools word it slightly differently)."""
+    return (
+        f"Warning: requested memory_type '{requested}' is not in the ontology — stored as "
+        f"'{stored_as}'. Register custom types via MCP_CUSTOM_MEMORY_TYPES, e.g. "
+        f"'{{\"{requested}\": []}}'."
+    )
 
 
 def _not_stored(message: str) -> dict[str, Any]:
@@ -200,9 +209,19 @@ async def update_memory(
         raise HTTPException(500, detail=f"Failed to update memory: {exc.message}") from None
     assert isinstance(updated, m.Updated)
     record = await _record(request, content_hash)
+    # 12.4 names what was asked for (metadata as "custom_metadata"), then always updated_at.
+    asked = [
+        name
+        for name, value in (
+            ("tags", body.tags),
+            ("memory_type", body.memory_type),
+            ("custom_metadata", body.metadata),
+        )
+        if value is not None
+    ]
     return {
         "success": True,
-        "message": f"Updated fields: {', '.join(updated.fields)}",
+        "message": f"Updated fields: {', '.join([*asked, 'updated_at'])}",
         "content_hash": content_hash,
         "memory": memory_json(record) if record is not None else None,
     }
