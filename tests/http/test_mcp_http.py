@@ -43,6 +43,7 @@ async def test_the_scripted_session_over_http_answers_as_over_stdio(tmp_path: Pa
     assert_same_session(over_http, http_dir, over_stdio, stdio_dir)
 
 
+@pytest.mark.slow  # npm ci of the pinned SDK on first use
 def test_the_typescript_sdk_over_http_answers_as_over_stdio(tmp_path: Path) -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed for the TypeScript SDK client")
