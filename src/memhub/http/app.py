@@ -10,7 +10,6 @@ lists) and the OpenAPI document (``GET /openapi.json``) come out as 12.4's do.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from memhub import __version__
@@ -48,7 +47,7 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.memhub = RestContext(service=service, auth=auth, started_at=time.time())
+    app.state.memhub = RestContext(service=service, auth=auth)
     for module in (rest_health, rest_memories, rest_search, rest_pending):
         app.include_router(module.router)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl
 
 from memhub.http.auth import AuthPolicy, Refusal
 from memhub.http.guard import json_response
@@ -98,8 +99,6 @@ class McpEndpoint:
         self.auth = auth
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from urllib.parse import parse_qsl
-
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         outcome = self.auth.authenticate(headers, query)

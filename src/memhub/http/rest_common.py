@@ -32,7 +32,6 @@ class RestContext:
 
     service: MemoryService
     auth: AuthPolicy
-    started_at: float
 
 
 def context(request: Request) -> RestContext:

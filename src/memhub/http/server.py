@@ -23,6 +23,7 @@ from memhub.errors import StartupError
 
 if TYPE_CHECKING:
     from memhub.config import Settings
+    from memhub.http.local import SessionCallers
     from memhub.service import MemoryService
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,8 @@ async def serve_http(
             sock.close()
 
 
-async def _sweep(callers: object) -> None:
-    from memhub.http.local import SessionCallers
-
-    assert isinstance(callers, SessionCallers)
+async def _sweep(callers: SessionCallers) -> None:
+    """Close the callers of sessions the SDK has reaped (it says nothing when it does)."""
     while True:
         await trio.sleep(SWEEP_S)
         callers.sweep()
