@@ -53,7 +53,7 @@ from memhub.storage import int8codes  # noqa: E402
 from memhub.storage.mirror import VectorIndex  # noqa: E402
 from memhub.storage.model import Filters  # noqa: E402
 from memhub.storage.sqlite import filters as sql_filters  # noqa: E402
-from memhub.storage.sqlite.engine import SqliteSnapshot  # noqa: E402
+from memhub.storage.sqlite.reading import SqliteSnapshot  # noqa: E402
 from memhub.storage.sqlite.values import as_float  # noqa: E402
 
 K = 10

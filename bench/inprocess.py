@@ -10,7 +10,7 @@ from pathlib import Path
 
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.sqlite import schema as schema_mod
-from memhub.storage.sqlite.engine import SqliteSnapshot
+from memhub.storage.sqlite.reading import SqliteSnapshot
 from memhub.storage.sqlite.vectors import load_all
 
 

@@ -1,4 +1,6 @@
 """memhub: one shared memory daemon for every MCP client."""
 
-__version__ = "0.1.0"
-PROTOCOL_VERSION = 1
+__version__ = "0.2.0"
+#: The websocket protocol this memhub speaks; a daemon also serves clients of every version
+#: down to ``memhub.protocol.versions.OLDEST_PROTOCOL`` (docs/protocol.md, "Versions").
+PROTOCOL_VERSION = 2

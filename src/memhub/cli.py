@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from memhub.config import Settings
+    from memhub.discovery import RuntimeInfo
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -80,16 +81,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # search p50 at 10k memories 30 ms -> 17 ms with both; see docs/benchmarks.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from memhub.discovery import DaemonLock, read_runtime_file
-    from memhub.discovery.identity import FileIdentity, claim_file
+    from contextlib import ExitStack
+
+    import attrs
+
+    from memhub.discovery.claim import claim_store
 
     # Whatever the daemon creates (database, -wal, -shm, log, directories) is private: memories
     # are nobody else's business. Existing files keep their modes (SQLite gives -wal and -shm
     # the database file's mode).
     os.umask(0o077)
     settings = _settings(args.db)
-    import attrs
-
     settings = attrs.evolve(
         settings,
         port=settings.port if args.port is None else args.port,
@@ -99,50 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.idle_shutdown_s if args.idle_shutdown is None else args.idle_shutdown
         ),
     )
-    paths = settings.paths
-    try:
-        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _err(f"{settings.db_path.parent}: cannot create the database directory: {exc}")
-        return EXIT_ERROR
-    lock = DaemonLock(paths.lock)
-    try:
-        acquired = lock.acquire()
-    except OSError as exc:  # a read-only or foreign data directory: one line, no traceback
-        _err(
-            f"{paths.lock}: cannot create the daemon's lock file ({exc.strerror}); memhub needs "
-            f"write access to {settings.db_path.parent}"
-        )
-        return EXIT_ERROR
-    if not acquired:
-        info = read_runtime_file(paths.runtime)
-        where = f" (pid {info.pid}, port {info.port})" if info else ""
-        _err(f"a daemon already serves {settings.db_path}{where}; see `memhub status`")
-        return EXIT_NOT_RUNNING
-    try:
-        try:
-            # An empty file is a new database to SQLite; creating it here gives it an identity
-            # to lock before any other daemon could open it under another name.
-            os.close(os.open(settings.db_path, os.O_RDONLY | os.O_CREAT, 0o600))
-            identity = FileIdentity.of(settings.db_path)
-            claim = claim_file(settings.db_path, identity) if identity else None
-        except OSError as exc:
-            _err(f"{settings.db_path}: cannot open the database file: {exc}")
-            return EXIT_ERROR
-        if isinstance(claim, Path):
-            _err(
-                f"{settings.db_path} is the same file as {claim}, which a daemon already "
-                f"serves; use that path (or `memhub status --db {claim}`)"
-            )
-            return EXIT_NOT_RUNNING
-        try:
-            setup_logging(settings.log_level, paths.log)
-            return _serve_locked(settings)
-        finally:
-            if claim is not None:
-                claim.release()
-    finally:
-        lock.release()
+    with ExitStack() as held:
+        refusal = claim_store(settings, held)
+        if refusal is not None:
+            _err(refusal.message)
+            return refusal.code
+        setup_logging(settings.log_level, settings.paths.log)
+        return _serve_locked(settings)
 
 
 def _serve_locked(settings: Settings) -> int:
@@ -159,7 +124,7 @@ def _serve_locked(settings: Settings) -> int:
                 )
             )
             print(
-                f"memhub {handle.welcome.server_version}: serving {settings.db_path} "
+                f"memhub {handle.welcome.server_version}: serving {handle.welcome.store} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
                 f"embedder {handle.welcome.embedder})"
                 + (f"; HTTP (REST + MCP) on {handle.http_url}" if handle.http_url else ""),
@@ -192,12 +157,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     from memhub.discovery.control import fetch_health
 
     settings = _settings(args.db)
-    report = trio.run(fetch_health, settings.db_path)
+    report = trio.run(fetch_health, settings.store)
+    location = settings.store.location
+    older = _older_daemon(settings) if report is None else None
+    if older is not None:
+        data_old = {
+            "running": True,
+            "older": True,
+            "pid": older.pid,
+            "port": older.port,
+            "db_path": older.db_path,
+            "version": older.version,
+            "protocol": older.protocol,
+        }
+        if args.json:
+            print(json.dumps(data_old))
+        else:
+            print(
+                f"memhub {older.version} (protocol {older.protocol}), an older release than "
+                f"this one, serves {location} (pid {older.pid}); the next bridge of this "
+                "release replaces it, or stop it with `memhub stop`"
+            )
+        return EXIT_OK
     if report is None:
         if args.json:
-            print(json.dumps({"running": False, "db_path": str(settings.db_path)}))
+            print(json.dumps({"running": False, "db_path": location}))
         else:
-            print(f"memhub: no daemon serves {settings.db_path}")
+            print(f"memhub: no daemon serves {location}")
         return EXIT_NOT_RUNNING
     info, health = report
     data = {
@@ -205,11 +191,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         "pid": info.pid,
         "port": info.port,
         "db_path": info.db_path,
+        "engine": health.store.engine,
+        "machine": health.machine,
         "version": info.version,
         "protocol": info.protocol,
         "connected_clients": health.connected_clients,
         "memories": health.total_memories,
-        "schema": health.schema,
+        "schema": health.store.schema,
         "embedder": health.embedder.name,
         "uptime_s": round(health.uptime_s, 1),
         "log_path": info.log_path,
@@ -223,20 +211,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _older_daemon(settings: Settings) -> RuntimeInfo | None:
+    """The runtime info of a live daemon of an older protocol serving this store, if one does."""
+    from memhub import PROTOCOL_VERSION
+    from memhub.discovery import lock_is_held, pid_alive, read_runtime_file, serving_paths
+
+    paths = serving_paths(settings.db_path)
+    info = read_runtime_file(paths.runtime)
+    if info is None or info.protocol >= PROTOCOL_VERSION or not pid_alive(info.pid):
+        return None
+    return info if lock_is_held(paths.lock) else None
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     import trio
 
     from memhub.discovery.control import stop_daemon
 
     settings = _settings(args.db)
-    stopped = trio.run(stop_daemon, settings.db_path, args.timeout)
+    stopped = trio.run(stop_daemon, settings.store, args.timeout)
+    location = settings.store.location
     if stopped is None:
-        print(f"memhub: no daemon serves {settings.db_path}")
+        print(f"memhub: no daemon serves {location}")
         return EXIT_NOT_RUNNING
     if not stopped:
-        _err(f"the daemon for {settings.db_path} did not stop within {args.timeout:g} s")
+        _err(f"the daemon for {location} did not stop within {args.timeout:g} s")
         return EXIT_ERROR
-    print(f"memhub: stopped the daemon for {settings.db_path}")
+    print(f"memhub: stopped the daemon for {location}")
     return EXIT_OK
 
 
@@ -294,6 +295,12 @@ async def _browser_url(db: str | None) -> str:
     return f"http://{host}:{info.port}/#ticket={delivery.reply.ticket}"
 
 
+def cmd_team(args: argparse.Namespace) -> int:
+    from memhub.team import main_team
+
+    return main_team(args.action, args.url, role=args.role, read_only=args.read_only)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     if args.client == "service":
         from memhub.mcp_bridge.install_service import main_install_service
@@ -334,8 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     def db_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--db",
-            help="database file (default: MCP_MEMORY_SQLITE_PATH, MCP_MEMORY_SQLITEVEC_PATH, "
-            "or <MCP_MEMORY_BASE_DIR>/sqlite_vec.db)",
+            help="database file or team store URL postgresql://user@host/db (default: "
+            "MEMHUB_DATABASE_URL, MCP_MEMORY_SQLITE_PATH, MCP_MEMORY_SQLITEVEC_PATH, or "
+            "<MCP_MEMORY_BASE_DIR>/sqlite_vec.db)",
         )
 
     p = sub.add_parser("serve", help="run the daemon for one database in the foreground")
@@ -390,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="export: rebuild even if it verifies")
     p.add_argument("--json", action="store_true", help="status: machine-readable output")
     p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("team", help="prepare a PostgreSQL team store, or grant a member access")
+    p.add_argument("action", choices=("init", "grant"))
+    p.add_argument(
+        "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
+    )
+    p.add_argument("--role", help="grant: the member's PostgreSQL login role")
+    p.add_argument(
+        "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
+    )
+    p.set_defaults(func=cmd_team)
 
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False

@@ -16,6 +16,9 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 
+from memhub.storage.postgres import target as pg_target
+from memhub.storage.postgres.target import is_database_url
+
 # "model": the real embedding model; "hash": a deterministic fake for tests and stress only.
 EmbedderKind = Literal["model", "hash"]
 # How the real model runs: "onnx" (onnxruntime + tokenizers, no torch in the daemon; the default)
@@ -98,6 +101,58 @@ def resolve_db_path(environ: Mapping[str, str] | None = None, explicit: str | No
         or str(base_dir(env) / "sqlite_vec.db")
     )
     return Path(os.path.realpath(Path(raw).expanduser()))
+
+
+DATABASE_URL_ENV: Final = "MEMHUB_DATABASE_URL"
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Per-user directory for daemon state: ``MEMHUB_STATE_DIR`` or ``~/.local/state/memhub``.
+
+    Every client of a store must agree on it, so it does not follow ``MCP_MEMORY_BASE_DIR``
+    (clients are often configured with different data directories) but only the user.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("MEMHUB_STATE_DIR")
+    if raw:
+        return Path(raw).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".local" / "state" / "memhub"
+
+
+@attrs.frozen
+class StoreRef:
+    """Which store a configuration names.
+
+    ``db_path`` is the SQLite file, or for a team store (``url``) the name its daemon's lock,
+    runtime file and log sit beside, in the state directory. ``location`` is how its daemon
+    names the store in its welcome: clients trust a daemon only if it serves this store.
+    """
+
+    db_path: Path
+    url: str | None = None
+    location: str = ""
+
+    @property
+    def argument(self) -> str:
+        """What ``memhub serve --db`` takes to serve this store (never with a password)."""
+        return self.url if self.url is not None else str(self.db_path)
+
+
+def resolve_store(
+    environ: Mapping[str, str] | None = None, explicit: str | None = None
+) -> StoreRef:
+    """The store of a configuration: an explicit ``--db`` (path or ``postgresql://`` URL), else
+    ``MEMHUB_DATABASE_URL``, else the SQLite file mcp-memory-service would use."""
+    env = os.environ if environ is None else environ
+    url = explicit if is_database_url(explicit) else None
+    if url is None and not explicit:
+        url = env.get(DATABASE_URL_ENV) or None
+    if url is None:
+        path = resolve_db_path(env, explicit)
+        return StoreRef(path, None, str(path))
+    target = pg_target.resolve(url, env, with_password=False)
+    anchor = state_dir(env) / "stores" / target.key / "store"
+    return StoreRef(anchor, url, target.location)
 
 
 def parse_pragmas(raw: str | None) -> dict[str, str]:
@@ -258,6 +313,13 @@ class Settings:
     def paths(self) -> RuntimePaths:
         return runtime_paths(self.db_path)
 
+    @property
+    def store(self) -> StoreRef:
+        if self.database_url is None:
+            return StoreRef(self.db_path, None, str(self.db_path))
+        target = pg_target.resolve(self.database_url, os.environ, with_password=False)
+        return StoreRef(self.db_path, self.database_url, target.location)
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, db: str | None = None
@@ -274,8 +336,10 @@ class Settings:
         origins = tuple(
             o.strip() for o in env.get("MEMHUB_ALLOW_ORIGIN", "").split(",") if o.strip()
         )
+        store = resolve_store(env, db)
         return cls(
-            db_path=resolve_db_path(env, db),
+            db_path=store.db_path,
+            database_url=store.url,
             pragmas=parse_pragmas(env.get("MCP_MEMORY_SQLITE_PRAGMAS")),
             new_schema=new_schema(env),
             machine=machine_name(env),

@@ -34,6 +34,7 @@ class Caller:
 
     name: str
     kind: Kind
+    protocol: int = 2  # the protocol version the connection speaks (its hello's)
     connected_at: float = attrs.field(factory=time.time)
     requests: int = 0
     in_flight: int = 0

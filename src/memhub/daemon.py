@@ -193,17 +193,7 @@ async def _serve(
 ) -> None:
     """Serve until ``shutdown`` is set; the runtime file exists exactly while this serves."""
     service = actors.service
-    model = service.embedder.embedder
-    welcome = m.Welcome(
-        id=0,  # replaced by each hello's id
-        protocol=PROTOCOL_VERSION,
-        server_version=__version__,
-        db_path=location,
-        pid=os.getpid(),
-        schema=service.storage.describe().schema,
-        embedder=model.name,
-        embedding_dim=model.dimension,
-    )
+    welcome = _welcome(settings, service, location)
     credentials = service.callers.credentials
     async with trio.open_nursery() as edge:
         server = await edge.start(
@@ -234,17 +224,7 @@ async def _serve(
         if write_runtime:
             write_runtime_file(
                 settings.paths.runtime,
-                RuntimeInfo(
-                    pid=os.getpid(),
-                    host=settings.host,
-                    port=server.port,
-                    token=credentials.master_token,
-                    protocol=PROTOCOL_VERSION,
-                    version=__version__,
-                    db_path=location,
-                    started_at=time.time(),
-                    log_path=str(settings.paths.log),
-                ),
+                _runtime_info(settings, server.port, credentials.master_token, location),
             )
         log.info("serving %s on ws://%s:%d", location, settings.host, server.port)
         if settings.idle_shutdown_s > 0:
@@ -266,6 +246,39 @@ async def _serve(
         if write_runtime:
             remove_runtime_file(settings.paths.runtime, os.getpid())
         edge.cancel_scope.cancel()
+
+
+def _welcome(settings: Settings, service: MemoryService, location: str) -> m.Welcome:
+    """Who this daemon is, for every hello (its id and protocol are the hello's)."""
+    model = service.embedder.embedder
+    stats = service.storage.describe()
+    return m.Welcome(
+        id=0,
+        protocol=PROTOCOL_VERSION,
+        server_version=__version__,
+        store=location,
+        engine=stats.engine,
+        machine=settings.machine,
+        pid=os.getpid(),
+        schema=stats.schema,
+        embedder=model.name,
+        embedding_dim=model.dimension,
+    )
+
+
+def _runtime_info(settings: Settings, port: int, token: str, location: str) -> RuntimeInfo:
+    """What clients find in the runtime file (its shape is protocol 1's: old clients read it)."""
+    return RuntimeInfo(
+        pid=os.getpid(),
+        host=settings.host,
+        port=port,
+        token=token,
+        protocol=PROTOCOL_VERSION,
+        version=__version__,
+        db_path=location,
+        started_at=time.time(),
+        log_path=str(settings.paths.log),
+    )
 
 
 async def _stop(actors: _Actors, storage: Storage) -> None:

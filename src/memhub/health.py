@@ -61,6 +61,7 @@ class HealthReporter:
             status, message = "unhealthy", f"{problem}; writes are refused"
         stats = self._storage.describe()
         readers = self._readers
+        mirror = self._storage.mirror
         return m.HealthReport(
             id=request_id,
             status=status,
@@ -68,15 +69,20 @@ class HealthReporter:
             server_version=__version__,
             protocol=PROTOCOL_VERSION,
             pid=os.getpid(),
+            machine=self._settings.machine,
             uptime_s=time.monotonic() - self._started,
-            db_path=stats.location,
-            schema=stats.schema,
-            sqlite_version=stats.engine_version,
-            sqlite_vec_version=stats.extension_version,
+            store=m.StoreStats(
+                engine=stats.engine,
+                engine_version=stats.engine_version,
+                extension=stats.extension,
+                extension_version=stats.extension_version,
+                location=stats.location,
+                schema=stats.schema,
+                store_bytes=stats.store_bytes,
+                log_bytes=stats.log_bytes,
+            ),
             total_memories=active,
             deleted_memories=deleted,
-            database_size_bytes=stats.store_bytes,
-            wal_size_bytes=stats.log_bytes,
             connected_clients=len(self._callers),
             subscribers=len(self._hub),
             writer=self._writer.statistics(),
@@ -87,8 +93,11 @@ class HealthReporter:
                 queries=readers.queries,
                 timeouts=readers.timeouts,
                 mean_query_ms=readers.mean_query_ms,
-                vector_index=self._settings.vector_index,
-                indexed_vectors=len(mirror) if (mirror := self._storage.mirror) else 0,
+            ),
+            mirror=(
+                None
+                if mirror is None
+                else m.MirrorStats(rows=len(mirror), position=mirror.position, digest=mirror.digest)
             ),
         )
 

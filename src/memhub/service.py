@@ -163,6 +163,7 @@ class MemoryService:
 
     async def _store(self, req: m.Store, client: str) -> m.Stored:
         rules = self.rules
+        store = rules.write_store(req.store)
         content = rules.content(req.content)
         tags = rules.tags(req.tags)
         memory_type, warning = rules.memory_type(req.memory_type)
@@ -182,6 +183,7 @@ class MemoryService:
                 or req.conversation_id is not None
                 or memory_type == "session"
             ),
+            store=store,
         )
         record = await self.writer.submit(lambda txn: txn.store(item), client=client)
         return m.Stored(
@@ -195,6 +197,7 @@ class MemoryService:
     async def _store_session(self, req: m.StoreSession, client: str) -> m.SessionStored:
         if not req.turns:
             raise BadRequest("a session needs at least one turn")
+        store = self.rules.write_store(req.store)
         try:
             session_id = session_id_of(req.session_id or str(uuid.uuid4()))
         except ValueError as exc:
@@ -218,6 +221,7 @@ class MemoryService:
                 metadata=chunk.metadata,
                 vector=vector,
                 skip_semantic_dedup=True,
+                store=store,
             )
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
@@ -232,6 +236,7 @@ class MemoryService:
             match_all=req.tag_match == "all",
             after=req.after,
             before=req.before,
+            store=self.rules.read_store(req.store),
         )
         if req.content_hash is None and not (
             filters.tags or req.after is not None or req.before is not None
@@ -251,6 +256,7 @@ class MemoryService:
         tags = self.rules.tags(req.tags) if req.tags is not None else None
         memory_type = self.rules.memory_type(req.memory_type)[0] if req.memory_type else None
         metadata = self.rules.metadata(req.metadata) if req.metadata is not None else None
+        store = self.rules.read_store(req.store) if req.store is not None else None
 
         def update(txn: WriteTxn) -> tuple[m.MemoryRecord, list[str]]:
             return txn.update(
@@ -259,6 +265,7 @@ class MemoryService:
                 memory_type=memory_type,
                 metadata=metadata,
                 preserve_timestamps=req.preserve_timestamps,
+                store=store,
             )
 
         _, fields = await self.writer.submit(update, client=client)
@@ -285,6 +292,7 @@ class MemoryService:
             before=before,
             include_superseded=req.include_superseded,
             agent_id=rules.pattern("agent_id", req.agent_id) if req.agent_id else req.agent_id,
+            store=rules.read_store(req.store),
         )
         query = (req.query or "").strip()
         if req.mode == "exact":
@@ -332,6 +340,7 @@ class MemoryService:
             ),
             stale_before=stale_before,
             agent_id=self.rules.pattern("agent_id", req.agent_id) if req.agent_id else req.agent_id,
+            store=self.rules.read_store(req.store),
         )
         records, total = await self.readers.submit(
             lambda snap: snap.list_page(filters, page=req.page, page_size=size)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from memhub.domain.content import ContentError, check_content, check_metadata
 from memhub.domain.ontology import canonical_memory_type, custom_types_from_env
+from memhub.domain.stores import ALL_STORES, store_name_problem, write_store_problem
 from memhub.domain.tags import filter_text_problem, normalize_tags
 from memhub.errors import BadRequest, ServiceError, TooLarge
 from memhub.protocol.limits import metadata_problem
@@ -70,6 +71,24 @@ class RequestRules:
         if problem is not None:
             raise BadRequest(f"{name} cannot be used: {problem}")
         return text
+
+    @staticmethod
+    def write_store(name: str) -> str:
+        """The store a write goes to (``all`` is refused: it names no single store)."""
+        problem = write_store_problem(name)
+        if problem is not None:
+            raise BadRequest(f"invalid store {name!r}: {problem}")
+        return name
+
+    @staticmethod
+    def read_store(name: str) -> str | None:
+        """The store a read looks in; None for every store (``all``)."""
+        if name == ALL_STORES:
+            return None
+        problem = store_name_problem(name)
+        if problem is not None:
+            raise BadRequest(f"invalid store {name!r}: {problem}")
+        return name
 
     @staticmethod
     def limit(value: int, upper: int = 1000) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import apsw
 
 from memhub.storage.engine import Snapshot
-from memhub.storage.sqlite.engine import SqliteReadSession, SqliteSnapshot
+from memhub.storage.sqlite.reading import SqliteReadSession, SqliteSnapshot
 from memhub.storage.sqlite.schema import Schema, connect
 from tests.storage.builders import open_rw
 

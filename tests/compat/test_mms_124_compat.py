@@ -19,7 +19,7 @@ import trio
 from memhub.protocol import messages as m
 from memhub.storage.sqlite import schema as schema_mod
 from memhub.transport.client import open_daemon_client
-from tests.daemon.helpers import assert_consistent, running_daemon
+from tests.daemon.helpers import assert_consistent, daemon_process
 
 from .mms_env import ensure_mms_venv, mms_env
 from .test_mms_compat import THEIRS, memhub_round, memhub_round_readonly, mms_round, sqlite_master
@@ -94,7 +94,7 @@ def test_database_created_by_memhub_is_usable_by_124(
 async def memhub_agent_round(db: Path) -> dict[str, Any]:
     """Store OURS_SCOPED and read both sides' rows scoped to agent A."""
     out: dict[str, Any] = {}
-    with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
+    async with daemon_process(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
         async with open_daemon_client(f"ws://{info.host}:{info.port}", info.token) as client:
             for content, agent in OURS_SCOPED.values():
                 reply = await client.call(

@@ -16,7 +16,7 @@ import trio
 from memhub.protocol import messages as m
 from memhub.storage.sqlite import schema as schema_mod
 from memhub.transport.client import open_daemon_client
-from tests.daemon.helpers import assert_consistent, running_daemon
+from tests.daemon.helpers import assert_consistent, daemon_process
 
 from .mms_env import VERSIONS, run_mms
 
@@ -43,7 +43,7 @@ def sqlite_master(db: Path) -> list[tuple[Any, ...]]:
 async def memhub_round(db: Path, expect_theirs: list[str]) -> list[str]:
     """Store OURS through a memhub daemon and check it finds THEIRS by meaning."""
     hashes = []
-    with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
+    async with daemon_process(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
         async with open_daemon_client(info.url, info.token) as client:
             for content, tags in OURS:
                 reply = await client.call(m.Store(id=0, content=content, tags=tags))
@@ -122,7 +122,7 @@ def test_database_created_by_memhub_is_usable_by_mcp_memory_service(
 
 
 async def memhub_round_readonly(db: Path) -> None:
-    with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
+    async with daemon_process(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
         async with open_daemon_client(info.url, info.token) as client:
             found = await client.call(
                 m.Search(id=0, query="when does the staging certificate run out", limit=1)

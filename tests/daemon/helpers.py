@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
+import trio
 
-from memhub.discovery import RuntimeInfo, wait_until_ready
+from memhub.discovery import RuntimeInfo, read_runtime_file, serving_paths, wait_until_ready
 
 
 def daemon_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -72,6 +73,31 @@ def running_daemon(
         stop_process(proc)
         raise
     code = stop_process(proc)
+    assert code == 0, f"the daemon on {db} exited with {code} on SIGTERM"
+
+
+@asynccontextmanager
+async def daemon_process(
+    db: Path, env: Mapping[str, str] | None = None
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], RuntimeInfo]]:
+    """:func:`running_daemon` for async tests: waits for the runtime file without blocking."""
+    proc = start_daemon(db, env)
+    try:
+        deadline = trio.current_time() + 60
+        while (
+            info := read_runtime_file(serving_paths(db).runtime)
+        ) is None or info.pid != proc.pid:
+            if proc.poll() is not None:
+                out = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"daemon exited with {proc.returncode}: {out}")
+            if trio.current_time() > deadline:
+                raise TimeoutError(f"the daemon for {db} did not become ready in 60 s")
+            await trio.sleep(0.05)  # polling a file another process writes: no event to wait on
+        yield proc, info
+    except BaseException:
+        await trio.to_thread.run_sync(stop_process, proc)
+        raise
+    code = await trio.to_thread.run_sync(stop_process, proc)
     assert code == 0, f"the daemon on {db} exited with {code} on SIGTERM"
 
 

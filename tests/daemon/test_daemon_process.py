@@ -25,6 +25,7 @@ from memhub.transport.client import open_daemon_client
 from .helpers import (
     assert_consistent,
     daemon_env,
+    daemon_process,
     db_state,
     hold_write_lock,
     running_daemon,
@@ -82,7 +83,7 @@ def test_duplicate_race_stores_once_and_reports_duplicate_to_the_rest(tmp_path):
 
 async def test_readers_answer_while_another_process_holds_the_write_lock(tmp_path):
     db = tmp_path / "locked.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         async with open_daemon_client(url(info), info.token, client_name="t") as client:
             await client.call(m.Store(id=0, content="seed memory for searching", tags=["a"]))
             locker = hold_write_lock(db, 2.5)
@@ -214,7 +215,7 @@ def test_status_and_stop_commands(tmp_path):
 
 async def test_bad_token_and_bad_frames_are_rejected_and_daemon_stays_up(tmp_path):
     db = tmp_path / "frames.db"
-    with running_daemon(db) as (proc, info):
+    async with daemon_process(db) as (proc, info):
         with pytest.raises(Unauthorized):
             async with open_daemon_client(url(info), "not-the-token", client_name="t"):
                 pass
@@ -256,7 +257,7 @@ async def test_bad_token_and_bad_frames_are_rejected_and_daemon_stays_up(tmp_pat
 
 async def test_subscriber_sees_changes_from_other_clients(tmp_path):
     db = tmp_path / "events.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         async with (
             open_daemon_client(url(info), info.token, client_name="ui") as ui,
             open_daemon_client(url(info), info.token, client_name="app") as app,
@@ -281,7 +282,7 @@ async def test_subscriber_sees_changes_from_other_clients(tmp_path):
 
 async def test_duplicate_error_carries_the_existing_hash(tmp_path):
     db = tmp_path / "dup.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         async with open_daemon_client(url(info), info.token, client_name="t") as client:
             first = await client.call(m.Store(id=0, content="Remember the milk"))
             assert isinstance(first, m.Stored)

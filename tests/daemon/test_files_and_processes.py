@@ -31,7 +31,7 @@ from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 
-from .helpers import assert_consistent, daemon_env, running_daemon, stop_process
+from .helpers import assert_consistent, daemon_env, daemon_process, running_daemon, stop_process
 
 
 def memhub(
@@ -90,10 +90,35 @@ def test_a_hard_link_never_starts_a_second_writer_and_both_names_reach_one_daemo
     assert len(state.active) == 300
 
 
+def test_a_hard_link_with_another_state_dir_still_cannot_start_a_second_writer(tmp_path):
+    # Another HOME (a confined app) sees neither the first daemon's path lock nor its identity
+    # claim; the flock on the database's inode is what stops the second writer.
+    db = tmp_path / "m.db"
+    alias_dir = tmp_path / "elsewhere"
+    alias_dir.mkdir()
+    alias = alias_dir / "alias.db"
+    other_home = tmp_path / "other-home"
+    other_env = {
+        "HOME": str(other_home),
+        "MEMHUB_STATE_DIR": str(other_home / "state"),
+    }
+    with running_daemon(db) as (proc, info):
+        os.link(db, alias)
+        second = memhub("serve", "--db", str(alias), env=other_env)
+        assert second.returncode == 3, second.stderr
+        assert "another memhub daemon already writes this file" in second.stderr
+        assert f"pid {proc.pid}" in second.stderr
+        assert str(db) in second.stderr  # where that daemon serves it, read from its argv
+        assert not runtime_paths(alias).runtime.exists()
+        hashes = trio.run(store_many, info, "while-refused", 300)
+    state = assert_consistent(db)
+    assert set(state.active) == set(hashes)
+
+
 async def test_a_bridge_naming_the_alias_attaches_instead_of_spawning(tmp_path):
     db = tmp_path / "m.db"
     alias = tmp_path / "alias.db"
-    with running_daemon(db) as (proc, _info):
+    async with daemon_process(db) as (proc, _info):
         os.link(db, alias)
         async with trio.open_nursery() as nursery:
             link = DaemonLink(LinkSettings(db_path=alias, start_timeout_s=10), nursery)

@@ -9,7 +9,7 @@ from memhub.errors import Duplicate
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 
-from .helpers import assert_consistent, running_daemon
+from .helpers import assert_consistent, daemon_process
 
 MEMORIES = [
     ("The staging cluster is reached through the corporate VPN and bastion host", ["ops"]),
@@ -23,7 +23,7 @@ MEMORIES = [
 @pytest.mark.slow
 async def test_semantic_search_and_dedup_with_the_real_model(tmp_path):
     db = tmp_path / "real.db"
-    with running_daemon(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
+    async with daemon_process(db, {"MEMHUB_EMBEDDER": "model"}) as (_, info):
         with trio.fail_after(120):
             async with open_daemon_client(info.url, info.token, client_name="t") as client:
                 assert client.welcome.embedder == "sentence-transformers:all-MiniLM-L6-v2"

@@ -15,9 +15,10 @@ import attrs
 import pytest
 import trio
 
-from memhub.config import RuntimePaths, runtime_paths
+from memhub import PROTOCOL_VERSION
+from memhub.config import RuntimePaths, StoreRef, runtime_paths
 from memhub.discovery import log_tail, pid_alive
-from memhub.errors import Unauthorized, Unavailable
+from memhub.errors import ProtocolMismatch, Unauthorized, Unavailable
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.protocol import messages as m
 
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
 
 WELCOME = m.Welcome(
     id=0,
-    protocol=1,
+    protocol=PROTOCOL_VERSION,
     server_version="test",
-    db_path="",
+    store="",
+    engine="sqlite",
+    machine="test",
     pid=0,
     schema="v12",
     embedder="hash:v1",
@@ -60,6 +63,8 @@ class World:
     killed_while_starting: int = 0  # the next N spawned children die by SIGKILL before serving
     next_pid: int = 100
     opened: int = 0
+    daemon_protocol: int = PROTOCOL_VERSION  # what the running daemon speaks
+    retired: int = 0
 
     def start_daemon(self) -> None:
         self.next_pid += 1
@@ -126,7 +131,7 @@ class FakeDiscovery:
     def pid_alive(self, pid: int) -> bool:
         return pid in self.world.alive
 
-    def spawn(self, db_path: Path, log_path: Path) -> FakeChild:
+    def spawn(self, store: str, log_path: Path) -> FakeChild:
         w = self.world
         w.spawns += 1
         if w.killed_while_starting:
@@ -149,8 +154,21 @@ class FakeDiscovery:
         w.opened += 1
         self.names.append(client_name)
         client = FakeClient(w, w.info.pid)
-        client.welcome = attrs.evolve(client.welcome, db_path=self.db)
+        if w.daemon_protocol < PROTOCOL_VERSION:
+            raise ProtocolMismatch(
+                "this daemon speaks memhub protocol 1",
+                detail={"server_protocol": w.daemon_protocol, "client_protocol": PROTOCOL_VERSION},
+            )
+        client.welcome = attrs.evolve(client.welcome, store=self.db)
         yield client
+
+    async def retire(self, store: StoreRef) -> bool:
+        await trio.lowlevel.checkpoint()
+        w = self.world
+        w.retired += 1
+        w.daemon_protocol = PROTOCOL_VERSION  # the next daemon is this memhub's
+        w.kill_daemon()
+        return True
 
 
 @pytest.fixture
@@ -180,6 +198,21 @@ async def test_attaches_to_a_running_daemon(world: World, tmp_path: Path) -> Non
         await bridge.call(m.Health(id=0))
         assert world.opened == 1
         assert bridge.statistics().connects == 1
+        bridge.close()
+
+
+async def test_a_daemon_of_an_older_memhub_is_retired_and_replaced(
+    world: World, tmp_path: Path
+) -> None:
+    world.start_daemon()
+    world.daemon_protocol = 1  # left running by the memhub before an upgrade
+    async with trio.open_nursery() as nursery:
+        bridge = link(world, settings(tmp_path), nursery)
+        delivery = await bridge.call(m.Health(id=0))
+        assert delivery.error is None
+        assert delivery.reply == m.Ok(id=1)
+        assert world.retired == 1
+        assert world.spawns == 1  # this memhub's daemon took over
         bridge.close()
 
 

@@ -186,7 +186,7 @@ async def test_session_lost_ack_recovers_from_the_session_tag() -> None:
         {"session_id": "s9", "turns": [{"role": "u", "content": "x"}]},
     )
     assert result.text == f"Session stored successfully (session_id: s9, hash: {H1}, turns: 1)"
-    assert daemon.last == m.ListMemories(id=0, page_size=100, tags=["session:s9"])
+    assert daemon.last == m.ListMemories(id=0, page_size=100, tags=["session:s9"], store="all")
 
 
 async def test_search_request_and_text() -> None:
@@ -430,17 +430,21 @@ async def test_unknown_and_unsupported_tools() -> None:
     assert alias.text == "Error: delete_memory requires the argument 'content_hash'"
 
 
-async def test_store_all_is_served_for_reads_and_updates_and_refused_for_deletes() -> None:
+async def test_the_store_argument_reaches_the_daemon_as_12x_means_it() -> None:
+    daemon = FakeDaemon(m.Updated(id=1, content_hash=H1, fields=["tags", "updated_at"]))
     updated = await call_tool(
-        FakeDaemon(m.Updated(id=1, content_hash=H1, fields=["tags", "updated_at"])),
-        "memory_update",
-        {"content_hash": H1, "updates": {"tags": ["a"]}, "store": "all"},
+        daemon, "memory_update", {"content_hash": H1, "updates": {"tags": ["a"]}, "store": "all"}
     )
     assert updated.text.startswith("Successfully updated memory metadata.")
-    deleted = await call_tool(FakeDaemon(), "memory_delete", {"content_hash": H1, "store": "all"})
-    assert deleted.text.startswith("Error: memhub serves only the 'default' store; store 'all'")
-    assert not deleted.is_error
-    docs = await call_tool(
-        FakeDaemon(), "memory_update", {"content_hash": H1, "updates": {"a": 1}, "store": "docs"}
+    assert isinstance(daemon.requests[-1], m.Update)
+    assert daemon.requests[-1].store is None  # 'all': the update is not confined
+    daemon = FakeDaemon(m.Deleted(id=1, content_hashes=[H1], dry_run=False))
+    await call_tool(daemon, "memory_delete", {"content_hash": H1, "store": "all"})
+    assert isinstance(daemon.requests[-1], m.Delete)
+    assert daemon.requests[-1].store == "all"  # the daemon deletes in any store
+    daemon = FakeDaemon(m.Updated(id=1, content_hash=H1, fields=["a"]))
+    await call_tool(
+        daemon, "memory_update", {"content_hash": H1, "updates": {"a": 1}, "store": "docs"}
     )
-    assert "store 'docs' is not available" in docs.text
+    assert isinstance(daemon.requests[-1], m.Update)
+    assert daemon.requests[-1].store == "docs"

@@ -114,18 +114,27 @@ async def test_stores_modes_and_summarize(db: Path) -> None:
             h = stored_hash(
                 await call_ok(c, "memory_store", {"content": "named stores", "store": "default"})
             )
-            refused = await call_refused(c, "memory_store", {"content": "x", "store": "docs"})
-            assert refused.startswith("Error: memhub serves only the 'default' store")
+            docs = stored_hash(
+                await call_ok(c, "memory_store", {"content": "the docs store", "store": "docs"})
+            )
             assert json.loads(await call_ok(c, "memory_list", {}))["total"] == 1
-            refused = await call_refused(c, "memory_search", {"query": "x", "store": "docs"})
-            assert "store 'docs' is not available" in refused
+            in_docs = json.loads(await call_ok(c, "memory_list", {"store": "docs"}))
+            assert [x["content_hash"] for x in in_docs["memories"]] == [docs]
+            found = await call_ok(c, "memory_search", {"query": "named stores", "store": "docs"})
+            assert docs in found
+            assert h not in found
+            again = await call_refused(
+                c, "memory_store", {"content": "The docs store", "store": "default"}
+            )
+            assert "already exists in store 'docs'" in again
+            refused = await call_refused(c, "memory_store", {"content": "x", "store": "all"})
+            assert "store='all' is only valid for read scopes" in refused
 
             every = await call_ok(c, "memory_search", {"query": "named stores", "store": "all"})
-            assert every.startswith("Note: memhub serves only the 'default' store")
             assert h in every
+            assert docs in every
             listed = json.loads(await call_ok(c, "memory_list", {"store": "all"}))
-            assert listed["total"] == 1
-            assert "default" in listed["note"]
+            assert listed["total"] == 2
 
             ranked = await call_ok(c, "memory_search", {"query": "named stores", "mode": "ranked"})
             assert ranked.startswith("Note: memhub has no 'ranked' mode")

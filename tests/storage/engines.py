@@ -23,16 +23,32 @@ from memhub.storage.following import next_batch
 from memhub.storage.model import Change
 
 T = TypeVar("T")
-ENGINES = ["sqlite"]
+ENGINES = ["sqlite", "postgresql"]
 
 
-def settings_for(kind: str, where: Path, **overrides: Any) -> Settings:
-    if kind != "sqlite":
-        raise ValueError(kind)
-    return attrs.evolve(
-        Settings(db_path=where / "memories.db", pragmas=dict(DEFAULT_PRAGMAS), machine="test-box"),
-        **overrides,
+def settings_for(kind: str, where: Path, *, url: str | None = None, **overrides: Any) -> Settings:
+    """Settings of a store of ``kind``: a file in ``where``, or the database at ``url``."""
+    base = Settings(
+        db_path=where / "memories.db", pragmas=dict(DEFAULT_PRAGMAS), machine="test-box"
     )
+    if kind == "postgresql":
+        if url is None:
+            raise ValueError("a postgresql store needs the url of a database")
+        base = attrs.evolve(base, database_url=url)
+        prepare_team_store(url)
+    elif kind != "sqlite":
+        raise ValueError(kind)
+    return attrs.evolve(base, **overrides)
+
+
+def prepare_team_store(url: str, embedder: str = "hash:v1", dimension: int = 384) -> None:
+    """``memhub team init`` for a test database (idempotent)."""
+    import os
+
+    from memhub.storage.postgres.opening import init_store
+    from memhub.storage.postgres.target import resolve
+
+    init_store(resolve(url, os.environ), embedder=embedder, dimension=dimension)
 
 
 class Engine:

@@ -345,3 +345,95 @@ def test_the_engine_describes_itself(engine, embedder):
     assert stats.extension_version
     assert stats.store_bytes > 0
     assert "password" not in stats.location
+
+
+# -- named stores (mcp-memory-service 12.x) ---------------------------------------------------
+
+
+def test_named_stores_partition_reads_and_writes_before_the_cut(engine, embedder):
+    for i in range(30):  # the default store's rows all rank above the one in 'home'
+        store(engine, embedder, f"deploy checklist step {i}")
+    home = store(engine, embedder, "the home router password lives in the safe", store="home")
+    assert home.store == "home"
+    engine.follow()
+    q = embedder.encode(["deploy checklist"])[0]
+    in_home = engine.read(lambda snap: snap.semantic_search(q, Filters(store="home"), 5))
+    assert [h.memory.content_hash for h in in_home] == [home.content_hash]
+    default = engine.read(lambda snap: snap.semantic_search(q, Filters(), 40))
+    assert home.content_hash not in {h.memory.content_hash for h in default}
+    everywhere = engine.read(lambda snap: snap.semantic_search(q, Filters(store=None), 40))
+    assert home.content_hash in {h.memory.content_hash for h in everywhere}
+    _, total = engine.read(lambda snap: snap.list_page(Filters(store="home"), page=1, page_size=9))
+    assert total == 1
+    _, every = engine.read(lambda snap: snap.list_page(Filters(store=None), page=1, page_size=9))
+    assert every == 31
+    assert engine.read(lambda snap: snap.counts()) == (31, 0)  # health counts every store
+
+
+def test_a_hash_is_unique_across_stores_and_deletes_and_updates_respect_the_store(engine, embedder):
+    home = store(engine, embedder, "Kept in the home store", store="home")
+    with pytest.raises(Duplicate, match="already exists in store 'home'"):
+        store(engine, embedder, "kept in the home store")  # the same hash, the default store
+    assert engine.write(lambda txn: txn.delete_matching(Filters(), home.content_hash)) == []
+    with pytest.raises(NotFound, match="requested store"):
+        engine.write(
+            lambda txn: txn.update(
+                home.content_hash,
+                tags=["x"],
+                memory_type=None,
+                metadata=None,
+                preserve_timestamps=True,
+                store="default",
+            )
+        )
+    everywhere = Filters(store=None)
+    gone = engine.write(lambda txn: txn.delete_matching(everywhere, home.content_hash))
+    assert gone == [home.content_hash]
+    changes = engine.follow()
+    assert [(c.kind, c.store) for c in changes] == [("stored", "home"), ("deleted", "home")]
+
+
+def test_counts_are_kept_per_store(engine, embedder):
+    store(engine, embedder, "one at home", ["a"], store="home")
+    store(engine, embedder, "one at work", ["a", "b"], store="work")
+    store(engine, embedder, "one in the default store", ["b"])
+    by_store, _ = _totals(engine)
+    assert {name: t.memories for name, t in by_store.items()} == {
+        "home": 1,
+        "work": 1,
+        "default": 1,
+    }
+    assert by_store["work"].ranked_tags(5) == [("a", 1), ("b", 1)]
+
+
+def test_a_rare_filter_is_answered_exactly_beside_the_vectors(engine, embedder):
+    rng = np.random.default_rng(11)
+    items = [
+        make_item(
+            embedder,
+            f"note {i} about {rng.integers(10**6)}",
+            ["rare"] if i % 97 == 0 else [f"common{i % 3}"],
+            skip_semantic=True,
+            store="home" if i % 89 == 0 else "default",
+        )
+        for i in range(600)
+    ]
+    engine.batch([storing(item) for item in items])
+    engine.follow()
+    mirror = engine.storage.mirror
+    assert mirror is not None
+    assert mirror.facets.ready
+    for filters in (
+        Filters(tags=["rare"]),
+        Filters(tags=["RARE", "nothing"]),
+        Filters(store="home"),
+    ):
+        q = random_unit(rng)
+        hits = engine.read(lambda snap, q=q, f=filters: snap.semantic_search(q, f, 5))
+        expected = [
+            item
+            for item in items
+            if (not filters.tags or "rare" in item.tags) and (filters.store in (None, item.store))
+        ]
+        expected.sort(key=lambda item: -float(item.vector @ q))
+        assert [h.memory.content_hash for h in hits] == [i.content_hash for i in expected[:5]]

@@ -222,7 +222,10 @@ async def scripted_daemon(request: WebSocketRequest, *, welcome_protocol: int) -
     """A daemon that welcomes anyone and fails every request with a code from the future."""
     ws = await request.accept()
     hello = decode_client(await ws.get_message())
-    fields = {f: getattr(IDENTITY, f) for f in ("server_version", "db_path", "pid", "schema")}
+    fields = {
+        f: getattr(IDENTITY, f)
+        for f in ("server_version", "store", "engine", "machine", "pid", "schema")
+    }
     welcome = m.Welcome(
         id=hello.id,
         protocol=welcome_protocol,

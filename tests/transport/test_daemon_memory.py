@@ -18,7 +18,7 @@ import trio
 
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
-from tests.daemon.helpers import running_daemon
+from tests.daemon.helpers import daemon_process
 
 from . import rawws
 
@@ -30,7 +30,7 @@ BIG_MEMORIES = 4
 @pytest.mark.slow
 async def test_a_client_that_never_reads_moves_daemon_rss_by_less_than_100_mb(tmp_path):
     db = tmp_path / "m.db"
-    with running_daemon(db) as (proc, info):
+    async with daemon_process(db) as (proc, info):
         address = f"{info.host}:{info.port}"
         daemon = psutil.Process(proc.pid)
         async with open_daemon_client(address, info.token) as client:

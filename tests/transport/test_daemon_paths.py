@@ -11,7 +11,7 @@ import trio
 
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
-from tests.daemon.helpers import daemon_env, running_daemon
+from tests.daemon.helpers import daemon_env, daemon_process
 
 
 @pytest.mark.parametrize("dirname", ["pct%41", "C#dir", "q?x"])
@@ -22,12 +22,12 @@ async def test_readers_open_the_named_file_when_the_path_has_uri_special_charact
     # would otherwise not open at all.
     decoy = tmp_path / "pctA"
     decoy.mkdir()
-    with running_daemon(decoy / "m.db") as (_, info):
+    async with daemon_process(decoy / "m.db") as (_, info):
         async with open_daemon_client(f"{info.host}:{info.port}", info.token) as client:
             await client.call(m.Store(id=0, content="a memory of the decoy file"))
     target = tmp_path / dirname
     target.mkdir()
-    with running_daemon(target / "m.db") as (_, info):
+    async with daemon_process(target / "m.db") as (_, info):
         async with open_daemon_client(f"{info.host}:{info.port}", info.token) as client:
             with trio.fail_after(30):
                 await client.call(m.Store(id=0, content="a memory of the named file"))

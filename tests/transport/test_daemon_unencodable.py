@@ -20,7 +20,7 @@ from memhub.errors import BadRequest
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, UNREADABLE_METADATA_KEY
 from memhub.transport.client import DaemonClient, open_daemon_client
-from tests.daemon.helpers import running_daemon
+from tests.daemon.helpers import daemon_process
 
 
 def nested(levels: int) -> dict[str, Any]:
@@ -89,7 +89,7 @@ async def raw_call(info: Any, frame: str) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", sorted(LEGACY_METADATA))
 async def test_one_unencodable_legacy_row_never_fails_reads_or_drops_subscribers(tmp_path, kind):
     db = tmp_path / "m.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         address = f"{info.host}:{info.port}"
         async with (
             open_daemon_client(address, info.token) as client,
@@ -133,7 +133,7 @@ async def test_one_unencodable_legacy_row_never_fails_reads_or_drops_subscribers
 
 async def test_metadata_deeper_than_the_reply_limit_is_a_bad_request(tmp_path):
     db = tmp_path / "m.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         async with open_daemon_client(f"{info.host}:{info.port}", info.token) as client:
             with trio.fail_after(60):
                 fits = await store(client, "just deep enough", metadata=nested(MAX_METADATA_DEPTH))
@@ -156,7 +156,7 @@ async def test_metadata_deeper_than_the_reply_limit_is_a_bad_request(tmp_path):
 
 async def test_a_huge_page_number_is_a_bad_request_or_an_empty_page(tmp_path):
     db = tmp_path / "m.db"
-    with running_daemon(db) as (_, info):
+    async with daemon_process(db) as (_, info):
         async with open_daemon_client(f"{info.host}:{info.port}", info.token) as client:
             with trio.fail_after(60):
                 await store(client, "one memory")

@@ -141,3 +141,11 @@ def test_tickets_need_the_master_token_and_work_once(daemon: Daemon) -> None:
                 pass
 
     trio.run(scenario)
+
+
+def test_the_page_speaks_this_daemons_protocol() -> None:
+    # The page is served by the daemon it talks to: it must speak the daemon's own version.
+    from importlib.resources import files
+
+    source = (files("memhub.webui") / "static" / "api.js").read_text()
+    assert f"export const PROTOCOL = {PROTOCOL_VERSION};" in source

@@ -178,5 +178,5 @@ class WriterActor:
             mean_batch_size=self.writes / self.batches if self.batches else 0.0,
             busy_retries=self.busy_retries,
             busy_failures=self.busy_failures,
-            checkpoints=self.session.upkeep_runs,
+            upkeep_runs=self.session.upkeep_runs,
         )

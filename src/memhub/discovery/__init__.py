@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from memhub.config import RuntimePaths, runtime_paths
+from memhub.config import RuntimePaths, StoreRef, runtime_paths
 from memhub.discovery.files import (
     DaemonLock,
     RuntimeInfo,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_LOCK_TAKEN",
+    "RETIRE_WAIT_S",
     "Child",
     "DaemonLock",
     "Discovery",
@@ -60,11 +61,24 @@ __all__ = [
     "read_runtime_file",
     "remove_runtime_file",
     "same_file",
+    "serves",
     "serving_paths",
     "spawn_daemon",
     "wait_until_ready",
     "write_runtime_file",
 ]
+
+
+#: How long a newer client waits for an older daemon to drain and stop before starting its own.
+RETIRE_WAIT_S = 60.0
+
+
+def serves(welcome: m.Welcome, store: StoreRef) -> bool:
+    """Whether the daemon that sent ``welcome`` serves ``store`` (a recycled port may belong
+    to another store's daemon)."""
+    if store.url is not None:
+        return welcome.store == store.location
+    return welcome.engine == "sqlite" and same_file(welcome.store, store.db_path)
 
 
 def same_file(a: Path | str, b: Path | str) -> bool:
@@ -113,11 +127,18 @@ class Discovery(Protocol):
 
     def pid_alive(self, pid: int) -> bool: ...
 
-    def spawn(self, db_path: Path, log_path: Path) -> Child: ...
+    def spawn(self, store: str, log_path: Path) -> Child:
+        """Start a daemon for ``store`` (a path or a team store's URL)."""
+        ...
 
     def connect(
         self, info: RuntimeInfo, client_name: str
     ) -> AbstractAsyncContextManager[LinkClient]: ...
+
+    async def retire(self, store: StoreRef) -> bool:
+        """Stop the (older) daemon of ``store`` gracefully: it stops taking requests, commits
+        every queued write, answers what it holds, and exits. True once it is gone."""
+        ...
 
 
 class LocalDiscovery:
@@ -135,8 +156,8 @@ class LocalDiscovery:
     def pid_alive(self, pid: int) -> bool:
         return pid_alive(pid)
 
-    def spawn(self, db_path: Path, log_path: Path) -> Child:
-        return spawn_daemon(db_path, log_path)
+    def spawn(self, store: str, log_path: Path) -> Child:
+        return spawn_daemon(store, log_path)
 
     def connect(
         self, info: RuntimeInfo, client_name: str
@@ -144,6 +165,11 @@ class LocalDiscovery:
         from memhub.transport.client import open_daemon_client
 
         return open_daemon_client(info.url, info.token, client_name=client_name)
+
+    async def retire(self, store: StoreRef) -> bool:
+        from memhub.discovery.control import stop_daemon
+
+        return bool(await stop_daemon(store, RETIRE_WAIT_S))
 
 
 def running_as_daemon_of(db_path: Path) -> RuntimeInfo | None:

@@ -24,15 +24,17 @@ from memhub.protocol import messages as m
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from memhub.config import StoreRef
+
 CONNECT_TIMEOUT_S = 5.0
 
 
-async def fetch_health(db_path: Path) -> tuple[RuntimeInfo, m.HealthReport] | None:
-    """The daemon's runtime info and health, or None if no daemon answers for this file."""
-    from memhub.discovery import same_file, serving_paths
+async def fetch_health(store: StoreRef) -> tuple[RuntimeInfo, m.HealthReport] | None:
+    """The daemon's runtime info and health, or None if no daemon answers for this store."""
+    from memhub.discovery import serves, serving_paths
     from memhub.transport.client import open_daemon_client
 
-    info = read_runtime_file(serving_paths(db_path).runtime)
+    info = read_runtime_file(serving_paths(store.db_path).runtime)
     if info is None:
         return None
     try:
@@ -40,8 +42,8 @@ async def fetch_health(db_path: Path) -> tuple[RuntimeInfo, m.HealthReport] | No
             async with open_daemon_client(
                 info.url, info.token, client_name="memhub-status"
             ) as client:
-                if not same_file(client.welcome.db_path, db_path):
-                    return None  # a recycled port: another database's daemon answered
+                if not serves(client.welcome, store):
+                    return None  # a recycled port: another store's daemon answered
                 reply = await client.call(m.Health(id=0))
     except (MemhubError, OSError, trio.TooSlowError):
         return None
@@ -64,8 +66,8 @@ def _lock_owner(lock: Path, info: RuntimeInfo | None) -> int | None:
     return None
 
 
-async def _ask_to_stop(info: RuntimeInfo, db_path: Path) -> bool:
-    from memhub.discovery import same_file
+async def _ask_to_stop(info: RuntimeInfo, store: StoreRef) -> bool:
+    from memhub.discovery import serves
     from memhub.transport.client import open_daemon_client
 
     with contextlib.suppress(MemhubError, OSError, trio.TooSlowError):
@@ -73,14 +75,14 @@ async def _ask_to_stop(info: RuntimeInfo, db_path: Path) -> bool:
             async with open_daemon_client(
                 info.url, info.token, client_name="memhub-stop"
             ) as client:
-                if not same_file(client.welcome.db_path, db_path):
+                if not serves(client.welcome, store):
                     return False
                 await client.call(m.Shutdown(id=0))
                 return True
     return False
 
 
-async def stop_daemon(db_path: Path, wait_s: float) -> bool | None:
+async def stop_daemon(store: StoreRef, wait_s: float) -> bool | None:
     """Ask the daemon to stop and wait for it; None if none was running, False on time-out.
 
     Raises:
@@ -89,11 +91,11 @@ async def stop_daemon(db_path: Path, wait_s: float) -> bool | None:
     """
     from memhub.discovery import serving_paths
 
-    paths = serving_paths(db_path)
+    paths = serving_paths(store.db_path)
     if not lock_is_held(paths.lock):
         return None  # at most a stale runtime file: there is nothing to stop
     info = read_runtime_file(paths.runtime)
-    asked = info is not None and await _ask_to_stop(info, db_path)
+    asked = info is not None and await _ask_to_stop(info, store)
     if not asked:
         pid = _lock_owner(paths.lock, info)
         if pid is None:

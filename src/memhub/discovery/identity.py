@@ -23,6 +23,7 @@ from typing import Final
 
 import attrs
 
+from memhub.config import state_dir as config_state_dir
 from memhub.discovery.files import DaemonLock, lock_is_held
 
 STATE_DIR_ENV: Final = "MEMHUB_STATE_DIR"
@@ -50,15 +51,8 @@ class FileIdentity:
 
 
 def state_dir() -> Path:
-    """Per-user directory for identity locks: ``MEMHUB_STATE_DIR`` or ``~/.local/state/memhub``.
-
-    Every client of a file must agree on it, so it does not follow ``MCP_MEMORY_BASE_DIR``
-    (clients are often configured with different data directories) but only the user.
-    """
-    raw = os.environ.get(STATE_DIR_ENV)
-    if raw:
-        return Path(raw).expanduser()
-    return Path.home() / ".local" / "state" / "memhub"
+    """Per-user directory for identity locks (see :func:`memhub.config.state_dir`)."""
+    return config_state_dir()
 
 
 def _locks_dir(create: bool) -> Path:

@@ -73,9 +73,11 @@ def open_private_append(path: Path) -> int:
 
 
 def spawn_daemon(
-    db_path: Path, log_path: Path, env: Mapping[str, str] | None = None
+    store: Path | str, log_path: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``memhub serve --db`` detached from this process, stderr appended to the log.
+    """Start ``memhub serve --db <store>`` detached from this process, stderr appended to the log.
+
+    ``store`` is a database file or a team store's URL (which never holds a password).
 
     It gets its own session (so the client's SIGHUP/SIGINT to our process group spare it), no
     stdin (so it never reads the MCP stream) and no stdout (so it never writes into it).
@@ -90,7 +92,7 @@ def spawn_daemon(
     fd = open_private_append(log_path)
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "memhub", "serve", "--db", str(db_path)],
+            [sys.executable, "-m", "memhub", "serve", "--db", str(store)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=fd,

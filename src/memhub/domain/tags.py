@@ -8,6 +8,7 @@ implements) ignores spaces and ASCII case, so those rows still match.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Final
 
 MAX_TAGS: Final = 100
@@ -107,12 +108,22 @@ def carries(raw: str | None, tags: list[str], match_all: bool) -> bool:
     """
     if not tags:
         return True
-    wanted = [_ascii_lower(t.replace(" ", "")) for t in tags if t.strip()]
+    wanted = tag_keys(tags)
     if not wanted:
         return False
-    entries = {_ascii_lower(e.replace(" ", "")) for e in (raw or "").split(",")}
+    entries = set(tag_keys((raw or "").split(",")))
     combine = all if match_all else any
     return combine(w in entries for w in wanted)
+
+
+def tag_keys(tags: Sequence[str]) -> tuple[str, ...]:
+    """The keys the tag rule compares: each non-blank tag with its spaces removed and its ASCII
+    letters folded (in order, repeats kept out)."""
+    keys: dict[str, None] = {}
+    for tag in tags:
+        if tag.strip():
+            keys[_ascii_lower(tag.replace(" ", ""))] = None
+    return tuple(keys)
 
 
 def _ascii_lower(text: str) -> str:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from memhub import __version__
 from memhub.errors import ServiceError
-from memhub.http.rest_common import Authenticated, ask, context, no_key_in_query, require
+from memhub.http.rest_common import Authenticated, ask, no_key_in_query, require
 from memhub.http.rest_models import DetailedHealthResponse, HealthResponse
 from memhub.protocol import messages as m
 
@@ -57,9 +57,8 @@ async def detailed_health(
     assert isinstance(report, m.HealthReport)
     assert isinstance(tags, m.TagCounts)
     assert isinstance(days, m.DayCounts)
-    settings = context(request).service.settings
-    backend = "postgresql" if settings.database_url else "sqlite-vec"
-    size_mb = round(report.database_size_bytes / (1024 * 1024), 2)
+    backend = "postgresql" if report.store.engine == "postgresql" else "sqlite-vec"
+    size_mb = round(report.store.store_bytes / (1024 * 1024), 2)
     this_week = sum(d.count for d in days.days)
     healthy = report.status == "healthy"
     storage: dict[str, Any] = {
@@ -70,7 +69,7 @@ async def detailed_health(
         "total_memories": report.total_memories,
         "unique_tags": tags.distinct,
         "memories_this_week": this_week,
-        "database_size_bytes": report.database_size_bytes,
+        "database_size_bytes": report.store.store_bytes,
         "database_size_mb": size_mb,
         "embedding_dimension": report.embedder.dimension,
     }

@@ -43,9 +43,11 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from memhub.config import env_float, resolve_db_path
+from memhub import PROTOCOL_VERSION
+from memhub.config import StoreRef, env_float, resolve_store
 from memhub.discovery import (
     EXIT_LOCK_TAKEN,
+    RETIRE_WAIT_S,
     Child,
     Discovery,
     LinkClient,
@@ -53,7 +55,7 @@ from memhub.discovery import (
     RuntimeInfo,
     crashed,
     log_tail,
-    same_file,
+    serves,
 )
 from memhub.errors import (
     ProtocolMismatch,
@@ -82,6 +84,10 @@ class LinkSettings:
 
     db_path: Path
     client_name: str = "memhub-bridge"
+    #: The team store's URL when the store is PostgreSQL (``db_path`` then names its daemon's
+    #: files in the state directory), and how its daemon names it.
+    database_url: str | None = None
+    location: str = ""
     start_timeout_s: float = 90.0
     call_timeout_s: float = 60.0
     spawn: bool = True
@@ -96,13 +102,22 @@ class LinkSettings:
         ``MEMHUB_BRIDGE_CALL_TIMEOUT`` (default 60 s) bounds each request.
         """
         env = os.environ if environ is None else environ
+        store = resolve_store(env, db)
         values: dict[str, Any] = {
-            "db_path": resolve_db_path(env, db),
+            "db_path": store.db_path,
+            "database_url": store.url,
+            "location": store.location,
             "start_timeout_s": env_float(env, "MEMHUB_BRIDGE_START_TIMEOUT", 90.0, minimum=1.0),
             "call_timeout_s": env_float(env, "MEMHUB_BRIDGE_CALL_TIMEOUT", 60.0, minimum=0.1),
         }
         values.update(overrides)
         return cls(**values)
+
+
+def _older_daemon(exc: ProtocolMismatch) -> bool:
+    """Whether a refused hello came from a daemon of an older protocol than ours."""
+    server = (exc.detail or {}).get("server_protocol")
+    return type(server) is int and server < PROTOCOL_VERSION
 
 
 class DaemonLink:
@@ -249,10 +264,14 @@ class DaemonLink:
                 try:
                     client = await self._open(info)
                 except ProtocolMismatch as exc:
-                    raise self.unreachable(
-                        f"{exc.message}; stop the old daemon with `memhub stop --db "
-                        f"{self.settings.db_path}` (the next call starts a new one)"
-                    ) from None
+                    if not _older_daemon(exc):
+                        raise self.unreachable(
+                            f"{exc.message}; this memhub is older than the daemon: restart the "
+                            "app so that it runs the upgraded memhub"
+                        ) from None
+                    await self._replace_older_daemon(info, exc)
+                    reason = "an older daemon was replaced"
+                    continue
                 except Unauthorized:
                     reason = "the runtime file's token was refused (stale file)"
                 except Exception as exc:
@@ -278,14 +297,33 @@ class DaemonLink:
             await trio.sleep(min(delay, max(0.0, deadline - trio.current_time())))
             delay = min(delay * 1.5, 1.0)
 
+    async def _replace_older_daemon(self, info: RuntimeInfo, exc: ProtocolMismatch) -> None:
+        """Hand over from a daemon of an older memhub (an upgrade while apps stay open).
+
+        The old daemon is stopped the way ``memhub stop`` stops it: it commits every queued
+        write and answers its clients before it exits, so nothing acknowledged is lost and
+        nothing queued is dropped. Its other clients reconnect to the daemon started next,
+        which still speaks their (older) protocol.
+        """
+        log.warning(
+            "the daemon (pid %s) runs an older memhub (%s): stopping it to start this one",
+            info.pid,
+            exc.message,
+        )
+        if not await self._os.retire(self.store):
+            raise self.unreachable(
+                f"an older memhub daemon (pid {info.pid}) did not stop within "
+                f"{RETIRE_WAIT_S:g} s; stop it with `memhub stop --db {self.store.argument}`"
+            )
+
     async def _open(self, info: RuntimeInfo) -> LinkClient:
         """Connect to the daemon ``info`` describes, held open by a task of our nursery."""
         held: tuple[LinkClient, trio.CancelScope]
         with trio.fail_after(CONNECT_TIMEOUT_S):
             held = await self._nursery.start(self._hold, info)
         client, scope = held
-        served = client.welcome.db_path
-        if not same_file(served, self.settings.db_path):
+        served = client.welcome.store
+        if not serves(client.welcome, self.store):
             # A recycled port now belongs to the daemon of another database.
             scope.cancel()
             raise Unavailable(f"port {info.port} serves {served}, not this database")
@@ -293,6 +331,11 @@ class DaemonLink:
         self._client, self._scope = client, scope
         log.info("connected to the memhub daemon (pid %s, port %s)", info.pid, info.port)
         return client
+
+    @property
+    def store(self) -> StoreRef:
+        settings = self.settings
+        return StoreRef(settings.db_path, settings.database_url, settings.location)
 
     async def _hold(
         self,
@@ -337,7 +380,7 @@ class DaemonLink:
         self._last_spawn = time.monotonic()
         log.info("starting the memhub daemon for %s", self.settings.db_path)
         try:
-            self._starting.append(self._os.spawn(self.settings.db_path, self.paths.log))
+            self._starting.append(self._os.spawn(self.store.argument, self.paths.log))
         except OSError as exc:
             raise self.unreachable(f"cannot start `memhub serve`: {exc}") from None
 

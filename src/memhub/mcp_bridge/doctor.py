@@ -177,7 +177,7 @@ def check_daemon(settings: Settings) -> Check:
     try:
         from memhub.discovery.control import fetch_health
 
-        report = trio.run(fetch_health, settings.db_path)
+        report = trio.run(fetch_health, settings.store)
     except Exception as exc:
         report = None
         reason = str(exc)

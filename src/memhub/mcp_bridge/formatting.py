@@ -297,16 +297,23 @@ def health(report: m.HealthReport) -> str:
     the daemon knows: its pid, uptime, clients and actor counters.
     """
     healthy = report.status == "healthy"
-    size = report.database_size_bytes
+    store = report.store
+    size = store.store_bytes
+    sqlite = store.engine == "sqlite"
+    valid = (
+        "SQLite-vec database validation successful"
+        if sqlite
+        else "PostgreSQL team store validation successful"
+    )
     result = {
         "version": report.server_version,
         "validation": {
             "status": report.status,
-            "message": "SQLite-vec database validation successful" if healthy else report.message,
+            "message": valid if healthy else report.message,
         },
         "statistics": {
             "status": "healthy" if healthy else "error",
-            "backend": "sqlite-vec",
+            "backend": backend_name(store),
             "total_memories": report.total_memories,
             "has_embedding_tables": True,
             "has_embedding_model": True,
@@ -326,12 +333,14 @@ def health(report: m.HealthReport) -> str:
         "memhub": {
             "daemon_pid": report.pid,
             "uptime_s": round(report.uptime_s, 1),
-            "db_path": report.db_path,
-            "schema": report.schema,
-            "sqlite_version": report.sqlite_version,
-            "sqlite_vec_version": report.sqlite_vec_version,
+            "machine": report.machine,
+            "store": store.location,
+            "engine": store.engine,
+            "schema": store.schema,
+            "engine_version": store.engine_version,
+            f"{store.extension.replace('-', '_')}_version": store.extension_version,
             "deleted_memories": report.deleted_memories,
-            "wal_size_bytes": report.wal_size_bytes,
+            "log_size_bytes": store.log_bytes,
             "connected_clients": report.connected_clients,
             "embedding_dimension": report.embedder.dimension,
             "writer_queue_depth": report.writer.queue_depth,
@@ -339,6 +348,15 @@ def health(report: m.HealthReport) -> str:
         },
     }
     return f"Database Health Check Results:\n{json.dumps(result, indent=2)}"
+
+
+def backend_name(store: m.StoreStats) -> str:
+    """mcp-memory-service's name of the backend (``sqlite-vec``), or memhub's team engine."""
+    return "sqlite-vec" if store.engine == "sqlite" else "memhub-postgresql"
+
+
+def _storage_backend(store: m.StoreStats) -> str:
+    return "sqlite_vec" if store.engine == "sqlite" else "memhub_postgresql"
 
 
 def _rate(hits: int, misses: int) -> float:
@@ -374,7 +392,7 @@ def stats(
             "misses": connects,
             "hit_rate": _rate(conn_hits, connects),
             "size": 1 if connects else 0,
-            "keys": [f"sqlite_vec:{report.db_path}"],
+            "keys": [f"{_storage_backend(report.store)}:{report.store.location}"],
         },
         "service_cache": {
             "hits": emb.cache_hits,
@@ -393,8 +411,8 @@ def stats(
             f"with {overall:.1f}% hit rate"
         ),
         "backend_info": {
-            "storage_backend": "sqlite_vec",
-            "sqlite_path": report.db_path,
+            "storage_backend": _storage_backend(report.store),
+            "sqlite_path": report.store.location,
             "embedding_model": embedding_model,
         },
     }

@@ -62,6 +62,7 @@ async def search(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         include_superseded=include_superseded,
         include_debug=include_debug,
         agent_id=v12.author_filter(args),
+        store=v12.requested_store(args),
     )
     result = expect((await daemon.call(base)).unwrap(), m.SearchResult)
     hits = list(result.hits)
@@ -124,6 +125,7 @@ async def list_memories(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         memory_type=a.as_str(args.get("memory_type"), "memory_type"),
         stale_days=None if stale is None else a.as_int(stale, "stale_days", 1, minimum=1),
         agent_id=v12.author_filter(args),
+        store=v12.requested_store(args),
     )
     page = expect((await daemon.call(request)).unwrap(), m.Page)
     return ToolResult(formatting.memory_page(page))

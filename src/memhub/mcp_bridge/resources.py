@@ -130,9 +130,9 @@ async def _stats(daemon: Daemon) -> dict[str, Any]:
         raise ServiceError(f"unexpected reply {type(report).__name__} from the daemon")
     memories, truncated = await scan(daemon)
     week_ago = time.time() - WEEK_S
-    size = report.database_size_bytes
+    size = report.store.store_bytes
     stats = {
-        "backend": "sqlite-vec",
+        "backend": formatting.backend_name(report.store),
         "total_memories": report.total_memories,
         "unique_tags": len(unique_tags(memories)),
         "memories_this_week": sum(1 for x in memories if x.created_at >= week_ago),

@@ -63,9 +63,6 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
         # 12.x's wording (v10 said "Error: Unknown tool: <name>"); both answer without isError.
         return _Outcome(json.dumps({"error": f"Unknown tool: {name}"}))
     prefix = ERROR_PREFIX[resolved]
-    refusal = v12.store_refusal(resolved, args)
-    if refusal is not None:
-        return _Outcome(refusal)
     preamble = ""
     if resolved == "memory_search":
         if str(args.get("mode", "")).strip().lower() == "ranked" and not args.get("query"):
@@ -86,21 +83,7 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
     text = result.text
     if preamble and not result.is_error:
         text = preamble + text
-    if resolved == "memory_list" and v12.requested_store(args) == v12.ALL_STORES:
-        text = _with_note(text, v12.ALL_STORES_NOTE.strip())
     return _Outcome(text, refused=result.is_error)
-
-
-def _with_note(text: str, note: str) -> str:
-    """A ``memory_list`` JSON answer with a ``note`` key (JSON cannot take a preamble)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(data, dict):
-        return text
-    data["note"] = note
-    return json.dumps(data, indent=2, default=str)
 
 
 HANDLERS: Final[dict[str, Handler]] = {

@@ -24,32 +24,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Final
 
+from memhub.domain.stores import ALL_STORES as ALL_STORES
+from memhub.domain.stores import DEFAULT_STORE
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-DEFAULT_STORE: Final = "default"
-ALL_STORES: Final = "all"
-STORE_TOOLS: Final = frozenset(
-    {
-        "memory_store",
-        "memory_store_session",
-        "memory_search",
-        "memory_list",
-        "memory_delete",
-        "memory_update",
-    }
-)
-READ_TOOLS: Final = frozenset({"memory_search", "memory_list"})
-ALL_STORES_OK: Final = READ_TOOLS | {"memory_update"}
-"""Tools where ``store: "all"`` is served: reads (with a note), and updates, which 12.x does not
-scope to a store when asked for ``all``. A delete across all stores is refused: memhub could
-only delete in ``'default'``."""
 RANKED_NOTE: Final = (
     "Note: memhub has no 'ranked' mode (12.x's time-decay, access and quality rerank); "
     "these are the semantic results.\n\n"
-)
-ALL_STORES_NOTE: Final = (
-    "Note: memhub serves only the 'default' store; store 'all' searched 'default'.\n\n"
 )
 
 
@@ -94,17 +77,12 @@ def requested_store(arguments: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def store_refusal(tool: str, arguments: Mapping[str, Any]) -> str | None:
-    """The answer for a ``store`` memhub cannot serve, or None to run the call."""
-    if tool not in STORE_TOOLS:
+def update_store(arguments: Mapping[str, Any]) -> str | None:
+    """12.4's unadvertised ``store`` of ``memory_update``: the memory must be in it."""
+    value = arguments.get("store")
+    if value is None or value == ALL_STORES:
         return None
-    store = requested_store(arguments)
-    if store == DEFAULT_STORE or (store == ALL_STORES and tool in ALL_STORES_OK):
-        return None
-    return (
-        f"Error: memhub serves only the 'default' store; store '{store}' is not available "
-        "(nothing was read or changed)"
-    )
+    return value if isinstance(value, str) else str(value)
 
 
 def prepare_search(arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -122,6 +100,4 @@ def prepare_search(arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if isinstance(mode, str) and mode.strip().lower() == "ranked":
         args["mode"] = "semantic"
         preamble += RANKED_NOTE
-    if requested_store(args) == ALL_STORES:
-        preamble += ALL_STORES_NOTE
     return args, preamble

@@ -73,6 +73,7 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         memory_type=requested_type,
         metadata=metadata,
         conversation_id=a.as_str(args.get("conversation_id"), "conversation_id"),
+        store=v12.requested_store(args),
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
@@ -137,6 +138,7 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         session_id=session_id,
         tags=a.normalize_tags(args.get("tags")),
         metadata=v12.with_author(args, a.as_object(args.get("metadata"), "metadata")),
+        store=v12.requested_store(args),
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
@@ -151,7 +153,9 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
 
 async def _session_since(daemon: Daemon, session_id: str, since: float) -> list[str]:
     """Hashes of this session's chunks created at or after ``since``, in chunk order."""
-    page = await daemon.call(m.ListMemories(id=0, page_size=100, tags=[f"session:{session_id}"]))
+    page = await daemon.call(
+        m.ListMemories(id=0, page_size=100, tags=[f"session:{session_id}"], store=v12.ALL_STORES)
+    )
     if not isinstance(page.reply, m.Page):
         return []
     mine = [mem for mem in page.reply.memories if mem.created_at >= since - CLOCK_SLACK_S]
@@ -166,8 +170,11 @@ async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     before = a.parse_date(args.get("before"), "before")
     after = a.parse_date(args.get("after"), "after")
     dry_run = a.as_bool(args.get("dry_run"), "dry_run", False)
+    store = v12.requested_store(args)
     if target:
-        delivery = await daemon.call(m.Delete(id=0, content_hash=target, dry_run=dry_run))
+        delivery = await daemon.call(
+            m.Delete(id=0, content_hash=target, dry_run=dry_run, store=store)
+        )
         hashes = _deleted_hashes(delivery)
         if dry_run:
             if hashes:
@@ -181,7 +188,15 @@ async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     if not tags and before is None and after is None:
         return fail("Error: At least one filter required (content_hash, tags, before, or after)")
     delivery = await daemon.call(
-        m.Delete(id=0, tags=tags, tag_match=tag_match, after=after, before=before, dry_run=dry_run)
+        m.Delete(
+            id=0,
+            tags=tags,
+            tag_match=tag_match,
+            after=after,
+            before=before,
+            dry_run=dry_run,
+            store=store,
+        )
     )
     hashes = _deleted_hashes(delivery)
     if dry_run:
@@ -246,6 +261,7 @@ async def update(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         memory_type=memory_type,
         metadata=metadata if ("metadata" in updates or metadata) else None,
         preserve_timestamps=a.as_bool(args.get("preserve_timestamps"), "preserve_timestamps", True),
+        store=v12.update_store(args),
     )
     delivery = await daemon.call(request)
     if isinstance(delivery.error, NotFound):

@@ -1,13 +1,16 @@
 """The one cattrs converter of the protocol: strict, tagged, JSON via orjson.
 
 Structuring is strict: no type coercion (``"5"`` is not an int, ``"ab"`` is not a list), unknown
-fields are rejected, and every failure becomes :class:`~memhub.errors.BadRequest` with a message
-that names the field. Messages are tagged by a ``type`` field whose values are listed in
-:data:`TAGS`; the Python class names can change without breaking the wire.
+fields in requests are rejected, and every failure becomes :class:`~memhub.errors.BadRequest`
+with a message that names the field. A client decodes the daemon's messages the same way but
+ignores fields it does not know, so that a daemon may add fields to replies within a protocol
+version (docs/protocol.md, "Versions"). Messages are tagged by a ``type`` field whose values
+are listed in :data:`TAGS`; the Python class names can change without breaking the wire.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Final, TypeVar, get_args
 
@@ -17,9 +20,11 @@ from cattrs.preconf.orjson import make_converter
 from cattrs.strategies import configure_tagged_union
 from cattrs.v import format_exception
 
+from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, nesting_depth
+from memhub.protocol.versions import downgrade
 
 T = TypeVar("T")
 INT_MIN: Final = -(2**63)
@@ -105,8 +110,8 @@ def _json_object(value: object, _: object) -> dict[str, Any]:
     return value
 
 
-def _make_converter() -> cattrs.Converter:
-    conv = make_converter(forbid_extra_keys=True, detailed_validation=True)
+def _make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
+    conv = make_converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
     for tp in (str, bool):
         conv.register_structure_hook(tp, _exact(tp))
     conv.register_structure_hook(int, _int)
@@ -131,7 +136,20 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-CONVERTER: Final = _make_converter()
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The daemon's converter: strict about the fields of requests, detailed errors."""
+    return _make_converter()
+
+
+@functools.cache
+def client_converter() -> cattrs.Converter:
+    """A client's converter: fields of the daemon's messages it does not know are ignored.
+
+    Built only by the processes that need it (a bridge never builds the daemon's, and the other
+    way round): generating a converter's hooks is most of a bridge's import time.
+    """
+    return _make_converter(forbid_extra_keys=False)
 
 
 def _format_leaf(exc: BaseException, tp: type | None) -> str:
@@ -196,7 +214,7 @@ def decode_client(raw: str | bytes) -> m.ClientMsg:
     """
     obj = _load_object(raw, CLIENT_TAGS)
     try:
-        return CONVERTER.structure(obj, m.ClientMsg)  # type: ignore[arg-type]
+        return converter().structure(obj, m.ClientMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise BadRequest(_describe(exc), request_id=_peek_id(obj)) from None
 
@@ -205,13 +223,19 @@ def decode_server(raw: str | bytes) -> m.ServerMsg:
     """Parse a daemon frame (client side). Raises BadRequest like :func:`decode_client`."""
     obj = _load_object(raw, SERVER_TAGS)
     try:
-        return CONVERTER.structure(obj, m.ServerMsg)  # type: ignore[arg-type]
+        return client_converter().structure(obj, m.ServerMsg)  # type: ignore[arg-type]
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
         raise BadRequest(_describe(exc)) from None
 
 
-def encode(msg: m.ClientMsg | m.ServerMsg) -> str:
-    """Serialize any message to a JSON text frame (with its ``type`` tag)."""
-    union = m.ClientMsg if type(msg) in get_args(m.ClientMsg) else m.ServerMsg
-    data = CONVERTER.unstructure(msg, unstructure_as=union)
+def encode(msg: m.ClientMsg | m.ServerMsg, protocol: int = PROTOCOL_VERSION) -> str:
+    """Serialize any message to a JSON text frame (with its ``type`` tag), in the shape a peer
+    of ``protocol`` decodes (see :mod:`memhub.protocol.versions`)."""
+    if type(msg) in get_args(m.ClientMsg):
+        # A client encodes its requests with its own converter: it never builds the daemon's.
+        data = client_converter().unstructure(msg, unstructure_as=m.ClientMsg)
+    else:
+        data = converter().unstructure(msg, unstructure_as=m.ServerMsg)
+        if protocol < PROTOCOL_VERSION:
+            data = downgrade(msg, data, protocol)  # type: ignore[arg-type]
     return orjson.dumps(data).decode()

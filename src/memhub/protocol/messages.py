@@ -36,6 +36,8 @@ class MemoryRecord:
     updated_at: float
     created_at_iso: str
     updated_at_iso: str
+    store: str = "default"
+    """The named store it is in (mcp-memory-service 12.x's ``store``; ``default`` unless named)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +83,8 @@ class Store:
     metadata: dict[str, Any] = attrs.field(factory=dict)
     conversation_id: str | None = None
     skip_semantic_dedup: bool = False
+    store: str = "default"
+    """The named store to write to (12.x's ``store``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +96,7 @@ class StoreSession:
     session_id: str | None = None
     tags: list[str] = attrs.field(factory=list)
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    store: str = "default"
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +120,8 @@ class Search:
     time_expr: str | None = None
     include_superseded: bool = False
     include_debug: bool = False
+    #: The named store to read (``all``: every store).
+    store: str = "default"
     #: Only memories authored by this agent (``metadata.agent_id`` or tag ``agent:<id>``, as
     #: mcp-memory-service 12.x scopes them); applied before the top-``limit`` cut.
     agent_id: str | None = None
@@ -133,6 +140,8 @@ class ListMemories:
     stale_days: int | None = None
     #: Only memories authored by this agent (see ``Search.agent_id``).
     agent_id: str | None = None
+    #: The named store to list (``all``: every store).
+    store: str = "default"
 
 
 @attrs.frozen(kw_only=True)
@@ -154,6 +163,8 @@ class Delete:
     after: float | None = None
     before: float | None = None
     dry_run: bool = False
+    store: str = "default"
+    """Delete only in this named store (``all``: in any store)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -166,6 +177,8 @@ class Update:
     memory_type: str | None = None
     metadata: dict[str, Any] | None = None
     preserve_timestamps: bool = True
+    store: str | None = None
+    """When given (and not ``all``), the memory must be in this store, or nothing changes."""
 
 
 @attrs.frozen(kw_only=True)
@@ -276,7 +289,12 @@ class Welcome:
     id: int
     protocol: int
     server_version: str
-    db_path: str
+    store: str
+    """The store served: a file path, or a team store's URL (never with a password)."""
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    machine: str
+    """The name this daemon gives its writes in the live feed (``MEMHUB_MACHINE_NAME``)."""
     pid: int
     schema: str
     embedder: str
@@ -377,7 +395,8 @@ class WriterStats:
     mean_batch_size: float
     busy_retries: int
     busy_failures: int
-    checkpoints: int
+    upkeep_runs: int
+    """Engine housekeeping done between batches (SQLite: WAL checkpoints)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -404,8 +423,37 @@ class ReaderStats:
     queries: int
     timeouts: int
     mean_query_ms: float
-    vector_index: str
-    indexed_vectors: int
+
+
+@attrs.frozen(kw_only=True)
+class StoreStats:
+    """What the storage engine says about the store it has open."""
+
+    engine: str
+    """``sqlite`` or ``postgresql``."""
+    engine_version: str
+    extension: str
+    """The vector extension: ``sqlite-vec`` or ``pgvector``."""
+    extension_version: str
+    location: str
+    """A file path, or a team store's URL without its password."""
+    schema: str
+    """The layout generation: ``v10``, ``v12`` (SQLite) or ``team-1`` (PostgreSQL)."""
+    store_bytes: int
+    log_bytes: int
+    """Write-ahead log not yet folded back (SQLite's ``-wal``; 0 for PostgreSQL)."""
+
+
+@attrs.frozen(kw_only=True)
+class MirrorStats:
+    """The daemon's in-RAM vector mirror (absent with ``MEMHUB_VECTOR_INDEX=vec0``)."""
+
+    rows: int
+    position: int
+    """The change-feed position the mirror reflects (engine-defined)."""
+    digest: str
+    """An order-independent digest of the row ids held: equal on two daemons of one store,
+    or between a daemon and a fresh load, exactly when they hold the same rows."""
 
 
 @attrs.frozen(kw_only=True)
@@ -418,20 +466,17 @@ class HealthReport:
     server_version: str
     protocol: int
     pid: int
+    machine: str
     uptime_s: float
-    db_path: str
-    schema: str
-    sqlite_version: str
-    sqlite_vec_version: str
+    store: StoreStats
     total_memories: int
     deleted_memories: int
-    database_size_bytes: int
-    wal_size_bytes: int
     connected_clients: int
     subscribers: int
     writer: WriterStats
     embedder: EmbedderStats
     readers: ReaderStats
+    mirror: MirrorStats | None
 
 
 @attrs.frozen(kw_only=True)

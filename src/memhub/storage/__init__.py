@@ -44,9 +44,16 @@ def open_storage(settings: Settings) -> Opening:
         StartupError: the store cannot be used; the message names it and the fix.
     """
     if settings.database_url is not None:
-        from memhub.errors import StartupError
+        try:
+            from memhub.storage.postgres.opening import open_database
+        except ImportError as exc:
+            from memhub.errors import StartupError
 
-        raise StartupError("PostgreSQL stores are not available in this build")
+            raise StartupError(
+                f"a PostgreSQL store needs memhub's team extra ({exc.name} is missing): "
+                "pip install 'memhub[team]'"
+            ) from None
+        return open_database(settings)
     from memhub.storage.sqlite.opening import open_file
 
     return open_file(settings)

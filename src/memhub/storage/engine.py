@@ -88,6 +88,7 @@ class WriteTxn(Protocol):
         memory_type: str | None,
         metadata: dict[str, Any] | None,
         preserve_timestamps: bool,
+        store: str | None = None,
     ) -> tuple[m.MemoryRecord, list[str]]: ...
 
     def cleanup_duplicates(self) -> list[str]: ...
@@ -215,6 +216,10 @@ class Storage(Protocol):
 
     def load_mirror(self) -> Cursor:
         """Fill the (empty) vector mirror from the store; the feed cursor it then reflects."""
+        ...
+
+    def load_facets(self) -> None:
+        """Rebuild the mirror's facet index from the store (another program wrote to it)."""
         ...
 
     def changes_since(self, cursor: Cursor) -> ChangeBatch:

@@ -34,6 +34,9 @@ def next_batch(storage: Storage, cursor: Cursor) -> ChangeBatch:
             c.with_vector(found.get(c.row)) if c.kind == "stored" and c.vector is None else c
             for c in batch.changes
         ]
-        batch = ChangeBatch(changes, batch.cursor, resync=batch.resync)
+        batch = ChangeBatch(changes, batch.cursor, resync=batch.resync, foreign=batch.foreign)
     mirror.apply(batch.changes, batch.cursor.mirror_position)
+    if batch.foreign:
+        mirror.facets.invalidate()
+        storage.load_facets()
     return batch

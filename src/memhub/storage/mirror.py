@@ -25,13 +25,14 @@ Engine-neutral: keys are the engine's integer row ids, and nothing here knows SQ
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from memhub.storage import int8codes
+from memhub.storage.facets import FacetIndex
 
 if TYPE_CHECKING:
     from memhub.storage.model import Change
@@ -52,6 +53,25 @@ def unit_rows(vecs: FloatArray) -> FloatArray:
     norms = np.linalg.norm(out, axis=-1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
+
+
+_MASK: Final = (1 << 64) - 1
+
+
+def _mix(row: int) -> int:
+    """splitmix64 of a row id: spreads ids so that their XOR says which set it is."""
+    z = (row + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def rows_digest(rows: Iterable[int]) -> str:
+    """The digest :attr:`VectorIndex.digest` has when the mirror holds exactly ``rows``."""
+    value = 0
+    for row in rows:
+        value ^= _mix(int(row))
+    return f"{value:016x}"
 
 
 class VectorIndex:
@@ -78,12 +98,21 @@ class VectorIndex:
         self._row_slack = np.zeros(0, dtype=np.float64)
         self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
+        self._digest = 0
+        #: Tags and stores of the rows held, for filters answered beside the vectors.
+        self.facets = FacetIndex()
         #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
         #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
         self.position = 0
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def digest(self) -> str:
+        """An order-independent digest of the row ids held (see :func:`rows_digest`)."""
+        with self._lock:
+            return f"{self._digest:016x}"
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (allocated capacity, not just the used rows)."""
@@ -106,7 +135,9 @@ class VectorIndex:
         with self._lock:
             self._count = 0
             self._slot.clear()
+            self._digest = 0
             self.position = 0
+        self.facets.invalidate()
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` more rows at once (one allocation before a bulk load)."""
@@ -166,7 +197,9 @@ class VectorIndex:
                 self._steps[start + lo : start + hi] = steps
                 self._row_slack[start + lo : start + hi] = slack
         for slot in range(start, end):
-            self._slot[int(self._ids[slot])] = slot
+            row = int(self._ids[slot])
+            self._slot[row] = slot
+            self._digest ^= _mix(row)
         self._count = end
 
     def remove(self, rowids: Iterable[int]) -> None:
@@ -178,6 +211,7 @@ class VectorIndex:
             slot = self._slot.pop(rowid, None)
             if slot is None:
                 continue
+            self._digest ^= _mix(rowid)
             last = self._count - 1
             if slot != last:  # move the last row into the hole: O(1) delete
                 moved = int(self._ids[last])
@@ -212,6 +246,7 @@ class VectorIndex:
                 )
             self._remove_locked(removed)
             self.position = max(self.position, position)
+        self.facets.apply(changes)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -295,3 +330,29 @@ def _top_k(ids: npt.NDArray[np.int64], sims: FloatArray, k: int) -> npt.NDArray[
     else:
         top = np.arange(sims.shape[0])
     return top[np.lexsort((ids[top], -sims[top]))][:k]
+
+
+def nearest_passing(
+    index: VectorIndex,
+    query_vector: FloatArray,
+    limit: int,
+    allowed: npt.NDArray[np.int64] | None,
+    skip: list[int],
+    passing: Callable[[list[int]], set[int]],
+) -> list[tuple[int, float]]:
+    """The ``limit`` nearest mirror rows (among ``allowed``) that ``passing`` keeps, nearest
+    first, asking the mirror for geometrically more rows until enough pass."""
+    best: list[tuple[int, float]] = []
+    rejected: list[int] = list(skip)
+    want = limit + 8  # a few more than needed: rows hidden in this snapshot get rejected
+    while len(best) < limit:
+        batch = index.nearest(query_vector, want, allowed=allowed, exclude=rejected)
+        kept = passing([row for row, _ in batch])
+        for row, distance in batch:
+            rejected.append(row)
+            if row in kept and len(best) < limit:
+                best.append((row, distance))
+        if len(batch) < want:
+            break  # the mirror has nothing more
+        want *= 4
+    return best

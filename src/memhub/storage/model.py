@@ -15,7 +15,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from memhub.domain.tags import UNTAGGED
+from memhub.domain.tags import UNTAGGED, read_back
+from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.storage.engine import Cursor
 
@@ -49,6 +50,32 @@ class NewMemory:
     skip_semantic_dedup: bool = False
     store: str = DEFAULT_STORE
 
+    def record_at(self, now: float) -> m.MemoryRecord:
+        """The record a read will give of this memory, stored at ``now``."""
+        iso = iso_utc(now)
+        return m.MemoryRecord(
+            content_hash=self.content_hash,
+            content=self.content,
+            tags=read_back(self.tags),
+            memory_type=self.memory_type,
+            metadata=self.metadata,
+            created_at=now,
+            updated_at=now,
+            created_at_iso=iso,
+            updated_at_iso=iso,
+            store=self.store,
+        )
+
+    def stored_change(self, row: int, record: m.MemoryRecord) -> Change:
+        return Change(
+            kind="stored",
+            content_hash=self.content_hash,
+            row=row,
+            memory=record,
+            vector=self.vector,
+            store=self.store,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class Filters:
@@ -69,9 +96,11 @@ class Filters:
 
     @property
     def narrowing(self) -> bool:
-        """True when the filter can exclude rows beyond the base visibility rules."""
+        """True when the filter can exclude many rows beyond the base visibility rules (a
+        named store other than ``default`` usually holds few of them)."""
         return bool(
-            self.tags
+            (self.store is not None and self.store != DEFAULT_STORE)
+            or self.tags
             or self.memory_type
             or self.after is not None
             or self.before is not None
@@ -152,6 +181,9 @@ class ChangeBatch:
     cursor: Cursor
     resync: bool = False
     gap: bool = False
+    #: Another program committed to the store: it may have edited rows in place, which no
+    #: feed itemises (the facet index is rebuilt).
+    foreign: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest, ErrorCode
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client, encode
@@ -28,19 +29,19 @@ def decode_frame(raw: str | bytes) -> m.ClientMsg | m.Failed:
         return bad_frame(exc)
 
 
-def reply_frame(reply: m.Reply, limit: int) -> str:
+def reply_frame(reply: m.Reply, limit: int, protocol: int = PROTOCOL_VERSION) -> str:
     """Encode a reply; a reply that cannot be encoded or is too big becomes an error reply."""
     try:
-        frame = encode(reply)
+        frame = encode(reply, protocol)
     except Exception as exc:
         try:
             # Readers already mark unencodable metadata; this is the net under any other path.
-            frame = encode(_with_encodable_memories(reply))
+            frame = encode(_with_encodable_memories(reply), protocol)
             log.warning("a %s reply carried unencodable metadata: %s", type(reply).__name__, exc)
         except Exception:
             log.exception("cannot encode a %s reply", type(reply).__name__)
             message = f"internal error: the reply cannot be encoded: {exc}"
-            return encode(fail(reply.id, ErrorCode.INTERNAL, message))
+            return encode(fail(reply.id, ErrorCode.INTERNAL, message), protocol)
     # Clients default to the daemon's limit: a bigger frame would cost the whole connection.
     # len(str) * 4 bounds the UTF-8 size, so most frames skip the encode.
     if len(frame) * 4 > limit and (size := len(frame.encode())) > limit:
@@ -49,7 +50,7 @@ def reply_frame(reply: m.Reply, limit: int) -> str:
             "(a smaller page_size or limit)"
         )
         detail = {"size": size, "limit": limit}
-        return encode(fail(reply.id, ErrorCode.TOO_LARGE, message, detail))
+        return encode(fail(reply.id, ErrorCode.TOO_LARGE, message, detail), protocol)
     return frame
 
 
@@ -72,14 +73,14 @@ def _with_encodable_memories(reply: m.Reply) -> m.Reply:
     return reply
 
 
-def event_frame(event: m.Event) -> str:
+def event_frame(event: m.Event, protocol: int = PROTOCOL_VERSION) -> str:
     """Encode an event; a memory no frame can carry goes out with a marker as its metadata.
 
     The writer's record of an update merges into the stored metadata, which a legacy writer
     may have nested too deep: that must cost the subscriber one detail, never its connection.
     """
     try:
-        return encode(event)
+        return encode(event, protocol)
     except Exception as exc:
         log.warning("event for %s cannot be encoded as is: %s", event.content_hash, exc)
         reason = str(exc)
@@ -87,8 +88,8 @@ def event_frame(event: m.Event) -> str:
         problem = metadata_problem(event.memory.metadata) or f"it cannot be encoded ({reason})"
         memory = attrs.evolve(event.memory, metadata=unreadable_metadata(problem))
         with contextlib.suppress(Exception):
-            return encode(attrs.evolve(event, memory=memory))
-    return encode(attrs.evolve(event, memory=None))
+            return encode(attrs.evolve(event, memory=memory), protocol)
+    return encode(attrs.evolve(event, memory=None), protocol)
 
 
 def fail(

@@ -12,6 +12,7 @@ from memhub.credentials import Admitted, Credentials
 from memhub.errors import BadRequest, ErrorCode
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client
+from memhub.protocol.versions import OLDEST_PROTOCOL
 from memhub.transport.frames import bad_frame, fail
 
 CLOSE_POLICY: Final = 1008  # RFC 6455 "policy violation": bad hello, wrong protocol
@@ -29,8 +30,8 @@ def _mismatch(
         )
     else:
         message = (
-            f"this daemon speaks memhub protocol {PROTOCOL_VERSION}, the client {protocol!r}; "
-            "upgrade the older side"
+            f"this daemon speaks memhub protocols {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}, the "
+            f"client {protocol!r}; upgrade the older side"
         )
     detail = {
         "server_protocol": PROTOCOL_VERSION,
@@ -55,7 +56,7 @@ def _newer_hello(raw: str | bytes, exc: BadRequest) -> tuple[m.Failed, int] | No
     unknown = sorted(str(key) for key in obj if key not in _HELLO_FIELDS)
     protocol = obj.get("protocol")
     other_protocol = "protocol" in obj and (
-        type(protocol) is not int or protocol != PROTOCOL_VERSION
+        type(protocol) is not int or not OLDEST_PROTOCOL <= protocol <= PROTOCOL_VERSION
     )
     if not unknown and not other_protocol:
         return None
@@ -73,7 +74,7 @@ def check_hello(
     if not isinstance(hello, m.Hello):
         message = f"the first message must be a hello, not {type(hello).__name__}"
         return fail(hello.id, ErrorCode.BAD_REQUEST, message), CLOSE_POLICY
-    if hello.protocol != PROTOCOL_VERSION:
+    if not OLDEST_PROTOCOL <= hello.protocol <= PROTOCOL_VERSION:
         return _mismatch(hello.id, hello.protocol, [])
     admitted = credentials.admit(hello.token)
     if not isinstance(admitted, Admitted):

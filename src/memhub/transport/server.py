@@ -281,9 +281,15 @@ async def _handshake(
         hello, admitted = checked
     else:
         return checked
-    welcome = attrs.evolve(policy.welcome, id=hello.id, session_token=admitted.session_token)
-    await ws.send_message(encode(welcome))
-    return Caller(name=hello.client, kind=admitted.kind)
+    welcome = attrs.evolve(
+        policy.welcome,
+        id=hello.id,
+        protocol=hello.protocol,
+        session_token=admitted.session_token,
+    )
+    # The whole connection speaks the hello's protocol version (docs/protocol.md, "Versions").
+    await ws.send_message(encode(welcome, hello.protocol))
+    return Caller(name=hello.client, kind=admitted.kind, protocol=hello.protocol)
 
 
 class _Connection:
@@ -330,7 +336,7 @@ class _Connection:
     async def _serve(self, msg: m.ClientMsg | m.Failed, held: int, deadline: float) -> None:
         try:
             reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
-            frame = reply_frame(reply, self.policy.max_message_bytes)
+            frame = reply_frame(reply, self.policy.max_message_bytes, self.caller.protocol)
             shutdown = isinstance(msg, m.Shutdown)
             del reply, msg
             self.budget.charge(len(frame))
@@ -427,7 +433,7 @@ class _Connection:
                 task_status.started()
                 try:
                     async for event in events:
-                        if not await self._send(event_frame(event)):
+                        if not await self._send(event_frame(event, self.caller.protocol)):
                             return
                 except trio.ClosedResourceError:
                     # The backend closed our end: the daemon is stopping (see Backend.subscribe).

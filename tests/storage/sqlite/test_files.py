@@ -254,3 +254,23 @@ def test_a_deleted_or_replaced_wal_stops_writes(engine, embedder, companion):
     assert companion in problem
     path.write_bytes(b"")  # a new file in its place is no better
     assert engine.storage.writer.problem() == problem  # once gone, always refused
+
+
+def test_a_tag_another_program_edits_in_place_is_found_once_its_commit_is_seen(engine, embedder):
+    items = [
+        make_item(embedder, f"plain note {i}", ["plain"], skip_semantic=True) for i in range(50)
+    ]
+    engine.batch([storing(item) for item in items])
+    engine.follow()
+    other = open_rw(engine.settings.db_path, create=False)
+    with other:
+        other.execute(
+            "UPDATE memories SET tags = 'plain,Hot Topic' WHERE content_hash = ?",
+            (items[7].content_hash,),
+        )
+    other.close()
+    assert engine.storage.writer.observe_others()
+    engine.follow()  # the facet index is rebuilt: no feed itemises an edit in place
+    q = embedder.encode(["plain note 3"])[0]
+    hits = engine.read(lambda snap: snap.semantic_search(q, Filters(tags=["hottopic"]), 5))
+    assert [h.memory.content_hash for h in hits] == [items[7].content_hash]

@@ -2,10 +2,9 @@
 
 One write connection runs each batch in ``BEGIN IMMEDIATE … COMMIT`` with a SAVEPOINT per write
 (so one bad write fails alone), owns WAL checkpoints, and keeps the change feed
-(:mod:`~memhub.storage.sqlite.feed`). Read connections open the file read-only (``mode=ro``,
-``query_only``) and run each read in one ``BEGIN … COMMIT`` snapshot under a deadline enforced
-by SQLite's progress handler. SQL for the operations lives in :mod:`~.writes`, :mod:`~.queries`
-and :mod:`~.aggregates`; opening a file (every check, the schema) in :mod:`~.opening`.
+(:mod:`~memhub.storage.sqlite.feed`). Reads are in :mod:`~.reading`; SQL for the operations
+lives in :mod:`~.writes`, :mod:`~.queries` and :mod:`~.aggregates`; opening a file (every
+check, the schema) in :mod:`~.opening`.
 """
 
 from __future__ import annotations
@@ -13,24 +12,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 import attrs
 import outcome
 
 from memhub.errors import DatabaseError, InternalError, ServiceError
-from memhub.storage.engine import Cursor, ReadTimeout, StorageBusy, WriteCall
+from memhub.storage.engine import Cursor, StorageBusy, WriteCall
 from memhub.storage.mirror import VectorIndex
-from memhub.storage.model import Change, ChangeBatch, DedupPolicy, StorageStats, Totals
-from memhub.storage.sqlite import aggregates, queries, writes
+from memhub.storage.model import Change, ChangeBatch, DedupPolicy, StorageStats
+from memhub.storage.sqlite import queries, writes
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
+from memhub.storage.sqlite.reading import SqliteReadSession
 from memhub.storage.sqlite.schema import Schema, connect
 from memhub.storage.sqlite.values import as_int, text
-from memhub.storage.sqlite.vectors import load_all, vectors_of
+from memhub.storage.sqlite.vectors import facet_rows, load_all, vectors_of
 
 if TYPE_CHECKING:
     from memhub.protocol import messages as m
@@ -39,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-#: SQLite virtual-machine steps between deadline checks (~a few µs of work).
-_PROGRESS_STEPS: Final = 2000
 
 
 @attrs.define
@@ -66,6 +63,7 @@ class SqliteWriteTxn:
         memory_type: str | None,
         metadata: dict[str, Any] | None,
         preserve_timestamps: bool,
+        store: str | None = None,
     ) -> tuple[m.MemoryRecord, list[str]]:
         return writes.update(
             self.batch,
@@ -74,66 +72,11 @@ class SqliteWriteTxn:
             memory_type=memory_type,
             metadata=metadata,
             preserve_timestamps=preserve_timestamps,
+            store=store,
         )
 
     def cleanup_duplicates(self) -> list[str]:
         return writes.cleanup_duplicates(self.batch)
-
-
-@attrs.define
-class SqliteSnapshot:
-    """:class:`~memhub.storage.engine.Snapshot` over a read connection inside its snapshot.
-
-    ``conn`` stays public for SQLite-only callers (tests, diagnostics); the service uses the
-    operations.
-    """
-
-    conn: apsw.Connection
-    schema: Schema
-    index: VectorIndex | None
-    log: ChangeLog | None = None
-
-    def get(self, content_hash: str) -> m.MemoryRecord | None:
-        return queries.get_by_hash(self.conn, self.schema, content_hash)
-
-    def list_page(
-        self, filters: Filters, *, page: int, page_size: int
-    ) -> tuple[list[m.MemoryRecord], int]:
-        return queries.list_page(self.conn, self.schema, filters, page=page, page_size=page_size)
-
-    def matching_hashes(self, filters: Filters, content_hash: str | None) -> list[str]:
-        targets = queries.select_targets(self.conn, self.schema, filters, content_hash)
-        return [h for _, h in targets]
-
-    def counts(self) -> tuple[int, int]:
-        return queries.counts(self.conn, self.schema)
-
-    def duplicate_hashes(self) -> list[str]:
-        return [h for _, h in queries.duplicate_rows(self.conn, self.schema)]
-
-    def exact_search(self, query: str, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.exact_search(self.conn, self.schema, query, filters, limit)
-
-    def recent(self, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.recent(self.conn, self.schema, filters, limit)
-
-    def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.semantic_search(self.conn, self.schema, self.index, vector, filters, limit)
-
-    def hybrid_search(
-        self, query: str, vector: FloatArray, filters: Filters, limit: int
-    ) -> list[m.Hit]:
-        return queries.hybrid_search(
-            self.conn, self.schema, self.index, query, vector, filters, limit
-        )
-
-    def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
-        if self.log is None:
-            raise InternalError("this snapshot has no change log to place its counts in")
-        cursor = snapshot_cursor(self.conn, self.log)
-        if cursor is None:
-            return None
-        return aggregates.count_all(self.conn, self.schema), cursor
 
 
 @attrs.define
@@ -277,7 +220,8 @@ class SqliteWriteSession:
         self._data_version = version
         conn, schema, known = self.conn, self.schema, self._known
         rows = conn.execute(
-            f"SELECT m.id, m.deleted_at, {queries.store_column(schema)}, {queries.ROW_COLUMNS} "
+            f"SELECT m.id, m.deleted_at, {queries.store_column(schema)}, "
+            f"{queries.record_columns(schema)} "
             "FROM memories m WHERE m.id > ? ORDER BY m.id",
             (known.max_id,),
         ).fetchall()
@@ -303,7 +247,7 @@ class SqliteWriteSession:
             log.info("another program changed or deleted memories: counts will be redone")
         self._log.record_others(changes, now.max_id, resync=resync)
         self._known = now
-        return bool(changes) or resync
+        return True  # at least the commit itself is news: what it edited in place is unknown
 
     # -- the file and its upkeep ---------------------------------------------------------------
 
@@ -343,67 +287,6 @@ class SqliteWriteSession:
 
 def _data_version(conn: apsw.Connection) -> int:
     return as_int(conn.execute("PRAGMA data_version").fetchall()[0][0])
-
-
-class SqliteReadSession:
-    """One read-only connection; each read in one snapshot, under a deadline."""
-
-    def __init__(
-        self,
-        conn: apsw.Connection,
-        schema: Schema,
-        index: VectorIndex | None,
-        log: ChangeLog | None = None,
-    ) -> None:
-        self._conn = conn
-        self._snapshot = SqliteSnapshot(conn, schema, index, log)
-
-    def run(self, fn: Callable[[SqliteSnapshot], T], deadline: float) -> T:
-        conn = self._conn
-        conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
-        try:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")  # the last snapshot could not be ended: end it now
-                conn.execute("BEGIN")
-                result = fn(self._snapshot)
-            except apsw.InterruptError:
-                raise ReadTimeout from None
-            except apsw.Error as exc:
-                log.error("read failed: %s", exc)
-                raise DatabaseError(f"the database could not be read: {exc}") from None
-        finally:
-            # Clear the deadline first: ending the snapshot must never be interrupted.
-            conn.set_progress_handler(None)
-            ended = _end_snapshot(conn)
-        if ended is not None:
-            # The answer came from a snapshot that did not end cleanly: do not vouch for it.
-            raise DatabaseError(f"the database could not be read: {ended}")
-        return result
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-def _end_snapshot(conn: apsw.Connection) -> str | None:
-    """End the read transaction; None when it ended cleanly, else what went wrong.
-
-    Never raises: an exception here would escape the reader's thread and stop the daemon.
-    A connection left inside its transaction is rolled back before its next query.
-    """
-    if not conn.in_transaction:
-        return None
-    try:
-        conn.execute("COMMIT")
-    except apsw.Error as exc:
-        log.error("ending a read snapshot failed: %s", exc)
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except apsw.Error as again:
-                log.error("rolling back the read snapshot failed too: %s", again)
-        return str(exc)
-    return None
 
 
 class SqliteStorage:
@@ -460,12 +343,26 @@ class SqliteStorage:
                     if self._index is not None:
                         loaded = load_all(conn, self._index, cursor.max_id)
                         self._index.position = cursor.max_id
+                        self._index.facets.load(facet_rows(conn, queries.store_column(self.schema)))
                         log.info("vector index: %d vectors in RAM", loaded)
                     return cursor
                 finally:
                     conn.execute("COMMIT")
         finally:
             conn.close()
+
+    def load_facets(self) -> None:
+        if self._index is None:
+            return
+        with self._side_lock:
+            if self._side is None:
+                self._side = connect(self.path, readonly=True, pragmas=self._pragmas)
+            side = self._side
+            side.execute("BEGIN")
+            try:
+                self._index.facets.load(facet_rows(side, queries.store_column(self.schema)))
+            finally:
+                side.execute("COMMIT")
 
     def changes_since(self, cursor: Cursor) -> ChangeBatch:
         if not isinstance(cursor, SqliteCursor):

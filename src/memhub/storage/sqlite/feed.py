@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
@@ -47,6 +47,9 @@ class SqliteCursor:
         return self.max_id
 
 
+Marker = Literal["resync", "foreign"]
+
+
 @attrs.frozen
 class LogState:
     seq: int
@@ -58,8 +61,9 @@ class ChangeLog:
 
     def __init__(self, max_id: int, capacity: int = LOG_CAPACITY) -> None:
         self._lock = threading.Lock()
-        # None marks a resync: the store changed in ways the log could not itemise.
-        self._entries: deque[tuple[int, Change | None]] = deque(maxlen=capacity)
+        # Markers: "resync" (the store changed in ways the log could not itemise: counts are
+        # redone) and "foreign" (another program committed: what it edited in place is unknown).
+        self._entries: deque[tuple[int, Change | Marker]] = deque(maxlen=capacity)
         self._seq = 0
         self._max_id = max_id
         self._committing = 0
@@ -72,19 +76,22 @@ class ChangeLog:
         with self._lock:
             self._committing += 1
 
-    def end_commit(self, changes: Sequence[Change], max_id: int, *, resync: bool = False) -> None:
+    def end_commit(self, changes: Sequence[Change], max_id: int) -> None:
         """The COMMIT is over (``changes`` is empty when it failed): record what it did."""
         with self._lock:
             self._committing -= 1
-            self._append_locked(changes, max_id, resync)
+            self._append_locked(changes, max_id, [])
 
     def record_others(self, changes: Sequence[Change], max_id: int, *, resync: bool) -> None:
         """Changes another program committed (they are in the file already)."""
+        markers: list[Marker] = ["foreign", "resync"] if resync else ["foreign"]
         with self._lock:
-            self._append_locked(changes, max_id, resync)
+            self._append_locked(changes, max_id, markers)
 
-    def _append_locked(self, changes: Sequence[Change], max_id: int, resync: bool) -> None:
-        entries: list[Change | None] = [*changes, None] if resync else list(changes)
+    def _append_locked(
+        self, changes: Sequence[Change], max_id: int, markers: Sequence[Marker]
+    ) -> None:
+        entries: list[Change | Marker] = [*changes, *markers]
         for change in entries:
             self._seq += 1
             if len(self._entries) == self._entries.maxlen:
@@ -113,16 +120,20 @@ class ChangeLog:
                 # Entries the follower never saw are gone: it must rebuild from the store.
                 return ChangeBatch([], SqliteCursor(self._seq, self._max_id), resync=True, gap=True)
             picked: list[Change] = []
-            last, max_row, resync = cursor.seq, cursor.max_id, False
+            last, max_row, resync, foreign = cursor.seq, cursor.max_id, False, False
             for seq, change in self._entries:
                 if seq <= cursor.seq:
                     continue
                 if len(picked) == limit:
                     break
                 last = seq
-                if change is None:
+                if change == "resync":
                     resync = True
                     continue
+                if change == "foreign":
+                    foreign = True
+                    continue
+                assert not isinstance(change, str)
                 if change.kind == "stored":
                     max_row = max(max_row, change.row)
                     if change.origin == "" and change.row <= cursor.max_id:
@@ -130,7 +141,7 @@ class ChangeLog:
                 picked.append(change)
             if last == self._seq:
                 max_row = max(max_row, self._max_id)
-            return ChangeBatch(picked, SqliteCursor(last, max_row), resync)
+            return ChangeBatch(picked, SqliteCursor(last, max_row), resync, foreign=foreign)
 
 
 def snapshot_cursor(conn: apsw.Connection, log: ChangeLog) -> SqliteCursor | None:

@@ -24,6 +24,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.mirror import nearest_passing
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.values import as_float, as_int, as_str, epoch, optional_text, text
@@ -41,6 +42,13 @@ ROW_COLUMNS: Final = (
     "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
     "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso"
 )
+
+
+def record_columns(schema: Schema) -> str:
+    """The columns a record is built from: :data:`ROW_COLUMNS` and the row's store."""
+    return f"{ROW_COLUMNS}, {store_column(schema)}"
+
+
 #: sqlite-vec refuses a KNN ``k`` above this.
 VEC0_MAX_K: Final = 4096
 _SQLITE_MAX_INT: Final = 2**63 - 1
@@ -76,8 +84,8 @@ def decode_metadata(raw: object) -> tuple[dict[str, Any], str | None]:
 
 
 def row_to_record(row: Sequence[Any]) -> m.MemoryRecord:
-    """Build a record from ROW_COLUMNS, with the metadata exactly as stored (for the writer,
-    which merges updates into it). Metadata it cannot read is ``{}``."""
+    """Build a record from :func:`record_columns`, with the metadata exactly as stored (for
+    the writer, which merges updates into it). Metadata it cannot read is ``{}``."""
     meta, _ = decode_metadata(row[4])
     return _record(row, meta)
 
@@ -93,7 +101,8 @@ def reply_record(row: Sequence[Any]) -> m.MemoryRecord:
 
 
 def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
-    content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row
+    content_hash, content, tags, memory_type, _, created, updated, c_iso, u_iso = row[:9]
+    store = text(row[9], DEFAULT_STORE) if len(row) > 9 else DEFAULT_STORE
     created_at = epoch(created)
     created_at = created_at if created_at is not None else 0.0
     updated_at = epoch(updated)
@@ -109,6 +118,7 @@ def _record(row: Sequence[Any], meta: dict[str, Any]) -> m.MemoryRecord:
         updated_at=updated_at,
         created_at_iso=_iso(c_iso, created_at),
         updated_at_iso=_iso(u_iso, updated_at),
+        store=store,
     )
 
 
@@ -122,7 +132,7 @@ def _iso(stored: object, at: float) -> str:
 
 def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.MemoryRecord | None:
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m "
+        f"SELECT {record_columns(schema)} FROM memories m "
         f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, None)}",
         (content_hash,),
     ).fetchall()
@@ -136,7 +146,7 @@ def list_page(
     where, params = sql_filters.where(filters, schema, for_search=False)
     total = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
         # A page past the end is empty; an offset past SQLite's 64-bit range is just as empty.
         [*params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
@@ -182,9 +192,9 @@ def duplicate_rows(conn: apsw.Connection, schema: Schema) -> list[tuple[int, str
 
 
 def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
-    """(active memories of the default store, soft-deleted memories)."""
+    """(active memories in every store, soft-deleted memories), as 12.x's health counts."""
     active = conn.execute(
-        f"SELECT COUNT(*) FROM memories m WHERE {sql_filters.visible(schema)}"
+        f"SELECT COUNT(*) FROM memories m WHERE {sql_filters.visible(schema, None)}"
     ).fetchall()[0][0]
     deleted = conn.execute("SELECT COUNT(*) FROM memories WHERE deleted_at IS NOT NULL").fetchall()[
         0
@@ -197,13 +207,14 @@ def counts(conn: apsw.Connection, schema: Schema) -> tuple[int, int]:
 
 
 def _records_by_id(
-    conn: apsw.Connection, ids: Sequence[int], where: str, params: list[Any]
+    conn: apsw.Connection, schema: Schema, ids: Sequence[int], where: str, params: list[Any]
 ) -> dict[int, m.MemoryRecord]:
     if not ids:
         return {}
     placeholders = ",".join("?" * len(ids))
     rows = conn.execute(
-        f"SELECT m.id, {ROW_COLUMNS} FROM memories m WHERE m.id IN ({placeholders}) AND {where}",
+        f"SELECT m.id, {record_columns(schema)} FROM memories m "
+        f"WHERE m.id IN ({placeholders}) AND {where}",
         [*ids, *params],
     ).fetchall()
     return {as_int(r[0]): reply_record(r[1:]) for r in rows}
@@ -235,7 +246,7 @@ def semantic_search(
     skip = [row for row, _ in tail]
     best = _mirror_nearest(conn, index, query_vector, filters, where, params, limit, skip)
     ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
-    records = _records_by_id(conn, [row for row, _ in ranked], where, params)
+    records = _records_by_id(conn, schema, [row for row, _ in ranked], where, params)
     return [
         m.Hit(memory=records[row], score=score_from_distance(distance))
         for row, distance in ranked
@@ -271,31 +282,30 @@ def _mirror_nearest(
     limit: int,
     skip: list[int],
 ) -> list[tuple[int, float]]:
-    """``(row, distance)`` of the ``limit`` nearest mirror rows that pass the filters."""
+    """``(row, distance)`` of the ``limit`` nearest mirror rows that pass the filters.
+
+    Candidates come from the whole mirror, from the rows the facet index says may match (tags,
+    store), or from the rows SQL lists; each is checked against the whole filter here.
+    """
     allowed = None
     if filters.narrowing:
-        found = _filtered_prefix(conn, index, query_vector, where, params, limit, skip)
-        if found is not None:
-            return found
-        allowed = np.fromiter(
-            (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
-            dtype=np.int64,
-        )
-    best: list[tuple[int, float]] = []
-    rejected: list[int] = list(skip)
-    want = limit
-    while len(best) < limit:
-        # Ask for a few more than needed: mirror rows hidden in this snapshot get rejected.
-        batch = index.nearest(query_vector, want + 8, allowed=allowed, exclude=rejected)
-        visible_rows = _matching_ids(conn, [row for row, _ in batch], where, params)
-        for row, distance in batch:
-            rejected.append(row)
-            if row in visible_rows and len(best) < limit:
-                best.append((row, distance))
-        if len(batch) < want + 8:
-            break  # the index has nothing more
-        want = (limit - len(best)) * 2
-    return best
+        allowed = index.facets.candidates(filters)
+        if allowed is None:
+            found = _filtered_prefix(conn, index, query_vector, where, params, limit, skip)
+            if found is not None:
+                return found
+            allowed = np.fromiter(
+                (r[0] for r in conn.execute(f"SELECT m.id FROM memories m WHERE {where}", params)),
+                dtype=np.int64,
+            )
+    return nearest_passing(
+        index,
+        query_vector,
+        limit,
+        allowed,
+        skip,
+        lambda ids: _matching_ids(conn, ids, where, params),
+    )
 
 
 def _matching_ids(
@@ -357,7 +367,11 @@ def _vec0_search(
     if filters.narrowing:
         # vec0 applies a rowid IN (...) term before choosing the k nearest.
         prefilter = f" AND rowid IN (SELECT m.id FROM memories m WHERE {where})"
-        pre_params = params
+        pre_params = list(params)
+    if schema.vec_partitioned and filters.store is not None:
+        # The partition key (12.x keeps it equal to memories.store): other stores never use k.
+        prefilter += " AND store = ?"
+        pre_params.append(filters.store)
     k = min(VEC0_MAX_K, limit * 2 + 8)
     while True:
         rows = conn.execute(
@@ -365,7 +379,7 @@ def _vec0_search(
             f"WHERE content_embedding MATCH ? AND k = ?{prefilter} ORDER BY distance",
             [blob, k, *pre_params],
         ).fetchall()
-        records = _records_by_id(conn, [as_int(r[0]) for r in rows], where, params)
+        records = _records_by_id(conn, schema, [as_int(r[0]) for r in rows], where, params)
         hits = [
             m.Hit(memory=records[as_int(rowid)], score=score_from_distance(as_float(dist)))
             for rowid, dist in rows
@@ -386,7 +400,7 @@ def exact_search(
     """
     where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} "
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
         "AND m.content LIKE ? ESCAPE '\\' "
         "ORDER BY m.created_at DESC LIMIT ?",
         [*params, f"%{sql_filters.like_literal(query)}%", limit],
@@ -398,7 +412,8 @@ def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) 
     """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
     where, params = sql_filters.where(filters, schema, for_search=True)
     rows = conn.execute(
-        f"SELECT {ROW_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC LIMIT ?",
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
+        "ORDER BY m.created_at DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
     return [m.Hit(memory=reply_record(r), score=0.5) for r in rows]
@@ -457,7 +472,7 @@ def hybrid_search(
     by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
         h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
     }
-    records = _records_by_id(conn, list(keyword), where, params)
+    records = _records_by_id(conn, schema, list(keyword), where, params)
     for rowid, kw in keyword.items():
         record = records.get(rowid)
         if record is None:

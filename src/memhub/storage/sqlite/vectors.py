@@ -9,13 +9,15 @@ reason for a search or a start-up to fail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from memhub.domain.tags import tags_from_db
 from memhub.storage.mirror import unit_rows
-from memhub.storage.sqlite.values import as_int
+from memhub.storage.model import DEFAULT_STORE
+from memhub.storage.sqlite.values import as_int, optional_text, text
 
 if TYPE_CHECKING:
     import apsw
@@ -116,3 +118,12 @@ def load_all(conn: apsw.Connection, index: VectorIndex, up_to: int) -> int:
             index.dimension,
         )
     return loaded
+
+
+def facet_rows(conn: apsw.Connection, store_sql: str) -> Iterator[tuple[int, list[str], str]]:
+    """``(row, tags, store)`` of every active row, for the mirror's facet index (inside the
+    caller's read transaction; ``store_sql`` is the store column's SQL over alias ``m``)."""
+    for rowid, tags, store in conn.execute(
+        f"SELECT m.id, m.tags, {store_sql} FROM memories m WHERE m.deleted_at IS NULL"
+    ):
+        yield as_int(rowid), tags_from_db(optional_text(tags)), text(store, DEFAULT_STORE)

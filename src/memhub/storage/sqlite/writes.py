@@ -23,7 +23,7 @@ import apsw
 import attrs
 import numpy as np
 
-from memhub.domain.tags import read_back, tags_from_db, tags_to_db
+from memhub.domain.tags import tags_from_db, tags_to_db
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest, Duplicate, NotFound
 from memhub.protocol import messages as m
@@ -40,9 +40,9 @@ from memhub.storage.model import (
 )
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.queries import (
-    ROW_COLUMNS,
     decode_metadata,
     duplicate_rows,
+    record_columns,
     row_to_record,
     select_targets,
     store_column,
@@ -50,6 +50,7 @@ from memhub.storage.sqlite.queries import (
 from memhub.storage.sqlite.schema import Schema
 from memhub.storage.sqlite.values import as_int, epoch, optional_text, text
 from memhub.storage.sqlite.vectors import tail_vectors, vector_to_blob
+from memhub.storage.updates import plan_update
 
 
 @attrs.define
@@ -103,13 +104,24 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
     if item.store != DEFAULT_STORE and not schema.has_store:
         raise BadRequest(
             f"store {item.store!r}: this database has the mcp-memory-service 10.x layout, "
-            "which holds only the default store"
+            "which holds only the default store; opening it once with mcp-memory-service 12.x "
+            "migrates it to the 12.x layout, whose named stores memhub serves (stop memhub "
+            "first: `memhub stop`)"
         )
     _check_exact_duplicate(conn, schema, item.content_hash)
     if batch.dedup.enabled and not item.skip_semantic_dedup:
         _check_semantic_duplicate(batch, item.vector, item.store)
     batch.deleted_delta -= _purge_tombstone(conn, item.content_hash)
-    now = batch.now
+    rowid = _insert(conn, schema, item, batch.now)
+    batch.inserted.append((rowid, item.vector, batch.now, item.content_hash))
+    batch.active_delta += 1
+    record = item.record_at(batch.now)
+    batch.record(item.stored_change(rowid, record))
+    return record
+
+
+def _insert(conn: apsw.Connection, schema: Schema, item: NewMemory, now: float) -> int:
+    """The row and its vector, in the columns mcp-memory-service writes; the new row id."""
     iso = iso_utc(now)
     columns = [
         "content_hash",
@@ -154,30 +166,7 @@ def store(batch: WriteBatch, item: NewMemory) -> m.MemoryRecord:
             "INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
             (rowid, blob),
         )
-    batch.inserted.append((rowid, item.vector, now, item.content_hash))
-    batch.active_delta += 1
-    record = m.MemoryRecord(
-        content_hash=item.content_hash,
-        content=item.content,
-        tags=read_back(item.tags),
-        memory_type=item.memory_type,
-        metadata=item.metadata,
-        created_at=now,
-        updated_at=now,
-        created_at_iso=iso,
-        updated_at_iso=iso,
-    )
-    batch.record(
-        Change(
-            kind="stored",
-            content_hash=item.content_hash,
-            row=rowid,
-            memory=record,
-            vector=item.vector,
-            store=item.store,
-        )
-    )
-    return record
+    return rowid
 
 
 def _check_exact_duplicate(conn: apsw.Connection, schema: Schema, content_hash: str) -> None:
@@ -353,12 +342,10 @@ def update(
     memory_type: str | None,
     metadata: dict[str, Any] | None,
     preserve_timestamps: bool,
+    store: str | None = None,
 ) -> tuple[m.MemoryRecord, list[str]]:
-    """Replace tags, set the type, merge metadata; return the new record and changed fields.
-
-    ``updated_at`` moves only when tags or type change (metadata-only updates keep it, as
-    upstream); with ``preserve_timestamps=False`` it always moves. ``created_at`` never moves.
-    Columns the update does not change are written back as they were stored.
+    """Replace tags, set the type, merge metadata (:func:`~memhub.storage.updates.plan_update`);
+    return the new record and the changed fields.
 
     Raises:
         NotFound: no active memory has this hash.
@@ -366,69 +353,32 @@ def update(
     """
     conn, schema = batch.conn, batch.schema
     rows = conn.execute(
-        f"SELECT m.id, {store_column(schema)}, {ROW_COLUMNS} FROM memories m "
+        f"SELECT m.id, {store_column(schema)}, {record_columns(schema)} FROM memories m "
         f"WHERE m.content_hash = ? AND {sql_filters.visible(schema, None)}",
         (content_hash,),
     ).fetchall()
     if not rows:
         raise NotFound(f"Memory with hash {content_hash} not found")
     rowid, store_name, *columns = rows[0]
+    if store is not None and text(store_name, DEFAULT_STORE) != store:
+        raise NotFound(f"memory not found in the requested store {store!r}")
     old = row_to_record(columns)
-    fields: list[str] = []
-    assignments: list[str] = []
-    values: list[Any] = []
-    new_tags = old.tags
-    if tags is not None:
-        new_tags = tags
-        fields.append("tags")
-        assignments.append("tags = ?")
-        values.append(tags_to_db(tags))
-    new_type = old.memory_type
-    if memory_type is not None:
-        new_type = memory_type
-        fields.append("memory_type")
-        assignments.append("memory_type = ?")
-        values.append(memory_type)
-    new_meta = dict(old.metadata)
-    if metadata:
-        _, problem = decode_metadata(columns[4])
-        if problem is not None:
-            raise BadRequest(
-                f"cannot merge metadata into memory {content_hash}: its stored metadata "
-                f"cannot be read ({problem}); update its tags or type only"
-            )
-        new_meta.update(metadata)
-        fields.append("metadata")
-        assignments.append("metadata = ?")
-        values.append(json.dumps(new_meta))
-    updated_at = old.updated_at
-    if "tags" in fields or "memory_type" in fields or not preserve_timestamps:
-        updated_at = batch.now
-        fields.append("updated_at")
-        assignments.extend(["updated_at = ?", "updated_at_iso = ?"])
-        values.extend([updated_at, iso_utc(updated_at)])
-    if assignments:
-        conn.execute(f"UPDATE memories SET {', '.join(assignments)} WHERE id = ?", [*values, rowid])
-    record = attrs.evolve(
+    plan = plan_update(
         old,
-        tags=read_back(new_tags) if tags is not None else old.tags,
-        memory_type=new_type,
-        metadata=new_meta,
-        updated_at=updated_at,
-        updated_at_iso=iso_utc(updated_at) if "updated_at" in fields else old.updated_at_iso,
+        tags=tags,
+        memory_type=memory_type,
+        metadata=metadata,
+        preserve_timestamps=preserve_timestamps,
+        now=batch.now,
+        metadata_problem=decode_metadata(columns[4])[1],
     )
-    store_text = text(store_name, DEFAULT_STORE)
-    batch.record(
-        Change(
-            kind="updated",
-            content_hash=content_hash,
-            row=as_int(rowid),
-            memory=record,
-            before=Facets.of(old, store_text),
-            store=store_text,
+    if plan.columns:
+        assignments = ", ".join(f"{name} = ?" for name in plan.columns)
+        conn.execute(
+            f"UPDATE memories SET {assignments} WHERE id = ?", [*plan.columns.values(), rowid]
         )
-    )
-    return record, fields
+    batch.record(plan.change(as_int(rowid), old, text(store_name, DEFAULT_STORE)))
+    return plan.record, plan.fields
 
 
 def cleanup_duplicates(batch: WriteBatch) -> list[str]:

@@ -1,7 +1,7 @@
 // The memhub websocket protocol (docs/protocol.md) for the page: hello with a ticket or a
 // session token, request/reply by id, events, and reconnects with the session token.
 
-export const PROTOCOL = 1;
+export const PROTOCOL = 2;
 const SESSION_KEY = "memhub.session";
 
 export class ApiError extends Error {

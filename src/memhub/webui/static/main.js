@@ -45,7 +45,7 @@ class App {
       this.fatal(err.message);
       return;
     }
-    document.getElementById("db-path").textContent = this.api.welcome.db_path;
+    document.getElementById("db-path").textContent = this.api.welcome.store;
     await this.api.call({ type: "subscribe" });
     const recent = await this.api.call({ type: "list", page: 1, page_size: 20 });
     this.feed.showRecent(recent.memories);

@@ -122,11 +122,12 @@ export class Health {
     clear(this.facts).append(
       ...fact("Status", `${health.status}: ${health.message}`),
       ...fact("Memories", `${health.total_memories} (${health.deleted_memories} deleted)`),
-      ...fact("Database", `${formatBytes(health.database_size_bytes)} + WAL ${formatBytes(health.wal_size_bytes)}`),
+      ...fact("Store", `${health.store.engine} ${health.store.engine_version}, ${formatBytes(health.store.store_bytes)}` +
+        (health.store.log_bytes ? ` + WAL ${formatBytes(health.store.log_bytes)}` : "")),
       ...fact("Writer", `${health.writer.batches} batches, ${health.writer.writes} writes, queue ${health.writer.queue_depth}, ${health.writer.busy_retries} busy retries`),
       ...fact("Embedder", `${health.embedder.name}, queue ${health.embedder.queue_depth}, ${health.embedder.texts} texts`),
       ...fact("Readers", `${health.readers.readers} readers, ${health.readers.queries} queries, mean ${health.readers.mean_query_ms.toFixed(1)} ms`),
-      ...fact("Daemon", `memhub ${health.server_version}, pid ${health.pid}, up ${Math.round(health.uptime_s)} s, ${health.db_path}`));
+      ...fact("Daemon", `memhub ${health.server_version} on ${health.machine}, pid ${health.pid}, up ${Math.round(health.uptime_s)} s, ${health.store.location}`));
     clear(this.charts).append(lineChart(this.stores, "writes/s"), lineChart(this.searches, "queries/s"));
     clear(this.clients).append(...clients.map((c) => h("tr", {},
       h("td", {}, c.name || "(unnamed)"), h("td", {}, c.kind), h("td", {}, formatTime(c.connected_at)),

@@ -1,0 +1,303 @@
+"""The PostgreSQL engine's read side: queries inside one REPEATABLE READ, READ ONLY transaction.
+
+The same reads as the SQLite engine with the same results: filters before the top-k cut, exact
+search over the daemon's vector mirror plus the rows the mirror does not hold yet (those whose
+change ``seq`` is past its position, read in this snapshot), literal exact search.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import psycopg
+
+from memhub.domain.tags import tags_from_db
+from memhub.domain.timestamps import iso_utc
+from memhub.protocol import messages as m
+from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.mirror import VectorIndex, nearest_passing, unit_rows
+from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
+from memhub.storage.postgres import filters as pg_filters
+
+log = logging.getLogger(__name__)
+COLUMNS: Final = (
+    "m.content_hash, m.content, m.tags, m.memory_type, m.metadata, "
+    "m.created_at, m.updated_at, m.created_at_iso, m.updated_at_iso, m.store"
+)
+PREFIX_ROWS: Final = 400
+MAX_PREFIX: Final = 4096
+Cursor = psycopg.Cursor[Any]
+
+
+def decode_metadata(raw: str | None) -> tuple[dict[str, Any], str | None]:
+    if not raw:
+        return {}, None
+    try:
+        meta = json.loads(raw)
+    except RecursionError:
+        return {}, f"it nests deeper than {MAX_METADATA_DEPTH} levels"
+    except ValueError:
+        return {}, None
+    if not isinstance(meta, dict):
+        return {}, None
+    return meta, metadata_problem(meta)
+
+
+def row_to_record(row: Sequence[Any], *, for_reply: bool = True) -> m.MemoryRecord:
+    content_hash, content, tags, memory_type, metadata, created, updated, c_iso, u_iso, store = row
+    meta, problem = decode_metadata(metadata)
+    if problem is not None and for_reply:
+        log.warning("memory %s: metadata not shown: %s", content_hash, problem)
+        meta = unreadable_metadata(problem)
+    created_at = float(created) if created is not None else 0.0
+    updated_at = float(updated) if updated is not None else created_at
+    return m.MemoryRecord(
+        content_hash=content_hash,
+        content=content,
+        tags=tags_from_db(tags),
+        memory_type=(memory_type or "").strip().lower() or DEFAULT_TYPE,
+        metadata=meta,
+        created_at=created_at,
+        updated_at=updated_at,
+        created_at_iso=c_iso or iso_utc(created_at),
+        updated_at_iso=u_iso or iso_utc(updated_at),
+        store=store or DEFAULT_STORE,
+    )
+
+
+def get_by_hash(cur: Cursor, content_hash: str) -> m.MemoryRecord | None:
+    cur.execute(
+        f"SELECT {COLUMNS} FROM memories m WHERE m.content_hash = %s AND m.deleted_at IS NULL",
+        (content_hash,),
+    )
+    row = cur.fetchone()
+    return row_to_record(row) if row else None
+
+
+def list_page(
+    cur: Cursor, filters: Filters, *, page: int, page_size: int
+) -> tuple[list[m.MemoryRecord], int]:
+    where, params = pg_filters.where(filters, for_search=False)
+    cur.execute(f"SELECT count(*) FROM memories m WHERE {where}", params)
+    total = _one_int(cur)
+    offset = (page - 1) * page_size
+    if offset >= total:
+        return [], total
+    cur.execute(
+        f"SELECT {COLUMNS} FROM memories m WHERE {where} "
+        "ORDER BY m.created_at DESC NULLS LAST, m.id DESC LIMIT %s OFFSET %s",
+        [*params, page_size, offset],
+    )
+    return [row_to_record(r) for r in cur.fetchall()], total
+
+
+def select_targets(
+    cur: Cursor, filters: Filters, content_hash: str | None
+) -> list[tuple[int, str]]:
+    if content_hash is not None:
+        where, params = pg_filters.visible(filters.store)
+        cur.execute(
+            f"SELECT m.id, m.content_hash FROM memories m WHERE m.content_hash = %s AND {where}",
+            [content_hash, *params],
+        )
+    else:
+        where, params = pg_filters.where(filters, for_search=False)
+        cur.execute(
+            f"SELECT m.id, m.content_hash FROM memories m WHERE {where} ORDER BY m.id", params
+        )
+    return [(int(r[0]), str(r[1])) for r in cur.fetchall()]
+
+
+def counts(cur: Cursor) -> tuple[int, int]:
+    cur.execute(
+        "SELECT count(*) FILTER (WHERE deleted_at IS NULL), "
+        "count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM memories"
+    )
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _one_int(cur: Cursor) -> int:
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+def score_from_distance(distance: float) -> float:
+    return max(0.0, 1.0 - distance / 2.0)
+
+
+def _records_by_id(
+    cur: Cursor, ids: Sequence[int], where: str, params: list[Any]
+) -> dict[int, m.MemoryRecord]:
+    if not ids:
+        return {}
+    cur.execute(
+        f"SELECT m.id, {COLUMNS} FROM memories m WHERE m.id = ANY(%s) AND {where}",
+        [list(ids), *params],
+    )
+    return {int(r[0]): row_to_record(r[1:]) for r in cur.fetchall()}
+
+
+def _matching_ids(cur: Cursor, ids: Sequence[int], where: str, params: list[Any]) -> set[int]:
+    if not ids:
+        return set()
+    cur.execute(
+        f"SELECT m.id FROM memories m WHERE m.id = ANY(%s) AND {where}", [list(ids), *params]
+    )
+    return {int(r[0]) for r in cur.fetchall()}
+
+
+def tail_vectors(
+    cur: Cursor, position: int, where: str, params: list[Any]
+) -> tuple[list[int], FloatArray]:
+    """Rows stored after the mirror's feed position that pass ``where``, with unit vectors."""
+    cur.execute(
+        "SELECT DISTINCT m.id, m.embedding FROM changes c JOIN memories m ON m.id = c.memory_id "
+        f"WHERE c.seq > %s AND c.kind = 'stored' AND m.embedding IS NOT NULL AND {where}",
+        [position, *params],
+    )
+    rows = cur.fetchall()
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    return [int(r[0]) for r in rows], unit_rows(np.stack([r[1] for r in rows]))
+
+
+def semantic_search(
+    cur: Cursor, index: VectorIndex, query: FloatArray, filters: Filters, limit: int
+) -> list[m.Hit]:
+    where, params = pg_filters.where(filters, for_search=True)
+    tail = _tail_nearest(cur, index, query, where, params, limit)
+    skip = [row for row, _ in tail]
+    best = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
+    ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
+    records = _records_by_id(cur, [row for row, _ in ranked], where, params)
+    return [
+        m.Hit(memory=records[row], score=score_from_distance(distance))
+        for row, distance in ranked
+        if row in records
+    ]
+
+
+def _tail_nearest(
+    cur: Cursor, index: VectorIndex, query: FloatArray, where: str, params: list[Any], limit: int
+) -> list[tuple[int, float]]:
+    rows, vecs = tail_vectors(cur, index.position, where, params)
+    if not rows:
+        return []
+    dists = index.distances(vecs @ np.asarray(query, dtype=np.float32))
+    ranked = sorted(zip(rows, (float(d) for d in dists), strict=True), key=lambda x: (x[1], x[0]))
+    return ranked[:limit]
+
+
+def _mirror_nearest(
+    cur: Cursor,
+    index: VectorIndex,
+    query: FloatArray,
+    filters: Filters,
+    where: str,
+    params: list[Any],
+    limit: int,
+    skip: list[int],
+) -> list[tuple[int, float]]:
+    allowed = None
+    if filters.narrowing:
+        allowed = index.facets.candidates(filters)
+        if allowed is None:
+            want = min(MAX_PREFIX, max(PREFIX_ROWS, limit * 40))
+            prefix = index.nearest(query, want, exclude=skip)
+            matching = _matching_ids(cur, [row for row, _ in prefix], where, params)
+            best = [(row, d) for row, d in prefix if row in matching][:limit]
+            if len(best) == limit or len(prefix) < want:
+                return best
+            cur.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
+            allowed = np.fromiter((int(r[0]) for r in cur.fetchall()), dtype=np.int64)
+    return nearest_passing(
+        index, query, limit, allowed, skip, lambda ids: _matching_ids(cur, ids, where, params)
+    )
+
+
+def exact_search(cur: Cursor, query: str, filters: Filters, limit: int) -> list[m.Hit]:
+    where, params = pg_filters.where(filters, for_search=True)
+    pattern = f"%{pg_filters.like_literal(query)}%"
+    cur.execute(
+        f"SELECT {COLUMNS} FROM memories m WHERE {where} "
+        f"AND {pg_filters.fold('m.content')} LIKE {pg_filters.fold('%s')} "
+        "ORDER BY m.created_at DESC NULLS LAST LIMIT %s",
+        [*params, pattern, limit],
+    )
+    return [m.Hit(memory=row_to_record(r), score=1.0) for r in cur.fetchall()]
+
+
+def recent(cur: Cursor, filters: Filters, limit: int) -> list[m.Hit]:
+    where, params = pg_filters.where(filters, for_search=True)
+    cur.execute(
+        f"SELECT {COLUMNS} FROM memories m WHERE {where} "
+        "ORDER BY m.created_at DESC NULLS LAST LIMIT %s",
+        [*params, limit],
+    )
+    return [m.Hit(memory=row_to_record(r), score=0.5) for r in cur.fetchall()]
+
+
+def keyword_scores(cur: Cursor, query: str, filters: Filters, limit: int) -> dict[int, float]:
+    """BM25-like keyword strength from PostgreSQL's full-text rank, as ``x / (1 + x)``.
+
+    SQLite mode uses FTS5's BM25 over trigrams; PostgreSQL has no BM25, so the keyword half of
+    a hybrid search ranks with ``ts_rank_cd`` over the simple configuration (no stemming,
+    like the trigram tokenizer). The fusion weights are the same; scores differ by engine.
+    """
+    terms = [t for t in "".join(c if c.isalnum() else " " for c in query).split() if len(t) >= 3]
+    if not terms:
+        return {}
+    where, params = pg_filters.where(filters, for_search=True)
+    cur.execute(
+        "SELECT m.id, ts_rank_cd(to_tsvector('simple', m.content), q) AS r "
+        "FROM memories m, to_tsquery('simple', %s) q "
+        f"WHERE to_tsvector('simple', m.content) @@ q AND {where} ORDER BY r DESC LIMIT %s",
+        [" | ".join(terms), *params, limit],
+    )
+    scores = {}
+    for rowid, rank in cur.fetchall():
+        strength = max(0.0, float(rank)) * 10.0
+        scores[int(rowid)] = strength / (1.0 + strength)
+    return scores
+
+
+def hybrid_search(
+    cur: Cursor,
+    index: VectorIndex,
+    query: str,
+    vector: FloatArray,
+    filters: Filters,
+    limit: int,
+    *,
+    keyword_weight: float = 0.3,
+    semantic_weight: float = 0.7,
+) -> list[m.Hit]:
+    semantic = semantic_search(cur, index, vector, filters, limit * 2)
+    keyword = keyword_scores(cur, query, filters, limit * 2)
+    where, params = pg_filters.where(filters, for_search=True)
+    by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
+        h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
+    }
+    records = _records_by_id(cur, list(keyword), where, params)
+    for rowid, kw in keyword.items():
+        record = records.get(rowid)
+        if record is None:
+            continue
+        _, _, sem = by_hash.get(record.content_hash, (record, 0.0, 0.0))
+        by_hash[record.content_hash] = (record, kw, sem)
+    fused = [
+        m.Hit(memory=record, score=keyword_weight * kw + semantic_weight * sem)
+        for record, kw, sem in by_hash.values()
+    ]
+    fused.sort(key=lambda h: h.score, reverse=True)
+    return fused[:limit]

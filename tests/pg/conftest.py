@@ -1,0 +1,1 @@
+"""The PostgreSQL fixtures live in tests/conftest.py (the storage contract uses them too)."""
