@@ -221,3 +221,31 @@ def test_openapi_describes_what_is_served(daemon: HttpDaemon) -> None:
     assert set(paths["/api/memories/{content_hash}"]) == {"get", "put", "delete"}
     create = doc["components"]["schemas"]["MemoryCreateRequest"]
     assert create["required"] == ["content"]
+
+
+def test_named_stores_as_12_4_partitions_them(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        mine = store(c, "kept in the second store", tags=["s2-tag"], store="s2")["content_hash"]
+        store(c, "kept in the default store", tags=["d-tag"])
+        again = store(c, "kept in the second store")
+        assert again["success"] is False
+        assert again["message"].startswith("Duplicate content detected (exact match)")
+        assert "s2" in again["message"]
+        in_s2 = c.get("/api/memories", params={"store": "s2"}).json()
+        assert [m["content_hash"] for m in in_s2["memories"]] == [mine]
+        default = c.get("/api/memories").json()["memories"]
+        assert mine not in [m["content_hash"] for m in default]
+        assert c.get("/api/memories", params={"store": "all"}).json()["total"] == 2
+        assert c.get(f"/api/memories/{mine}").status_code == 404
+        assert c.get(f"/api/memories/{mine}", params={"store": "all"}).status_code == 200
+        found = c.post("/api/search", json={"query": "second store", "store": "s2"}).json()
+        assert [r["memory"]["content_hash"] for r in found["results"]] == [mine]
+        assert c.get("/api/tags", params={"store": "s2"}).json() == {
+            "tags": [{"tag": "s2-tag", "count": 1}]
+        }
+        wrong = c.delete(f"/api/memories/{mine}")  # it is not in the default store
+        assert wrong.status_code == 404
+        assert c.delete(f"/api/memories/{mine}", params={"store": "s2"}).status_code == 200
+        bad = c.get("/api/memories", params={"store": ""})
+        assert bad.status_code == 400
+        assert bad.json()["detail"].startswith("invalid store ''")

@@ -13,6 +13,7 @@ import attrs
 from fastapi import Depends, HTTPException, Request
 
 from memhub.credentials import Caller
+from memhub.domain.stores import ALL_STORES, DEFAULT_STORE, store_name_problem
 from memhub.errors import DatabaseBusy, Overloaded, ShuttingDown, Unavailable
 from memhub.http.auth import AuthPolicy, Identity, Refusal, insufficient_scope
 from memhub.service import MemoryService
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
     from memhub.protocol import messages as m
 
 REST_CLIENT: Final = "rest-api"
-ALL_STORES: Final = "all"
-SERVED_STORE: Final = "default"
+SERVED_STORE: Final = DEFAULT_STORE
 BUSY: Final = (Overloaded, ShuttingDown, Unavailable, DatabaseBusy)
 
 
@@ -69,15 +69,20 @@ def resolve_store(store: str) -> str | None:
 
 
 def require(identity: Identity, op: str, store: str | None = SERVED_STORE) -> None:
-    """Upstream's ``require_store_scope`` (403), then memhub's one store (400)."""
+    """Upstream's ``require_store_scope`` (403), then the store name itself (400).
+
+    Upstream takes any string as a store; memhub refuses names no read could name back (empty,
+    over 64 characters, control characters), as its MCP tools do.
+    """
     if not identity.may(op, store):
         raise refuse(insufficient_scope(op, store))
-    if store not in (SERVED_STORE, None):
-        raise HTTPException(
-            400,
-            detail=f"memhub serves only the '{SERVED_STORE}' store; store='{store}' does not "
-            "exist here (leave store out, or use 'default' or, to read, 'all')",
-        )
+    if store is not None and (problem := store_name_problem(store)) is not None:
+        raise HTTPException(400, detail=f"invalid store {store!r}: {problem}")
+
+
+def in_store(record: m.MemoryRecord, store: str) -> bool:
+    """Whether ``record`` is visible to a request naming ``store`` (``all``: any)."""
+    return store == ALL_STORES or record.store == store
 
 
 async def ask(request: Request, message: m.Request) -> m.Reply:

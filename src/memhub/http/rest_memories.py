@@ -13,13 +13,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from memhub.domain.ontology import custom_types_from_env, known_types
+from memhub.domain.stores import ALL_STORES, DEFAULT_STORE
 from memhub.domain.tags import merge_tags
 from memhub.errors import BadRequest, Duplicate, NotFound, ServiceError, TooLarge
 from memhub.http.rest_common import (
-    ALL_STORES,
     Authenticated,
     ask,
     context,
+    in_store,
     memory_json,
     require,
     resolve_store,
@@ -77,6 +78,7 @@ async def create_memory(
         memory_type=body.memory_type,
         metadata=metadata,
         conversation_id=body.conversation_id or None,
+        store=body.store,
     )
     try:
         stored = await ask(request, store)
@@ -133,6 +135,7 @@ async def list_memories(
         tags=tags,
         tag_match="all" if tag_match == "all" else "any",
         memory_type=memory_type or None,
+        store=store,
     )
     try:
         reply = await ask(request, listing)
@@ -164,7 +167,7 @@ async def get_memory(
         record = await _record(request, content_hash)
     except ServiceError as exc:
         raise HTTPException(500, detail=f"Failed to get memory: {exc.message}") from None
-    if record is None:
+    if record is None or not in_store(record, store):
         raise HTTPException(404, detail="Memory not found")
     return memory_json(record)
 
@@ -184,7 +187,7 @@ async def update_memory(
     missing = f"Memory with hash {content_hash} not found"
     if body.tags is None and body.memory_type is None and body.metadata is None:
         record = await _record(request, content_hash)
-        if record is None:
+        if record is None or not in_store(record, store):
             raise HTTPException(404, detail=missing)
         return {
             "success": True,
@@ -198,6 +201,7 @@ async def update_memory(
         tags=body.tags,
         memory_type=body.memory_type,
         metadata=body.metadata,
+        store=store,
     )
     try:
         updated = await ask(request, update)
@@ -238,7 +242,7 @@ async def delete_memory(
     _not_all(store)
     require(identity, "write", store)
     try:
-        deleted = await ask(request, m.Delete(id=0, content_hash=content_hash))
+        deleted = await ask(request, m.Delete(id=0, content_hash=content_hash, store=store))
     except ServiceError as exc:
         raise HTTPException(500, detail=f"Failed to delete memory: {exc.message}") from None
     assert isinstance(deleted, m.Deleted)
@@ -257,15 +261,38 @@ async def list_tags(
     request: Request,
     store: str = Query("default"),
 ) -> dict[str, Any]:
-    """Every tag with its number of memories, most used first."""
+    """Every tag with its number of memories, most used first.
+
+    The daemon keeps tag counts for the whole database (``default`` and ``all``); a named
+    store's tags are counted from its memories, page by page.
+    """
     require(identity, "read", resolve_store(store))
     try:
-        counted = await ask(request, m.CountTags(id=0, limit=10_000))
+        if store in (ALL_STORES, DEFAULT_STORE):
+            counted = await ask(request, m.CountTags(id=0, limit=10_000))
+            assert isinstance(counted, m.TagCounts)
+            counts = {t.tag: t.count for t in counted.tags}
+        else:
+            counts = await _count_store_tags(request, store)
     except ServiceError as exc:
         raise HTTPException(500, detail=f"Failed to get tags: {exc.message}") from None
-    assert isinstance(counted, m.TagCounts)
-    ranked = sorted(counted.tags, key=lambda t: (-t.count, t.tag))
-    return {"tags": [{"tag": t.tag, "count": t.count} for t in ranked]}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {"tags": [{"tag": tag, "count": n} for tag, n in ranked]}
+
+
+async def _count_store_tags(request: Request, store: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    page = 1
+    while True:
+        listing = m.ListMemories(id=0, page=page, page_size=100, store=store)
+        reply = await ask(request, listing)
+        assert isinstance(reply, m.Page)
+        for record in reply.memories:
+            for tag in record.tags:
+                counts[tag] = counts.get(tag, 0) + 1
+        if not reply.has_more:
+            return counts
+        page += 1
 
 
 @router.get("/types", response_model=list[str], tags=["memories"])

@@ -15,7 +15,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import NotFound, ServiceError
-from memhub.http.rest_common import Authenticated, ask, memory_json, require, resolve_store
+from memhub.http.rest_common import (
+    Authenticated,
+    ask,
+    in_store,
+    memory_json,
+    require,
+    resolve_store,
+)
 from memhub.http.rest_models import (
     SearchResponse,
     SemanticSearchRequest,
@@ -73,7 +80,7 @@ async def semantic_search(
     require(identity, "read", resolve_store(body.store))
     fetch = body.n_results * 3 if body.quality_boost else body.n_results
     mode: SearchMode = "semantic"
-    search = m.Search(id=0, query=body.query, mode=mode, limit=fetch)
+    search = m.Search(id=0, query=body.query, mode=mode, limit=fetch, store=body.store)
     hits = await _hits(request, search, "Search operation failed. Please try again.")
     if body.similarity_threshold is not None:
         hits = [h for h in hits if h.score and h.score >= body.similarity_threshold]
@@ -127,6 +134,7 @@ async def tag_search(
         tags=body.tags,
         tag_match="all" if body.match_all else "any",
         after=after,
+        store=body.store,
     )
     hits = await _hits(request, search, "Tag search failed")
     total = len(hits)
@@ -148,7 +156,7 @@ async def tag_search(
 async def _count_tagged(request: Request, search: m.Search) -> int:
     """Every match of a tag search, past what one search returns."""
     listing = m.ListMemories(
-        id=0, page=1, page_size=1, tags=search.tags, tag_match=search.tag_match
+        id=0, page=1, page_size=1, tags=search.tags, tag_match=search.tag_match, store=search.store
     )
     try:
         page = await ask(request, listing)
@@ -185,6 +193,7 @@ async def time_search(
         limit=TIME_POOL if semantic else body.n_results,
         after=start,
         before=end,
+        store=body.store,
     )
     hits = await _hits(request, search, "Time search failed")
     hits = [
@@ -216,8 +225,10 @@ async def find_similar(
     except ServiceError:
         raise HTTPException(500, detail="Similar search failed") from None
     assert isinstance(found, m.Found)
+    if not in_store(found.memory, store):
+        raise HTTPException(404, detail="Memory not found")
     content = found.memory.content
-    search = m.Search(id=0, query=content, limit=n_results + 1)
+    search = m.Search(id=0, query=content, limit=n_results + 1, store=store)
     hits = await _hits(request, search, "Similar search failed")
     others = [h for h in hits if h.memory.content_hash != content_hash][:n_results]
     results = [_result(h.memory, h.score, _semantic_reason(h.score)) for h in others]
