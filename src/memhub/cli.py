@@ -25,6 +25,8 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_NOT_RUNNING: Final = 3  # `status`: no daemon; `serve`: another daemon holds the file
+#: What a Unix tool killed by SIGPIPE exits with (128 + 13): its reader went away (`| head`).
+EXIT_CLOSED_STDOUT: Final = 141
 
 
 def _err(message: str) -> None:
@@ -180,10 +182,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     if report is None:
+        note = _model_export_note(settings)
         if args.json:
-            print(json.dumps({"running": False, "db_path": location}))
+            data = {"running": False, "db_path": location}
+            print(json.dumps({**data, "model_export_pending": note is not None}))
         else:
             print(f"memhub: no daemon serves {location}")
+            if note is not None:
+                print(f"memhub: {note}")
         return EXIT_NOT_RUNNING
     info, health = report
     data = {
@@ -223,6 +229,13 @@ def _older_daemon(settings: Settings) -> RuntimeInfo | None:
     return info if lock_is_held(paths.lock) else None
 
 
+def _model_export_note(settings: Settings) -> str | None:
+    """That the daemon's next start first exports the model (10-60 s), if it does."""
+    from memhub.embedding.model_cli import export_note
+
+    return export_note(settings)
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     import trio
 
@@ -250,49 +263,32 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     import trio
 
+    from memhub.discovery import running_as_daemon_of
     from memhub.errors import ServiceError
+    from memhub.webui.launch import LaunchError
+    from memhub.webui.opener import open_in_browser, print_link
 
+    settings = _settings(args.db)
+    if running_as_daemon_of(settings.db_path) is None:
+        note = _model_export_note(settings)
+        if note is not None:
+            # The daemon this starts exports first: without a word the wait looks like a hang.
+            _err(f"starting the daemon; {note}")
     try:
-        url = trio.run(_browser_url, args.db)
+        if args.print_url:
+            print(trio.run(print_link, args.db), flush=True)
+            return EXIT_OK
+        # The link goes to the browser through a private file, never on a command line.
+        opened = trio.run(
+            open_in_browser, args.db, lambda line: print(f"memhub: {line}", flush=True)
+        )
     except ServiceError as exc:
         _err(exc.message)
         return EXIT_ERROR
-    if args.print_url:
-        print(url, flush=True)
-        return EXIT_OK
-    import webbrowser
-
-    print("memhub: opening the web UI (the link works once, within 60 s)", flush=True)
-    if not webbrowser.open(url):
-        print(f"memhub: open this link in your browser: {url}", flush=True)
-    return EXIT_OK
-
-
-async def _browser_url(db: str | None) -> str:
-    """A one-time link to the web UI, starting the daemon first if none runs (as a bridge does).
-
-    Raises:
-        ServiceError: no daemon could be reached or started, or it refused the ticket.
-    """
-    import trio
-
-    from memhub.discovery import read_runtime_file
-    from memhub.errors import InternalError
-    from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
-    from memhub.protocol import messages as m
-
-    async with trio.open_nursery() as nursery:
-        link = DaemonLink(LinkSettings.from_env(db, client_name="memhub-ui"), nursery)
-        delivery = await link.call(m.IssueTicket(id=0))
-        link.close()
-    if delivery.error is not None:
-        raise delivery.error
-    info = read_runtime_file(link.paths.runtime)
-    if not isinstance(delivery.reply, m.Ticket) or info is None:
-        raise InternalError("the daemon did not hand out a ticket; is it older than this memhub?")
-    # The ticket rides in the fragment: browsers never send it to the server or into logs.
-    host = f"[{info.host}]" if ":" in info.host else info.host
-    return f"http://{host}:{info.port}/#ticket={delivery.reply.ticket}"
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    return EXIT_OK if opened else EXIT_ERROR
 
 
 def cmd_team(args: argparse.Namespace) -> int:
@@ -370,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="open the web UI in a browser (starts the daemon)")
     db_arg(p)
-    p.add_argument("--print-url", action="store_true", help="print the one-time link, open nothing")
+    p.add_argument(
+        "--print-url",
+        action="store_true",
+        help="print the one-time link (it is a secret until used), open nothing",
+    )
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser(
@@ -417,6 +417,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``memhub`` command; a reader that stops reading (``| head``) ends it quietly.
+
+    Python ignores SIGPIPE, so a write to a closed stdout raises BrokenPipeError, which would
+    end the command with a traceback (and again at exit, flushing). Restoring SIGPIPE's default
+    instead would also kill the daemon and the bridge on any write to a closed socket, so the
+    error is caught here, the rest of the output goes to /dev/null, and the exit code is the
+    one a tool killed by SIGPIPE has.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # inside the try: a pipe closed after the last print fails here
+        return code
+    except BaseException as exc:
+        if not _only_broken_pipes(exc):
+            raise
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # what is still buffered must not fail at exit
+    os.close(devnull)
+    return EXIT_CLOSED_STDOUT
+
+
+def _only_broken_pipes(exc: BaseException) -> bool:
+    """Whether ``exc`` is a BrokenPipeError, or a group of nothing else (a print in trio.run)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_broken_pipes(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["stress"]:
         from memhub.stress.cli import main_stress

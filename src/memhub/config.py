@@ -64,14 +64,27 @@ def base_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(raw).expanduser() if raw else default_base_dir(env)
 
 
-def model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where exported ONNX models are kept: ``MEMHUB_MODEL_CACHE`` or ``<BASE_DIR>/memhub-models``.
+def model_cache_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    """Where exported ONNX models are kept: ``MEMHUB_MODEL_CACHE``, else one cache per user.
 
-    One cache per data directory, not per database: every daemon of a user shares one export.
+    The platform's cache directory: ``$XDG_CACHE_HOME/memhub/models`` (``~/.cache/...``) on
+    Linux, ``~/Library/Caches/memhub/models`` on macOS, ``%LOCALAPPDATA%\\memhub\\cache\\models``
+    on Windows. Not per data directory: every database of a user shares one export (exports
+    made under ``<BASE_DIR>/memhub-models`` before are still found, see ``onnx_cache``).
     """
     env = os.environ if environ is None else environ
     raw = env.get("MEMHUB_MODEL_CACHE")
-    return Path(raw).expanduser() if raw else base_dir(env) / "memhub-models"
+    if raw:
+        return Path(raw).expanduser()
+    plat = sys.platform if platform is None else platform
+    home = Path(env.get("HOME") or Path.home())
+    if plat == "darwin":
+        return home / "Library" / "Caches" / "memhub" / "models"
+    if plat.startswith("win"):
+        local = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
+        return local / "memhub" / "cache" / "models"
+    xdg = env.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache") / "memhub" / "models"
 
 
 def embedding_backend(environ: Mapping[str, str] | None = None) -> EmbeddingBackend:

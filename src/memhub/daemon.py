@@ -49,6 +49,7 @@ DRAIN_GRACE_S: Final = 30.0
 IDLE_UPKEEP_S: Final = 5.0
 STORE_CHECK_S: Final = 2.0  # how often the store is checked between write batches
 STORE_LOST_GRACE_S: Final = 1.0  # writes refused, health unhealthy, then the daemon stops
+INTEGRITY_EVERY_S: Final = 15 * 60.0
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +232,7 @@ async def _serve(
             edge.start_soon(_watch_idle, service, settings.idle_shutdown_s, shutdown)
         edge.start_soon(_idle_upkeep, actors.writer)
         edge.start_soon(_watch_store, actors.writer, shutdown)
+        edge.start_soon(_check_integrity, service)
         task_status.started(
             DaemonHandle(
                 port=server.port,
@@ -330,6 +332,33 @@ async def _watch_store(writer: WriterActor, shutdown: trio.Event) -> None:
             await trio.sleep(STORE_LOST_GRACE_S)
             shutdown.set()
             return
+
+
+async def _check_integrity(service: MemoryService) -> None:
+    """Check the store's structure at start and every :data:`INTEGRITY_EVERY_S` (a scan: off
+    the reader pool, under a deadline of its own), so health never calls a broken file healthy."""
+    reporter = service.health_reporter
+    while True:
+
+        def check() -> str | None:
+            session = service.storage.open_reader()
+            try:
+                return session.run(lambda snap: snap.integrity_problem(), time.monotonic() + 120)
+            finally:
+                session.close()
+
+        try:
+            reporter.integrity_problem = await trio.to_thread.run_sync(check)
+        except Exception as exc:  # a check that cannot run says nothing either way
+            log.warning("the integrity check could not run: %s", exc)
+        reporter.integrity_checked.set()
+        if reporter.integrity_problem is not None:
+            log.error(
+                "%s fails its integrity check: %s",
+                service.storage.describe().location,
+                reporter.integrity_problem,
+            )
+        await trio.sleep(INTEGRITY_EVERY_S)
 
 
 async def _idle_upkeep(writer: WriterActor) -> None:

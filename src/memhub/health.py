@@ -12,6 +12,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Literal
 
+import trio
+
 from memhub import PROTOCOL_VERSION, __version__
 from memhub.errors import ServiceError
 from memhub.protocol import messages as m
@@ -48,6 +50,9 @@ class HealthReporter:
         self._hub = hub
         self._callers = callers
         self._started = time.monotonic()
+        #: What the last integrity check of the store found (None: nothing, or not run yet).
+        self.integrity_problem: str | None = None
+        self.integrity_checked = trio.Event()  # set once the first check has run
 
     async def report(self, request_id: int = 0) -> m.HealthReport:
         status: Literal["healthy", "unhealthy"] = "healthy"
@@ -59,6 +64,14 @@ class HealthReporter:
         problem = self._writer.file_problem
         if problem is not None:
             status, message = "unhealthy", f"{problem}; writes are refused"
+        elif self._writer.failing is not None:
+            status = "unhealthy"
+            message = f"the last writes failed: {self._writer.failing}"
+        elif self.integrity_problem is not None:
+            status, message = (
+                "unhealthy",
+                f"the store fails its integrity check: {self.integrity_problem}",
+            )
         stats = self._storage.describe()
         readers = self._readers
         mirror = self._storage.mirror

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +50,74 @@ def test_read_only_file(tmp_path):
     result = serve(db)
     assert result.returncode == 1
     assert "read-only" in last_line(result)
+
+
+@contextlib.contextmanager
+def read_only_directory(directory: Path) -> Iterator[None]:
+    """No new file can be created in ``directory``; the files in it stay writable.
+
+    A mode of 0555 does that for a user; root ignores modes, so for root the directory is made
+    immutable instead (files inside an immutable directory stay writable too).
+    """
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("root ignores directory modes, and chattr is not installed")
+    if subprocess.run(["chattr", "+i", str(directory)], check=False).returncode != 0:
+        pytest.skip("root ignores directory modes, and this filesystem has no immutable flag")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+
+
+def test_a_writable_database_in_a_read_only_directory_names_the_directory(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "m.db"
+    with running_daemon(db):
+        pass  # the database, its lock and its log exist and stay writable; -wal/-shm are gone
+    with read_only_directory(data):
+        result = serve(db)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr.decode()
+    line = last_line(result)
+    assert line.startswith(f"memhub: {data}: the database's directory must be writable")
+    assert "m.db-wal" in line
+    assert f"chmod u+w {data}`" in line
+    assert f"chmod u+w {db}" not in line
+
+
+def test_a_state_directory_with_a_wide_mode_is_told_to_chmod(tmp_path):
+    locks = tmp_path / "state" / "files"
+    locks.mkdir(parents=True)
+    locks.chmod(0o755)
+    result = serve(tmp_path / "m.db", MEMHUB_STATE_DIR=str(tmp_path / "state"))
+    assert result.returncode == 1
+    line = last_line(result)
+    assert f"{locks} must be private to you (mode 0700, it is 0o755)" in line
+    assert f"`chmod 700 {locks}`" in line
+    assert "cannot open the database file" not in line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
+def test_a_state_directory_of_another_user_is_named_as_such(tmp_path):
+    locks = tmp_path / "state" / "files"
+    locks.mkdir(parents=True)
+    locks.chmod(0o700)
+    os.chown(locks, 65534, 65534)  # nobody's, mode 0700: chmod cannot fix that
+    result = serve(tmp_path / "m.db", MEMHUB_STATE_DIR=str(tmp_path / "state"))
+    assert result.returncode == 1
+    line = last_line(result)
+    assert f"{locks} belongs to another user (uid 65534; you are uid 0)" in line
+    assert "MEMHUB_STATE_DIR" in line
+    assert "chmod" not in line
+    assert "cannot open the database file" not in line
 
 
 def test_read_only_directory_as_root_still_explained(tmp_path):

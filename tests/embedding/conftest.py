@@ -9,7 +9,7 @@ import pytest
 
 from memhub.config import DEFAULT_MODEL, model_cache_dir
 from memhub.embedding.lookup import locate_model
-from memhub.embedding.onnx_cache import CachedModel, ensure_cached
+from memhub.embedding.onnx_cache import CachedModel, ensure_cached, legacy_cache_roots
 
 from .helpers import write_blocker
 
@@ -26,7 +26,14 @@ def exported(model_source: tuple[Path, str]) -> CachedModel:
     """The verified export in the real cache (made here, once, if no daemon made it yet)."""
     source, identity = model_source
     lines: list[str] = []
-    return ensure_cached(source, identity, model_cache_dir(), threads=2, progress=lines.append)
+    return ensure_cached(
+        source,
+        identity,
+        model_cache_dir(),
+        threads=2,
+        progress=lines.append,
+        legacy_roots=legacy_cache_roots(),
+    )
 
 
 @pytest.fixture

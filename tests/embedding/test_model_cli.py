@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memhub.config import ConfigError, Settings, model_cache_dir
+from memhub.config import ConfigError, Settings
 from memhub.embedding.onnx_cache import MODEL_FILE, CachedModel
 
 from .helpers import child_env, run_memhub
@@ -26,13 +26,6 @@ def test_backend_setting() -> None:
     assert Settings.from_env(env, db="x.db").embedding_backend == "sentence-transformers"
     with pytest.raises(ConfigError, match="MEMHUB_EMBEDDING_BACKEND='torch'"):
         Settings.from_env({"MEMHUB_EMBEDDING_BACKEND": "torch"}, db="x.db")
-
-
-def test_cache_location(tmp_path: Path) -> None:
-    assert model_cache_dir({"MCP_MEMORY_BASE_DIR": str(tmp_path)}) == tmp_path / "memhub-models"
-    env = {"MCP_MEMORY_BASE_DIR": str(tmp_path), "MEMHUB_MODEL_CACHE": str(tmp_path / "c")}
-    assert model_cache_dir(env) == tmp_path / "c"
-    assert Settings.from_env(env, db="x.db").model_cache_dir == tmp_path / "c"
 
 
 @pytest.mark.slow

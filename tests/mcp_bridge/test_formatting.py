@@ -245,3 +245,24 @@ def test_legacy_memory_dict_has_mms_to_dict_keys() -> None:
     assert d["extra"] == 1
     assert d["tags"] == ["a", "b"]
     assert d["timestamp"] == d["created_at"]
+
+
+def _shape(value: object) -> object:
+    """The keys of nested objects, without the values."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return None
+
+
+def test_the_starting_health_answer_has_every_key_of_the_full_one() -> None:
+    # A client that reads memhub.daemon_pid or statistics.total_memories must find the key
+    # while the daemon still loads its model (it got KeyError: 'memhub').
+    full = json.loads(f.health(health_report()).split("\n", 1)[1])
+    starting = json.loads(f.starting_health("0.1.0", "/data/m.db").split("\n", 1)[1])
+    assert _shape(starting) == _shape(full)
+    assert starting["statistics"]["status"] == "starting"
+    assert starting["validation"]["status"] == "unhealthy"
+    assert starting["memhub"]["state"] == "starting"
+    assert full["memhub"]["state"] == "serving"
+    assert starting["memhub"]["daemon_pid"] is None
+    assert starting["memhub"]["store"] == "/data/m.db"

@@ -14,6 +14,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
+    # No model export after installing (its test is test_install_exports_the_model_once).
+    monkeypatch.setenv("MEMHUB_EMBEDDER", "hash")
     return tmp_path
 
 

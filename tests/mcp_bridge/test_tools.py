@@ -88,33 +88,6 @@ async def test_store_conversation_and_hostname() -> None:
     assert request.metadata == {"hostname": "box"}
 
 
-async def test_lost_ack_duplicate_of_our_own_store_is_success() -> None:
-    content = "remember me"
-    lost = Delivery(
-        error=Duplicate("Duplicate content detected (exact match)"), ambiguous=True, sent_at=1000.0
-    )
-    mine = record(content, H2, created_at=1000.2)
-    daemon = FakeDaemon(lost, m.Found(id=2, memory=mine))
-    result = await call_tool(daemon, "memory_store", {"content": content})
-    assert result.text == f"Memory stored successfully (hash: {H2})"
-    assert not result.is_error
-    get = daemon.last
-    assert isinstance(get, m.Get)
-    import hashlib
-
-    assert get.content_hash == hashlib.sha256(content.encode()).hexdigest()
-
-
-async def test_lost_ack_duplicate_of_an_older_memory_stays_an_error() -> None:
-    lost = Delivery(
-        error=Duplicate("Duplicate content detected (exact match)"), ambiguous=True, sent_at=1000.0
-    )
-    daemon = FakeDaemon(lost, m.Found(id=2, memory=record("c", H1, created_at=500.0)))
-    result = await call_tool(daemon, "memory_store", {"content": "c"})
-    assert not result.is_error
-    assert result.text == "Error storing memory: Duplicate content detected (exact match)"
-
-
 async def test_unavailable_daemon_is_an_error_with_the_tool_prefix() -> None:
     daemon = FakeDaemon(Unavailable("memhub could not reach the daemon for the database /x: y"))
     result = await call_tool(daemon, "memory_search", {"query": "q"})
@@ -164,29 +137,6 @@ async def test_session_errors() -> None:
     )
     assert result.text == "Error: all turns have empty content"
     assert not result.is_error
-
-
-async def test_session_lost_ack_recovers_from_the_session_tag() -> None:
-    lost = Delivery(
-        error=Duplicate("Duplicate content detected (exact match)"), ambiguous=True, sent_at=1000.0
-    )
-    page = m.Page(
-        id=2,
-        memories=[record("c", H1, created_at=1000.5)],
-        page=1,
-        page_size=100,
-        total=1,
-        total_pages=1,
-        has_more=False,
-    )
-    daemon = FakeDaemon(lost, page)
-    result = await call_tool(
-        daemon,
-        "memory_store_session",
-        {"session_id": "s9", "turns": [{"role": "u", "content": "x"}]},
-    )
-    assert result.text == f"Session stored successfully (session_id: s9, hash: {H1}, turns: 1)"
-    assert daemon.last == m.ListMemories(id=0, page_size=100, tags=["session:s9"], store="all")
 
 
 async def test_search_request_and_text() -> None:

@@ -15,6 +15,7 @@ import trio
 
 from memhub import PROTOCOL_VERSION
 
+OP_CONTINUATION: Final = 0x0
 OP_TEXT: Final = 0x1
 OP_BINARY: Final = 0x2
 OP_CLOSE: Final = 0x8

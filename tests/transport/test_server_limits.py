@@ -73,12 +73,13 @@ async def test_the_hello_deadline_holds_for_a_silent_or_trickling_client(
 async def test_connections_past_the_cap_are_refused_with_a_reason(nursery, backend):
     server = await start_server(nursery, backend, max_connections=2)
     with trio.fail_after(20):
-        # Not even saying hello: a connection counts from the websocket handshake on.
+        # Not saying hello: such a connection is capped apart (test_admission.py), not here.
         idle = await rawws.connect(server.port)
-        async with raw_session(server) as first:
+        async with raw_session(server) as first, raw_session(server) as second:
             async with open_websocket_url(url(server)) as third:
                 reply = await ask(third, hello())
                 assert reply["code"] == "overloaded"
+                assert reply["id"] == 7
                 assert "MEMHUB_MAX_CONNECTIONS" in reply["message"]
                 with pytest.raises(ConnectionClosed) as closed:
                     await third.get_message()
@@ -86,11 +87,12 @@ async def test_connections_past_the_cap_are_refused_with_a_reason(nursery, backe
                 assert closed.value.reason.code == 1013
                 assert "too many connections" in (closed.value.reason.reason or "")
             assert (await ask(first, {"type": "health", "id": 2}))["type"] == "ok"
-        await idle.aclose()
-        await backend.wait_closed(1)
+            assert (await ask(second, {"type": "health", "id": 2}))["type"] == "ok"
+        await backend.wait_closed(2)
         await trio.testing.wait_all_tasks_blocked(0.1)
         async with raw_session(server) as again:
             assert (await ask(again, {"type": "health", "id": 3}))["type"] == "ok"
+        await idle.aclose()
 
 
 async def test_a_client_that_never_reads_its_replies_is_dropped_and_others_are_served(

@@ -58,6 +58,8 @@ class WriterActor:
         self._observe_s = observe_s
         self.file_problem: str | None = None  # set once the store is gone: no more writes
         self.file_problem_seen = trio.Event()
+        #: Why the last batch failed as a whole (disk full, server down…); None once one commits.
+        self.failing: str | None = None
         self._send, self._recv = trio.open_memory_channel[Call[WriteCall, object]](queue_size)
         self._limiter = trio.CapacityLimiter(1)  # the session is used by one thread at a time
         self.last_write = time.monotonic()
@@ -133,11 +135,14 @@ class WriterActor:
                 continue
             except ServiceError as exc:
                 log.error("write batch failed: %s", exc.message)
+                self.failing = exc.message
                 return [outcome.Error(exc) for _ in fns]
             except Exception as exc:
                 log.exception("write batch failed with an unexpected error")
                 error = InternalError(f"internal error while writing: {exc}")
+                self.failing = error.message
                 return [outcome.Error(error) for _ in fns]
+            self.failing = None
             self.batches += 1
             self.writes += len(fns)
             self.last_batch_size = len(fns)

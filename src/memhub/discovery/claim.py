@@ -73,9 +73,12 @@ def _claim_file(db_path: Path, held: ExitStack) -> Refusal | None:
         # lock before any other daemon could open it under another name.
         os.close(os.open(db_path, os.O_RDONLY | os.O_CREAT, 0o600))
         identity = FileIdentity.of(db_path)
-        claim = claim_file(db_path, identity) if identity else None
     except OSError as exc:
         return Refusal(f"{db_path}: cannot open the database file: {exc}", EXIT_ERROR)
+    try:
+        claim = claim_file(db_path, identity) if identity else None
+    except OSError as exc:  # the per-user state directory, not the database, is at fault
+        return Refusal(f"cannot take the lock on the database file's identity: {exc}", EXIT_ERROR)
     if isinstance(claim, Path):
         return Refusal(
             f"{db_path} is the same file as {claim}, which a daemon already serves; use that "

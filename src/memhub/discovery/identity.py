@@ -60,10 +60,19 @@ def _locks_dir(create: bool) -> Path:
     if create:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = directory.stat()
-        if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid != os.getuid():
+            # Its mode may well be 0700: chmod cannot help, only the owner (or root) can.
             raise PermissionError(
-                f"{directory} must be a directory owned by you with mode 0700 "
-                f"(it is {oct(stat.S_IMODE(st.st_mode))}); fix it with `chmod 700 {directory}`"
+                f"{directory} belongs to another user (uid {st.st_uid}; you are uid "
+                f"{os.getuid()}), so memhub cannot keep its locks there; remove it as its owner "
+                f"(e.g. `sudo rm -r {directory}`, memhub creates it again) or set "
+                f"{STATE_DIR_ENV} to a directory of your own"
+            )
+        if mode & 0o077:
+            raise PermissionError(
+                f"{directory} must be private to you (mode 0700, it is {oct(mode)}); fix it "
+                f"with `chmod 700 {directory}`"
             )
     return directory
 

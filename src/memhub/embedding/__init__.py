@@ -51,7 +51,7 @@ def create_embedder(
 
     if backend == "sentence-transformers":
         return load_model_embedder(model_name, threads)
-    from memhub.embedding.onnx_cache import OnnxUnavailable
+    from memhub.embedding.onnx_cache import OnnxUnavailable, legacy_cache_roots
     from memhub.embedding.onnx_embedder import load_onnx_embedder
 
     source, identity, local_only = locate_model(model_name).as_tuple()
@@ -63,7 +63,9 @@ def create_embedder(
             identity,
             threads=threads,
             cache_root=model_cache_dir() if cache_dir is None else cache_dir,
+            # The daemon's log (and a foreground `memhub serve`'s stderr) shows the export.
             progress=logger.warning,
+            legacy_roots=legacy_cache_roots(),
         )
     except OnnxUnavailable as exc:
         logger.warning("ONNX backend unavailable: %s; falling back to sentence-transformers", exc)

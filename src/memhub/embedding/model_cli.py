@@ -11,6 +11,7 @@ import importlib.metadata
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -21,9 +22,10 @@ from memhub.embedding.onnx_cache import (
     MODEL_FILE,
     CacheState,
     OnnxUnavailable,
-    cache_dir_for,
     ensure_cached,
     inspect,
+    legacy_cache_roots,
+    locate_cache_dir,
 )
 from memhub.errors import StartupError
 
@@ -50,6 +52,20 @@ class ModelStatus:
     def ready(self) -> bool:
         return self.state.status == "ready" and all(self.runtime.values())
 
+    @property
+    def export_pending(self) -> bool:
+        """Whether the daemon's next start will first export the model (10-60 s).
+
+        Only with the ONNX backend and its runtime installed: otherwise the daemon loads the
+        model with sentence-transformers and exports nothing.
+        """
+        return (
+            self.backend == "onnx"
+            and self.cache is not None
+            and self.state.status != "ready"
+            and all(self.runtime.values())
+        )
+
 
 def model_status(settings: Settings) -> ModelStatus:
     """Inspect (and checksum) the cache for the configured model without loading anything."""
@@ -60,7 +76,9 @@ def model_status(settings: Settings) -> ModelStatus:
         directory = None
         state = CacheState("missing", f"{settings.model_name!r} is not a local model folder", None)
     else:
-        directory = cache_dir_for(settings.model_cache_dir, Path(source), identity)
+        directory = locate_cache_dir(
+            settings.model_cache_dir, Path(source), identity, legacy_cache_roots()
+        )
         state = inspect(directory, Path(source))[0]
     return ModelStatus(
         backend=settings.embedding_backend,
@@ -71,6 +89,37 @@ def model_status(settings: Settings) -> ModelStatus:
         runtime={name: _installed(name) for name in _RUNTIME},
         exporter={name: _installed(name) for name in _EXPORTER},
     )
+
+
+def export_note(settings: Settings) -> str | None:
+    """A line saying that the model must still be exported, or None (also when it need not)."""
+    if settings.embedder != "model":
+        return None
+    status = model_status(settings)
+    if not status.export_pending:
+        return None
+    state = status.state
+    why = f" (the export there is {state.status}: {state.reason})"
+    if state.status == "missing":
+        why = ""
+    return (
+        f"the embedding model {status.model} is not exported to ONNX yet{why}: the daemon's "
+        f"first start exports it once, which takes 10-60 s (`memhub model export` does it "
+        f"now), into {status.cache}"
+    )
+
+
+def export_if_pending(settings: Settings, say: Callable[[str], None]) -> None:
+    """Export the model now if the daemon's first start would have to, telling ``say`` so.
+
+    A failure is only reported: the daemon tries again, or falls back to sentence-transformers.
+    """
+    note = export_note(settings)
+    if note is None:
+        return
+    say(f"preparing the embedding model once: {note}")
+    if _export(settings, force=False) != EXIT_OK:
+        say("the export failed (see above); the daemon will try again when it starts")
 
 
 def status_lines(status: ModelStatus) -> list[tuple[str, str]]:
@@ -131,7 +180,8 @@ def _export(settings: Settings, *, force: bool) -> int:
     if missing:
         _err(f"{' and '.join(missing)} not installed: run `pip install 'memhub[model]'` first")
         return EXIT_ERROR
-    directory = cache_dir_for(settings.model_cache_dir, Path(source), identity)
+    roots = legacy_cache_roots()
+    directory = locate_cache_dir(settings.model_cache_dir, Path(source), identity, roots)
     if not force and inspect(directory, Path(source))[1] is not None:
         print(f"{identity}: already exported to {directory} (--force rebuilds it)")
         return EXIT_OK
@@ -143,6 +193,7 @@ def _export(settings: Settings, *, force: bool) -> int:
             threads=settings.torch_threads,
             progress=lambda line: print(f"memhub: {line}", file=sys.stderr, flush=True),
             force=force,
+            legacy_roots=roots,
         )
     except (StartupError, OnnxUnavailable) as exc:
         _err(str(exc))

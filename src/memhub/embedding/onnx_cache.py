@@ -1,13 +1,17 @@
 """The on-disk cache of exported ONNX models: layout, manifest, verification, one-time export.
 
-One directory per model folder under the cache root (``MEMHUB_MODEL_CACHE``, by default
-``<MCP_MEMORY_BASE_DIR>/memhub-models``)::
+One directory per model folder under the cache root (``MEMHUB_MODEL_CACHE``, by default one
+cache per user in the platform's cache directory, see :func:`memhub.config.model_cache_dir`)::
 
     all-MiniLM-L6-v2-<hash of the source folder's path>/
         model.onnx        the transformer (last hidden state), exported by torch once
         tokenizer.json    the model's fast tokenizer
         manifest.json     checksums of both, what was exported from, and by which versions
         export.lock       held while exporting, so concurrent daemons export only once
+
+Exports made before there was one cache per user live in ``<MCP_MEMORY_BASE_DIR>/memhub-models``
+(:func:`legacy_cache_roots`); a ready one there is used where it is (:func:`locate_cache_dir`), so
+an existing user never waits for a second export. New exports always go to the per-user cache.
 
 Every load re-hashes both files against the manifest, so a truncated, bit-rotted or tampered
 file is never run. Files are never written in place: an export writes into a private temporary
@@ -35,11 +39,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
+from memhub.config import base_dir
 from memhub.discovery.files import DaemonLock
 from memhub.errors import StartupError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 FORMAT: Final = 1
 MODEL_FILE: Final = "model.onnx"
@@ -49,6 +54,8 @@ LOCK_FILE: Final = "export.lock"
 #: Exit codes of ``python -m memhub.embedding.onnx_export``.
 EXIT_NO_TORCH: Final = 3
 EXIT_UNSUPPORTED: Final = 4
+#: Where, under a data directory, exports were kept before there was one cache per user.
+LEGACY_CACHE_NAME: Final = "memhub-models"
 _EXPORT_TIMEOUT_S: Final = 900.0
 _LOCK_POLL_S: Final = 0.25
 
@@ -108,6 +115,32 @@ def cache_dir_for(root: Path, source: Path, identity: str) -> Path:
     return root / f"{slug}-{where}"
 
 
+def legacy_cache_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Cache roots of older memhub versions that may hold a ready export (``<BASE_DIR>``'s).
+
+    None when ``MEMHUB_MODEL_CACHE`` names the cache (an empty tuple): that one is the only one.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("MEMHUB_MODEL_CACHE"):
+        return ()
+    return (base_dir(env) / LEGACY_CACHE_NAME,)
+
+
+def locate_cache_dir(
+    root: Path, source: Path, identity: str, legacy_roots: Sequence[Path] = ()
+) -> Path:
+    """The cache directory to use for ``source``: the one under ``root``, unless only an older
+    root holds a ready export of it (then that one, where it is: no second export)."""
+    directory = cache_dir_for(root, source, identity)
+    if (directory / MANIFEST_FILE).exists():
+        return directory  # an export (even a stale one) lives here: this is where it is kept
+    for old_root in legacy_roots:
+        candidate = cache_dir_for(old_root, source, identity)
+        if candidate != directory and inspect(candidate, source)[1] is not None:
+            return candidate
+    return directory
+
+
 def source_fingerprint(source: Path) -> str:
     """Names, sizes and mtimes of the model folder's files: cheap, and changes on reinstall.
 
@@ -164,16 +197,22 @@ def ensure_cached(
     threads: int,
     progress: Callable[[str], None],
     force: bool = False,
+    legacy_roots: Sequence[Path] = (),
 ) -> CachedModel:
     """Return the verified export of ``source``, exporting it first if it is missing or bad.
+
+    A ready export under one of ``legacy_roots`` is used instead of making a new one under
+    ``root`` (unless ``force``: a rebuild goes to ``root``).
 
     Raises:
         StartupError: an export is needed but torch is not installed.
         OnnxUnavailable: an export is needed and failed for another reason (unsupported model,
             exporter error): sentence-transformers may still serve the model.
     """
-    directory = cache_dir_for(root, source, identity)
-    if not force:
+    if force:
+        directory = cache_dir_for(root, source, identity)
+    else:
+        directory = locate_cache_dir(root, source, identity, legacy_roots)
         state, cached = inspect(directory, source)
         if cached is not None:
             return cached

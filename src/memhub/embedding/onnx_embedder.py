@@ -166,8 +166,11 @@ def load_onnx_embedder(
     threads: int,
     cache_root: Path,
     progress: Callable[[str], None],
+    legacy_roots: Sequence[Path] = (),
 ) -> OnnxEmbedder:
     """Export the model once if needed (in a child process), then load it without torch.
+
+    A ready export under one of ``legacy_roots`` (older cache locations) is used as it is.
 
     Raises:
         OnnxUnavailable: the runtime libraries are missing or the export failed with torch
@@ -180,7 +183,9 @@ def load_onnx_embedder(
     except ImportError as exc:
         # Checked before any export: exporting a model nobody can run would waste ~10 s.
         raise OnnxUnavailable(f"onnxruntime or tokenizers cannot be imported ({exc})") from exc
-    cached = ensure_cached(source, identity, cache_root, threads=threads, progress=progress)
+    cached = ensure_cached(
+        source, identity, cache_root, threads=threads, progress=progress, legacy_roots=legacy_roots
+    )
     embedder = build_embedder(cached, threads)
     logger.info(
         "loaded embedding model %s (%d-d) with onnxruntime from %s",

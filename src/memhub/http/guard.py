@@ -11,28 +11,26 @@
   never runs;
 * the whole body must arrive within ``MEMHUB_HTTP_BODY_TIMEOUT`` (30 s; a client trickling it is cut
   off with 408);
-* a JSON body may nest at most :data:`MAX_JSON_DEPTH` levels (Python's ``json`` recurses, so a
-  deep body would otherwise cost a ``RecursionError`` deep inside a framework).
+* a JSON body may nest at most ``memhub.protocol.jsondepth.MAX_JSON_DEPTH`` (128) levels, measured
+  before any parser runs (Python's ``json`` recurses, so a deep body would otherwise cost a
+  ``RecursionError`` deep inside a framework).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Any
 
 import orjson
 import trio
 
-from memhub.protocol.limits import MAX_METADATA_DEPTH, nesting_depth
+from memhub.protocol.jsondepth import MAX_JSON_DEPTH, json_depth
 from memhub.transport.http import allowed_hosts
 
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-MAX_JSON_DEPTH: Final = MAX_METADATA_DEPTH + 2
-"""A request body (level 1) holding metadata (level 2) that may nest 64 levels itself; the
-service then checks the metadata's own limit and says so precisely."""
 
 
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Any:
@@ -185,12 +183,9 @@ def _json_type(headers: dict[str, str]) -> bool:
 
 
 def _deeper_than(body: bytes, limit: int) -> bool:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # orjson stops at 1024 levels; anything else is left to the route's own JSON error.
-        return "recursion" in str(exc).lower()
-    return nesting_depth(value, limit) > limit
+    # Measured without parsing (memhub.protocol.jsondepth: a linear scan that recurses
+    # nowhere); the metadata's own, smaller limit is then checked by the service, precisely.
+    return json_depth(body, limit) > limit
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from memhub.config import FALSE_WORDS, TRUE_WORDS
 from memhub.domain import tags
 from memhub.domain.timestamps import parse_date_bound
+from memhub.protocol.jsondepth import TooDeep, check_json_depth
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -191,7 +192,10 @@ def as_object(value: object, field: str) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
+            check_json_depth(value)  # json.loads recurses: measure first
             value = json.loads(value)
+        except TooDeep as exc:
+            raise ArgumentError(f"{field}: {exc}") from None
         except ValueError:
             raise ArgumentError(
                 f"{field} must be an object, got a string that is not JSON"

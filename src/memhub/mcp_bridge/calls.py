@@ -1,10 +1,11 @@
 """What the tool handlers share: the daemon as they see it, and what one call returns.
 
-Retries happen below the tools (:mod:`memhub.mcp_bridge.connection`); what the tools add is
-the meaning of a retried write. When the connection is lost after a request was sent, the
-daemon may or may not have executed it, and the retry can then fail *because* the first
-attempt succeeded. :class:`Delivery` says when that can be the case (``ambiguous``) so that
-the write handlers can turn such failures back into the success they hide.
+Retries happen below the tools (:mod:`memhub.mcp_bridge.connection`). When the connection is
+lost after a request was sent, the daemon may or may not have executed it, and the retry can
+then fail *because* the first attempt succeeded. :class:`Delivery` says when that can be the
+case (``ambiguous``); the link turns a retried store's or session's ``duplicate`` back into the
+success it hides (:mod:`memhub.mcp_bridge.lost_acks`), and the delete handler weighs a retried
+delete that found nothing.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ request the bridge sends: reads trivially; an update with explicit values and a 
 are idempotent; a store is idempotent by content hash, and a session by the session id the
 bridge chose. A retried write can fail *because* its first attempt succeeded, so each
 :class:`~memhub.mcp_bridge.calls.Delivery` says whether an earlier attempt may have run
-(``ambiguous``) and the write tools resolve that (see :mod:`memhub.mcp_bridge.writes`).
+(``ambiguous``), and the link itself turns a retried store's or session's echo of its own first
+attempt (``duplicate``) back into the success it was (:mod:`memhub.mcp_bridge.lost_acks`).
 A request that times out is not retried: the daemon is wedged, not gone, and piling the same
 write onto it again would not help.
 
@@ -66,6 +67,7 @@ from memhub.errors import (
     Unavailable,
 )
 from memhub.mcp_bridge.calls import BridgeStats, Delivery
+from memhub.mcp_bridge.lost_acks import settle
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -159,9 +161,14 @@ class DaemonLink:
         """Send one request and wait for its reply, reconnecting and retrying when safe.
 
         Never raises :class:`~memhub.errors.ServiceError`: failures come back in the
-        :class:`Delivery`, so that the caller can weigh them against ``ambiguous``.
+        :class:`Delivery`, so that the caller can weigh them against ``ambiguous``. A retried
+        store or session that failed only because its first attempt had committed comes back
+        as that success (see :mod:`memhub.mcp_bridge.lost_acks`).
         """
         self._calls += 1
+        return await settle(self._deliver, request, await self._deliver(request))
+
+    async def _deliver(self, request: m.Request) -> Delivery:
         sent_at = time.time()
         ambiguous = False
         lost: Exception | None = None

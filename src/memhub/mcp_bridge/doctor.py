@@ -87,6 +87,21 @@ def check_model(settings: Settings) -> Check:
     )
 
 
+def check_model_export(settings: Settings) -> Check | list[Check]:
+    """Whether the daemon's next start must first export the model to ONNX (10-60 s)."""
+    if settings.embedder == "hash":
+        return []
+    from memhub.embedding.model_cli import export_note, model_status
+
+    note = export_note(settings)
+    if note is not None:
+        return Check(WARN, note, "memhub model export (once; every database shares the export)")
+    status = model_status(settings)
+    if status.backend == "onnx" and status.ready:
+        return Check(OK, f"the ONNX export of {status.model} is ready in {status.cache}")
+    return []  # sentence-transformers serves the model: nothing to export
+
+
 def check_model_loads(settings: Settings) -> Check:
     """``--deep``: load the model and embed one text, as the daemon will (seconds, ~500 MB)."""
     if settings.embedder == "hash":
@@ -266,6 +281,7 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
     steps: list[Callable[[], Check | list[Check]]] = [
         check_sqlite_vec,
         lambda: check_model(settings),
+        lambda: check_model_export(settings),
         *([lambda: check_model_loads(settings)] if deep else []),
         lambda: check_database(settings),
         lambda: check_file_modes(settings),

@@ -331,6 +331,7 @@ def health(report: m.HealthReport) -> str:
             },
         },
         "memhub": {
+            "state": "serving",
             "daemon_pid": report.pid,
             "uptime_s": round(report.uptime_s, 1),
             "machine": report.machine,
@@ -338,7 +339,8 @@ def health(report: m.HealthReport) -> str:
             "engine": store.engine,
             "schema": store.schema,
             "engine_version": store.engine_version,
-            f"{store.extension.replace('-', '_')}_version": store.extension_version,
+            "extension": store.extension,
+            "extension_version": store.extension_version,
             "deleted_memories": report.deleted_memories,
             "log_size_bytes": store.log_bytes,
             "connected_clients": report.connected_clients,
@@ -357,6 +359,66 @@ def backend_name(store: m.StoreStats) -> str:
 
 def _storage_backend(store: m.StoreStats) -> str:
     return "sqlite_vec" if store.engine == "sqlite" else "memhub_postgresql"
+
+
+def starting_health(version: str, db_path: str) -> str:
+    """``memory_health`` while the daemon is still starting (loading the embedding model).
+
+    Every key of the full answer is there, so that a client reading one (``total_memories``,
+    ``memhub.daemon_pid``) finds it; what only the running daemon knows is ``null`` until then.
+    """
+    result = {
+        "version": version,
+        "validation": {
+            "status": "unhealthy",
+            "message": "memhub daemon is starting (loading the embedding model); "
+            "ask again in a few seconds",
+        },
+        "statistics": {
+            "status": "starting",
+            "backend": "sqlite-vec",
+            "total_memories": None,
+            "has_embedding_tables": None,
+            "has_embedding_model": False,
+            "embedding_model": None,
+            "database_size_bytes": None,
+            "database_size_mb": None,
+        },
+        "integrity": {},
+        "performance": {
+            "storage": {},
+            "server": {
+                "average_query_time_ms": None,
+                "total_queries": None,
+                "storage_type": "MemhubDaemon",
+            },
+        },
+        "memhub": {
+            "state": "starting",
+            "store": db_path,
+            **dict.fromkeys(_DAEMON_ONLY_KEYS),
+        },
+    }
+    return f"Database Health Check Results:\n{json.dumps(result, indent=2)}"
+
+
+#: The ``memhub`` keys of a health answer that only a running daemon can fill in.
+_DAEMON_ONLY_KEYS: Final = (
+    "daemon_pid",
+    "uptime_s",
+    "machine",
+    "engine",
+    "schema",
+    "engine_version",
+    "extension",
+    "extension_version",
+    "deleted_memories",
+    "log_size_bytes",
+    "connected_clients",
+    "embedding_dimension",
+    "writer_queue_depth",
+    "reader_queue_depth",
+)
 
 
 def _rate(hits: int, misses: int) -> float:

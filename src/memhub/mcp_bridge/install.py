@@ -215,9 +215,25 @@ def main_install(client: str, *, print_only: bool, db: str | None, name: str) ->
         return EXIT_ERROR
     saved = f" (previous version saved as {backup})" if backup else ""
     print(f"memhub: {path}: mcpServers.{name} now runs {command} {' '.join(args)}{saved}")
+    _prepare_model(db)
     print(f"memhub: restart {_client_name(client)} to use it.")
     _warn_others(others)
     return EXIT_OK
+
+
+def _prepare_model(db: str | None) -> None:
+    """Make the one-time ONNX export now, with a line saying so, if the daemon would have to.
+
+    Otherwise the app's first tool call would wait for it (10-60 s) without a word.
+    """
+    from memhub.config import ConfigError, Settings
+    from memhub.embedding.model_cli import export_if_pending
+
+    try:
+        settings = Settings.from_env(db=db)
+    except ConfigError:
+        return  # the bridge reports a bad setting itself, when the app starts it
+    export_if_pending(settings, lambda line: print(f"memhub: {line}", flush=True))
 
 
 def _warn_others(names: list[str]) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -19,7 +20,7 @@ def run_bridge(db: str | None) -> int:
     after start-up (the first tool call connects instead).
 
     Returns:
-        The process exit code: 0 after a normal end, 2 for an unusable setting.
+        2 for an unusable setting. After a normal end the process exits at once, with code 0.
     """
     level = (
         os.environ.get("MEMHUB_BRIDGE_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "WARNING"
@@ -44,4 +45,19 @@ def run_bridge(db: str | None) -> int:
     warm_up = os.environ.get("MEMHUB_BRIDGE_WARMUP", "1").strip().lower() not in FALSE_WORDS
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(Bridge(settings, warm_up=warm_up).run)
-    return EXIT_OK
+    _exit_now(EXIT_OK)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's finalization.
+
+    The MCP client has closed our stdin and gives us a moment to exit (the SDK: 2 s) before it
+    kills the process tree. Tearing down the SDK's, pydantic's and trio's modules takes ~0.4 s
+    of CPU, and several bridges ending together on a busy machine (an app quitting) took over
+    4 s; the bridge has nothing left to finalize: its answers are written, the daemon runs on.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -14,7 +14,6 @@ orphan. The daemon is not stopped: other apps may be using it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from memhub import __version__
-from memhub.mcp_bridge import surface
+from memhub.mcp_bridge import formatting, surface
 from memhub.mcp_bridge.calls import ToolResult
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
 from memhub.mcp_bridge.surface import SERVER_NAME
@@ -44,7 +43,7 @@ can take longer, and a health probe must not time out just because the daemon is
 HEALTH_TOOLS: Final = frozenset({"memory_health", "check_database_health"})
 EXIT_GRACE_S: Final = 2.0
 PARENT_POLL_S: Final = 2.0
-__all__ = ["SERVER_NAME", "Bridge", "starting_health_text"]
+__all__ = ["SERVER_NAME", "Bridge"]
 
 
 class Bridge:
@@ -139,7 +138,7 @@ class Bridge:
             await settled.wait()
         if settled.is_set():
             return None
-        return ToolResult(starting_health_text())
+        return ToolResult(formatting.starting_health(__version__, str(self.settings.db_path)))
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -172,20 +171,6 @@ class Bridge:
                 _exit_soon()
                 scope.cancel()
                 return
-
-
-def starting_health_text() -> str:
-    """``memory_health`` while the daemon is still starting (loading the embedding model)."""
-    report = {
-        "version": __version__,
-        "validation": {
-            "status": "unhealthy",
-            "message": "memhub daemon is starting (loading the embedding model); "
-            "ask again in a few seconds",
-        },
-        "statistics": {"status": "starting", "backend": "sqlite-vec"},
-    }
-    return "Database Health Check Results:\n" + json.dumps(report, indent=2)
 
 
 def _exit_soon() -> None:

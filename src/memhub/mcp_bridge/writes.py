@@ -1,9 +1,10 @@
 """The write tools: ``memory_store``, ``memory_store_session``, ``memory_delete``,
 ``memory_update`` and ``memory_cleanup``.
 
-Each handler validates like MMS, sends one request and formats MMS's text. Where a lost ack
-makes a retried write fail with the consequence of its own first attempt (``duplicate`` for a
-store, "not found" for a delete), the handler recognises that and reports the success.
+Each handler validates like MMS, sends one request and formats MMS's text. A retried store or
+session whose first attempt committed comes back from the link as the success it was
+(:mod:`memhub.mcp_bridge.lost_acks`); a retried delete by hash that finds nothing left is
+reported as done here, because the memory the caller wanted gone is gone either way.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from memhub.domain.hashing import content_hash
 from memhub.domain.ontology import type_coerced_warning
-from memhub.domain.sessions import session_id_of
-from memhub.errors import Duplicate, NotFound
+from memhub.errors import NotFound
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import formatting
 from memhub.mcp_bridge import v12_arguments as v12
@@ -23,13 +22,6 @@ from memhub.protocol import messages as m
 
 if TYPE_CHECKING:
     from memhub.mcp_bridge.calls import Daemon, Delivery
-
-CLOCK_SLACK_S: Final = 1.0
-"""How much earlier than our first send a memory may be dated and still count as ours.
-
-The daemon runs on this machine and stamps ``created_at`` when it commits, after our send; the
-slack only absorbs float rounding and clock steps. A memory older than that existed before we
-asked, so a duplicate error about it is genuine."""
 
 PROTECTED_UPDATE_KEYS: Final = frozenset(
     {
@@ -75,17 +67,7 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         conversation_id=a.as_str(args.get("conversation_id"), "conversation_id"),
         store=v12.requested_store(args),
     )
-    delivery = await daemon.call(request)
-    if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
-        # The first attempt's ack was lost; the retry says "duplicate". If the memory with our
-        # hash was created after we first sent, it is ours: report the success we missed.
-        mine = await _created_since(daemon, content_hash(content), delivery.sent_at)
-        if mine is not None:
-            return ToolResult(
-                formatting.stored(mine.content_hash)
-                + _type_note(requested_type, mine.memory_type, None)
-            )
-    reply = expect(delivery.unwrap(), m.Stored)
+    reply = expect((await daemon.call(request)).unwrap(), m.Stored)
     return ToolResult(
         formatting.stored(reply.content_hash)
         + _type_note(requested_type, reply.memory_type, reply.warning)
@@ -93,22 +75,14 @@ async def store(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
 
 
 def _type_note(requested: str | None, effective: str, warning: str | None) -> str:
-    """The daemon's note about the type, or, when the daemon's reply was lost and a retry found
-    the memory, MMS's coercion warning if the explicit type was replaced."""
+    """The daemon's note about the type, or, when the daemon's reply was lost and the link
+    recovered the success without it, MMS's coercion warning if the explicit type was replaced."""
     if warning is None and requested and requested.strip().lower() != effective.lower():
         return "\n" + type_coerced_warning(requested, effective)
     if not warning:
         return ""
     # The daemon words its own notes as MMS does ("Warning: ..."); don't double the prefix.
     return "\n" + (warning if warning.startswith("Warning") else f"Warning: {warning}")
-
-
-async def _created_since(daemon: Daemon, hash_: str, since: float) -> m.MemoryRecord | None:
-    """The active memory with this hash if it was created at or after ``since``."""
-    found = await daemon.call(m.Get(id=0, content_hash=hash_))
-    if isinstance(found.reply, m.Found) and found.reply.memory.created_at >= since - CLOCK_SLACK_S:
-        return found.reply.memory
-    return None
 
 
 async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
@@ -140,27 +114,8 @@ async def store_session(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         metadata=v12.with_author(args, a.as_object(args.get("metadata"), "metadata")),
         store=v12.requested_store(args),
     )
-    delivery = await daemon.call(request)
-    if isinstance(delivery.error, Duplicate) and delivery.ambiguous:
-        # The daemon reports a duplicate only after validating the id: session_id_of succeeds.
-        stored_id = session_id_of(session_id)
-        hashes = await _session_since(daemon, stored_id, delivery.sent_at)
-        if hashes:
-            return ToolResult(formatting.session_stored(stored_id, hashes, len(turns)))
-    reply = expect(delivery.unwrap(), m.SessionStored)
+    reply = expect((await daemon.call(request)).unwrap(), m.SessionStored)
     return ToolResult(formatting.session_stored(reply.session_id, reply.content_hashes, len(turns)))
-
-
-async def _session_since(daemon: Daemon, session_id: str, since: float) -> list[str]:
-    """Hashes of this session's chunks created at or after ``since``, in chunk order."""
-    page = await daemon.call(
-        m.ListMemories(id=0, page_size=100, tags=[f"session:{session_id}"], store=v12.ALL_STORES)
-    )
-    if not isinstance(page.reply, m.Page):
-        return []
-    mine = [mem for mem in page.reply.memories if mem.created_at >= since - CLOCK_SLACK_S]
-    mine.sort(key=lambda mem: int(mem.metadata.get("chunk_index", 0) or 0))
-    return [mem.content_hash for mem in mine]
 
 
 async def delete(daemon: Daemon, args: dict[str, Any]) -> ToolResult:

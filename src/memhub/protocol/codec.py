@@ -23,6 +23,7 @@ from cattrs.v import format_exception
 from memhub import PROTOCOL_VERSION
 from memhub.errors import BadRequest
 from memhub.protocol import messages as m
+from memhub.protocol.jsondepth import TooDeep, check_json_depth, outline
 from memhub.protocol.limits import MAX_METADATA_DEPTH, nesting_depth
 from memhub.protocol.versions import downgrade
 
@@ -167,6 +168,12 @@ def _describe(exc: Exception) -> str:
 
 def _load_object(raw: str | bytes, known: frozenset[str]) -> dict[str, Any]:
     try:
+        check_json_depth(raw)  # before any parser recurses into it
+    except TooDeep as exc:
+        # Metadata is the one free-form field that nests: name its own limit too.
+        message = f"{exc}; metadata must not nest deeper than {MAX_METADATA_DEPTH} levels"
+        raise BadRequest(message, request_id=_outlined_id(raw)) from None
+    try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
@@ -183,12 +190,19 @@ def _peek_id(obj: dict[str, Any]) -> int | None:
     return value if type(value) is int else None
 
 
+def _outlined_id(raw: str | bytes) -> int | None:
+    """The id of a frame too deep to parse, read from its outline when that is small enough."""
+    shown = outline(raw)
+    return peek_id(shown) if shown is not None else None
+
+
 def peek_id(raw: str | bytes) -> int | None:
     """The integer ``id`` of a frame that is a JSON object, else None (an error reply to an
     undecodable frame can still name the request it answers)."""
     try:
+        check_json_depth(raw)
         obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except (TooDeep, orjson.JSONDecodeError):
         return None
     return _peek_id(obj) if isinstance(obj, dict) else None
 

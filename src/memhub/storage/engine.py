@@ -123,6 +123,11 @@ class Snapshot(Protocol):
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]: ...
 
+    def integrity_problem(self) -> str | None:
+        """What a check of the store's own structure finds wrong (None: nothing). Slow: a
+        scan of the whole store (SQLite's ``quick_check``); engines that cannot say return None."""
+        ...
+
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         """Counts over every active memory by store, and the feed cursor they are exact at;
         None when a commit raced this snapshot's start (ask again in a new snapshot).

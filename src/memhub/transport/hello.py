@@ -12,6 +12,7 @@ from memhub.credentials import Admitted, Credentials
 from memhub.errors import BadRequest, ErrorCode
 from memhub.protocol import messages as m
 from memhub.protocol.codec import decode_client
+from memhub.protocol.jsondepth import TooDeep, check_json_depth
 from memhub.protocol.versions import OLDEST_PROTOCOL
 from memhub.transport.frames import bad_frame, fail
 
@@ -48,8 +49,9 @@ def _newer_hello(raw: str | bytes, exc: BadRequest) -> tuple[m.Failed, int] | No
     does not know; either way the answer must say "versions differ", not "bad request".
     """
     try:
+        check_json_depth(raw)
         obj: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except (TooDeep, orjson.JSONDecodeError):
         return None
     if not isinstance(obj, dict) or obj.get("type") != "hello":
         return None

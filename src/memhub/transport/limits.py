@@ -7,6 +7,9 @@ its file descriptors.
 * :func:`close_promptly` ends a connection within a bounded time whatever the peer does:
   trio-websocket 0.12 stops reading after it refused an oversized message but never closes the
   socket, and a close handshake the peer ignores would otherwise wait forever.
+* :func:`fail_with_close_frames` makes a connection that wsproto fails (a text message that is
+  not UTF-8, a protocol error) end with the close frame RFC 6455 asks for; trio-websocket 0.12
+  closed the TCP connection without one.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ import attrs
 import trio
 import trio.lowlevel
 from trio_websocket import WebSocketConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
+
+from memhub.transport.replay import ReplayStream
 
 log = logging.getLogger(__name__)
 
 #: Bytes read and discarded while waiting for the peer's FIN, after our close frame.
 _DRAIN_CHUNK: Final = 65536
+_MAX_CLOSE_REASON: Final = 123
 
 
 class ByteBudget:
@@ -98,10 +106,38 @@ def set_message_limit(ws: WebSocketConnection, limit: int) -> None:
 
 async def drop_tcp(ws: WebSocketConnection) -> None:
     """Close the TCP connection now, whatever state the websocket is in (idempotent)."""
-    # trio-websocket has no public way to do this (nor to change the message limit, above):
-    # these are the two private details used, checked by tests/transport/test_server_limits.py.
+    # trio-websocket has no public way to do this (nor to change the message limit, above, nor
+    # to see wsproto's state, below): these are the private details used, checked by
+    # tests/transport/test_server_limits.py and test_invalid_frames.py.
     stream: trio.abc.Stream = ws._stream
     await trio.aclose_forcefully(stream)
+
+
+def fail_with_close_frames(ws: WebSocketConnection) -> None:
+    """Send the close frame wsproto's verdict calls for when trio-websocket closes the socket.
+
+    When wsproto cannot parse what the peer sent (RFC 6455 8.1: a text message that is not
+    UTF-8, code 1007; a protocol error, 1002) it hands trio-websocket a close event carrying that
+    code, as if the peer had closed; trio-websocket then closes the TCP connection without
+    sending any close frame, so the peer never learns why. Such a failure is the one case where
+    the connection is closed while wsproto still considers it open: then the frame is sent on
+    the way out. A real close from the peer has been answered already (wsproto is no longer
+    open then), and so has a close of ours.
+    """
+    stream = ws._stream
+    if not isinstance(stream, ReplayStream):
+        return
+
+    def last_words() -> bytes:
+        verdict = ws.closed
+        protocol = ws._wsproto
+        if verdict is None or protocol.state is not ConnectionState.OPEN:
+            return b""
+        # RFC 6455 5.5: a control frame carries at most 125 bytes, the code taking two.
+        reason = (verdict.reason or "").encode()[:_MAX_CLOSE_REASON].decode(errors="ignore")
+        return protocol.send(CloseConnection(code=verdict.code, reason=reason))
+
+    stream.last_words = last_words
 
 
 async def _drain_until_eof(ws: WebSocketConnection) -> None:

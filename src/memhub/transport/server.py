@@ -14,8 +14,12 @@ Rules that keep one misbehaving client from hurting the others or the daemon:
   count against the connection's budget until the reply is sent. When the budget is spent the
   read loop stops reading and TCP pushes back. A reply the client does not read within
   ``send_timeout_s`` costs it the connection.
-* Connections are capped (``max_connections``, counted from the websocket handshake, before
+* Authenticated connections are capped (``max_connections``, counted from an accepted
   ``hello``); one past the cap is told why and closed with 1013 ("try again later").
+  Connections not yet authenticated have a cap of their own (``max_pending``, see
+  :mod:`~memhub.transport.admission`): the one that waited longest is closed to let a new one
+  in (told why with 1013 if it already had its websocket), so they never take an
+  authenticated client's place.
 * Every connection ends within ``CLOSE_TIMEOUT_S`` of deciding to close it, whatever the peer
   does, and nothing before ``hello`` lasts longer than ``HANDSHAKE_TIMEOUT_S``.
 * Nothing escapes a connection handler: trio-websocket runs handlers in the server's own
@@ -32,18 +36,19 @@ import attrs
 import trio
 from trio_websocket import (
     ConnectionClosed,
-    Endpoint,
     WebSocketConnection,
     WebSocketRequest,
 )
 
-from memhub.credentials import Admitted, Caller, Credentials
+from memhub.credentials import Admitted, Caller, Credentials, Session
 from memhub.errors import ErrorCode, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import encode
+from memhub.transport.admission import DEFAULT_MAX_PENDING, Pending
 from memhub.transport.backend import Backend
+from memhub.transport.browser import BrowserPolicy
 from memhub.transport.frames import decode_frame, event_frame, fail, reply_frame
-from memhub.transport.hello import CLOSE_POLICY, check_hello
+from memhub.transport.hello import CLOSE_POLICY, CLOSE_UNAUTHORIZED, check_hello
 from memhub.transport.http import WebSocketOptions, serve_http_and_websocket
 from memhub.transport.limits import (
     ByteBudget,
@@ -69,12 +74,15 @@ HELLO_MAX_BYTES: Final = 64 * 1024
 #: A reply the client does not read within this long (its socket buffers are full) costs it
 #: the connection: waiting longer would only hold the reply's memory for nobody.
 SEND_TIMEOUT_S: Final = 10.0
-#: Connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor and a budget.
+#: Authenticated connections at once (MEMHUB_MAX_CONNECTIONS); each costs a file descriptor
+#: and a budget.
 DEFAULT_MAX_CONNECTIONS: Final = 256
 #: What a connection's budget reserves for a read's reply before it is known (reads are the
 #: requests whose replies can be big); see :meth:`_Connection._answer`.
 READ_REPLY_RESERVE_FRACTION: Final = 8
 CLOSE_TRY_LATER: Final = 1013  # RFC 6455 "try again later": too many connections
+#: How long an evicted connection's close handshake may take (the daemon is under a flood).
+EVICTED_CLOSE_S: Final = 0.5
 _READS: Final = (m.Get, m.Search, m.ListMemories, m.Health)
 
 
@@ -93,9 +101,9 @@ class _Policy:
     max_message_bytes: int
     max_inflight: int
     overload_wait_s: float
-    allowed_origins: frozenset[str]
     send_timeout_s: float
     census: Census
+    browser: BrowserPolicy
 
     @property
     def connection_budget(self) -> int:
@@ -115,6 +123,7 @@ async def serve_websocket_api(
     allowed_origins: tuple[str, ...] = (),
     overload_wait_s: float = 2.0,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    max_pending: int = DEFAULT_MAX_PENDING,
     send_timeout_s: float = SEND_TIMEOUT_S,
     credentials: Credentials | None = None,
     task_status: trio.TaskStatus[ApiServer] = trio.TASK_STATUS_IGNORED,
@@ -135,15 +144,20 @@ async def serve_websocket_api(
         max_inflight: requests served at once per connection.
         allowed_origins: browser origins allowed besides the daemon's own.
         overload_wait_s: how long a request past ``max_inflight`` waits for a slot.
-        max_connections: connections at once; the next one is refused with 1013.
+        max_connections: authenticated connections at once; the next hello is refused with
+            ``overloaded`` and close code 1013.
+        max_pending: connections not yet authenticated at once; past it the oldest is closed.
         send_timeout_s: how long a reply may wait for the client to read before it is dropped.
         credentials: browser tickets and sessions besides ``token`` (the daemon shares them
             with the service, which issues tickets); default: the master token alone.
         task_status: reports an :class:`ApiServer` once the socket is listening.
     """
-    if min(max_inflight, max_message_bytes, max_connections) < 1 or send_timeout_s <= 0:
+    if min(max_inflight, max_message_bytes, max_connections, max_pending) < 1 or (
+        send_timeout_s <= 0
+    ):
         raise ValueError(
-            "max_inflight, max_message_bytes, max_connections and send_timeout_s must be positive"
+            "max_inflight, max_message_bytes, max_connections, max_pending and send_timeout_s "
+            "must be positive"
         )
     policy = _Policy(
         backend=backend,
@@ -152,9 +166,9 @@ async def serve_websocket_api(
         max_message_bytes=max_message_bytes,
         max_inflight=max_inflight,
         overload_wait_s=overload_wait_s,
-        allowed_origins=frozenset(allowed_origins),
         send_timeout_s=send_timeout_s,
         census=Census(limit=max_connections),
+        browser=BrowserPolicy(),
     )
     async with trio.open_nursery() as nursery:
         # One listener for the websocket API and the web UI's static files (transport.http).
@@ -170,89 +184,88 @@ async def serve_websocket_api(
                     connect_timeout=HANDSHAKE_TIMEOUT_S,
                     disconnect_timeout=CLOSE_TIMEOUT_S,
                 ),
+                allowed_origins=frozenset(allowed_origins),
+                max_pending=max_pending,
             )
         )
         task_status.started(ApiServer(port=server.port))
 
 
-async def _handle_connection(policy: _Policy, request: WebSocketRequest) -> None:
+async def _handle_connection(policy: _Policy, request: WebSocketRequest, pending: Pending) -> None:
     # The firewall: trio.Cancelled passes (except* leaves BaseExceptions alone), everything
     # else ends here so that one connection can never stop the server.
     try:
-        await _connection(policy, request)
+        await _connection(policy, request, pending)
     except* ConnectionClosed:
         pass  # the peer left; there is nobody to answer
     except* Exception:
         log.exception("websocket connection failed")
 
 
-def _origin_allowed(request: WebSocketRequest, policy: _Policy) -> bool:
-    origins = [v.decode("latin-1") for k, v in request.headers if k.lower() == b"origin"]
-    if not origins:
-        return True  # not a browser: the token is what authenticates it
-    local = request.local  # its port is the bound one, even when the server was given 0
-    port = local.port if isinstance(local, Endpoint) else None
-    own = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"} if port else set()
-    return all(o in own or o in policy.allowed_origins for o in origins)
-
-
-async def _connection(policy: _Policy, request: WebSocketRequest) -> None:
-    if not _origin_allowed(request, policy):
-        # A web page must not drive the daemon, even without the token (CSWSH).
-        with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-            await request.reject(403, body=b"memhub: this origin may not connect\n")
-        return
-    if not policy.census.try_enter():
-        await _refuse_busy(policy, request)
-        return
+async def _connection(policy: _Policy, request: WebSocketRequest, pending: Pending) -> None:
     ws: WebSocketConnection | None = None
     close_code = CLOSE_POLICY
     reason_or_none: str | None = "no hello in time"
+    counted = False
     try:
         caller: Caller | None = None
+        admitted: Admitted | None = None
         # One deadline for everything before hello is answered, whatever path it takes.
         with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
             ws = await request.accept()
             set_message_limit(ws, min(HELLO_MAX_BYTES, policy.max_message_bytes))
-            checked = await _handshake(ws, policy)
-            if isinstance(checked, Caller):
-                caller = checked
+            checked = await _read_hello(ws, policy)
+            if isinstance(checked[0], m.Hello):
+                hello, admitted = checked
+                if policy.census.try_enter():
+                    counted = True
+                    pending.authenticated()  # never evicted from here on
+                    caller = await _welcome(ws, policy, hello, admitted)
+                else:
+                    close_code, reason_or_none = await _refuse_busy(policy, ws, hello.id)
             else:
                 failed, close_code = checked
                 if failed is not None:
                     reason_or_none = failed.code
                     await _send(ws, failed)
-        if caller is not None and ws is not None:
+        if caller is not None and admitted is not None and ws is not None:
             close_code, reason_or_none = 1000, None
             set_message_limit(ws, policy.max_message_bytes)
             policy.backend.connection_opened(caller)
+            connection = _Connection(ws, policy, admitted.session, caller)
             try:
-                await _Connection(ws, policy, caller).run()
+                await connection.run()
             finally:
                 policy.backend.connection_closed(caller)
+            if connection.session_ended:
+                close_code, reason_or_none = CLOSE_UNAUTHORIZED, "memhub: browser session ended"
     finally:
         try:
-            if ws is not None:
+            if ws is not None and pending.evicted:
+                # Cancelled to make room for a newer connection: say so, briefly.
+                with trio.CancelScope(shield=True):
+                    reason = "memhub: too many connections waiting for hello; try again"
+                    await close_promptly(ws, CLOSE_TRY_LATER, reason, EVICTED_CLOSE_S)
+            elif ws is not None:
                 await close_promptly(ws, close_code, reason_or_none, CLOSE_TIMEOUT_S)
         finally:
-            policy.census.leave()
+            if counted:
+                policy.census.leave()
 
 
-async def _refuse_busy(policy: _Policy, request: WebSocketRequest) -> None:
+async def _refuse_busy(
+    policy: _Policy, ws: WebSocketConnection, request_id: int
+) -> tuple[int, str]:
+    """Tell a client past the connection cap why it is refused; the close code and reason."""
     limit = policy.census.limit
     message = (
         f"memhub: too many connections (limit {limit}, MEMHUB_MAX_CONNECTIONS); close idle "
         "clients or raise the limit"
     )
     log.warning("refused a connection: %d connections are open (the limit)", limit)
-    ws = None
-    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-        ws = await request.accept()
-        await _send(ws, fail(None, ErrorCode.OVERLOADED, message, {"limit": limit}))
-    if ws is not None:
-        # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
-        reason = f"memhub: too many connections (limit {limit})"
-        await close_promptly(ws, CLOSE_TRY_LATER, reason, CLOSE_TIMEOUT_S)
+    await _send(ws, fail(request_id, ErrorCode.OVERLOADED, message, {"limit": limit}))
+    # The close reason is limited to 123 bytes by RFC 6455; the Failed above says more.
+    return CLOSE_TRY_LATER, f"memhub: too many connections (limit {limit})"
 
 
 async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
@@ -265,11 +278,10 @@ async def _send(ws: WebSocketConnection, msg: m.ServerMsg | str) -> bool:
     return True
 
 
-async def _handshake(
+async def _read_hello(
     ws: WebSocketConnection, policy: _Policy
-) -> Caller | tuple[m.Failed | None, int]:
-    """Read and check the hello and answer ``Welcome`` (the admitted caller); or say how to
-    refuse it.
+) -> tuple[m.Hello, Admitted] | tuple[m.Failed | None, int]:
+    """Read and check the hello; or say how to refuse it.
 
     The caller bounds the whole exchange by ``HANDSHAKE_TIMEOUT_S``; a peer that sends nothing
     is refused with ``(None, CLOSE_POLICY)`` when that runs out.
@@ -277,10 +289,13 @@ async def _handshake(
     raw = await ws.get_message()
     checked = check_hello(raw, policy.credentials)
     del raw
-    if len(checked) == 2 and isinstance(checked[1], Admitted):
-        hello, admitted = checked
-    else:
-        return checked
+    return checked
+
+
+async def _welcome(
+    ws: WebSocketConnection, policy: _Policy, hello: m.Hello, admitted: Admitted
+) -> Caller:
+    """Answer the hello; the caller every request of this connection is served as."""
     welcome = attrs.evolve(
         policy.welcome,
         id=hello.id,
@@ -295,10 +310,15 @@ async def _handshake(
 class _Connection:
     """One authenticated connection: the read loop and the tasks it starts."""
 
-    def __init__(self, ws: WebSocketConnection, policy: _Policy, caller: Caller) -> None:
+    def __init__(
+        self, ws: WebSocketConnection, policy: _Policy, session: Session | None, caller: Caller
+    ) -> None:
         self.ws = ws
         self.policy = policy
         self.caller = caller
+        #: The browser session this connection belongs to; None for a token holder.
+        self.session = session
+        self.session_ended = False
         self.slots = trio.Semaphore(policy.max_inflight)
         # Running + waiting requests. A Semaphore, not a CapacityLimiter: the read loop takes
         # a place and the request's task gives it back.
@@ -312,6 +332,8 @@ class _Connection:
         """Read frames until the peer leaves, then cancel whatever is still running for it."""
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            if self.session is not None:
+                nursery.start_soon(self._end_with_the_session, self.session)
             try:
                 while True:
                     raw = await self.ws.get_message()
@@ -337,7 +359,8 @@ class _Connection:
         try:
             reply = msg if isinstance(msg, m.Failed) else await self._answer(msg, deadline)
             frame = reply_frame(reply, self.policy.max_message_bytes, self.caller.protocol)
-            shutdown = isinstance(msg, m.Shutdown)
+            # A refused shutdown (a browser session's) stops nothing.
+            shutdown = isinstance(msg, m.Shutdown) and isinstance(reply, m.Ok)
             del reply, msg
             self.budget.charge(len(frame))
             held += len(frame)
@@ -388,7 +411,21 @@ class _Connection:
         finally:
             self.slots.release()
 
+    async def _end_with_the_session(self, session: Session) -> None:
+        """Close this connection when its browser session ends (idle or too old)."""
+        while (left := session.seconds_left()) > 0:  # noqa: ASYNC110 - a deadline, not a poll
+            await trio.sleep(left)  # a request meanwhile moves the end: look again then
+        self.session_ended = True
+        await self._send(encode(fail(None, ErrorCode.UNAUTHORIZED, session.why_ended())))
+        assert self.nursery is not None
+        self.nursery.cancel_scope.cancel()
+
     async def _dispatch(self, request: m.Request) -> m.Reply:
+        if self.session is not None:
+            if self.session.ended():
+                # Between the session's end and its watchdog's wake-up: refused all the same.
+                return fail(request.id, ErrorCode.UNAUTHORIZED, self.session.why_ended())
+            self.session.touch()
         try:
             if isinstance(request, m.Subscribe):
                 await self._subscribe()
@@ -398,9 +435,13 @@ class _Connection:
                     self.subscription.cancel()
                     self.subscription = None
                 return m.Ok(id=request.id)
-            if isinstance(request, m.Shutdown):
+            if self.session is not None:
+                # What a browser session may do (shutdown: nothing) is the browser policy's.
+                reply = await self.policy.browser.handle(self.session, request, self._handle)
+            elif isinstance(request, m.Shutdown):
                 return m.Ok(id=request.id)
-            reply = await self.policy.backend.handle(request, self.caller)
+            else:
+                reply = await self._handle(request)
         except ServiceError as exc:
             return fail(request.id, exc.code, exc.message, exc.detail)
         except Exception as exc:
@@ -410,6 +451,9 @@ class _Connection:
         if reply.id != request.id:  # a wrong id would leave the caller waiting forever
             reply = attrs.evolve(reply, id=request.id)
         return reply
+
+    async def _handle(self, request: m.Request) -> m.Reply:
+        return await self.policy.backend.handle(request, self.caller)
 
     async def _subscribe(self) -> None:
         if self.subscription is not None:

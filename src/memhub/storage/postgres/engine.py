@@ -329,6 +329,9 @@ class PgSnapshot:
     def aggregate_totals(self) -> tuple[dict[str, Totals], FeedCursor] | None:
         return count_all(self.cur)
 
+    def integrity_problem(self) -> str | None:
+        return None  # the server checks its own pages (data checksums, amcheck): not ours
+
     def _index(self) -> VectorIndex:
         if self.index is None:
             raise InternalError("the PostgreSQL engine searches with its vector mirror")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +38,35 @@ if TYPE_CHECKING:
     from memhub.storage.sqlite.filewatch import FileWatch
 
 log = logging.getLogger(__name__)
+
+# SQLite errors that belong to the store, not to one item: they fail the whole batch.
+_BATCH_ENDING = (apsw.FullError, apsw.IOError, apsw.CorruptError, apsw.NoMemError)
+
 T = TypeVar("T")
+
+# Below this much free space a failed write is put down to the disk, whatever the error says
+# (sqlite-vec, for one, reports SQLITE_FULL as "could not insert a new vector chunk").
+_LOW_DISK_BYTES = 16 * 1024 * 1024
+
+
+def _out_of_room(conn: apsw.Connection) -> str | None:
+    """Name a full disk or a file at its page cap, the usual reasons a write cannot land."""
+    path = Path(conn.filename)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < _LOW_DISK_BYTES:
+        return f"the disk holding {path} is full ({free // 1024} KiB free)"
+    try:
+        pages = as_int(conn.execute("PRAGMA page_count").fetchall()[0][0])
+        cap = as_int(conn.execute("PRAGMA max_page_count").fetchall()[0][0])
+        page_size = as_int(conn.execute("PRAGMA page_size").fetchall()[0][0])
+    except apsw.Error:
+        return None
+    if (cap - pages) * page_size < _LOW_DISK_BYTES:
+        return f"{path} is full: it is at {pages} of its max_page_count of {cap} pages"
+    return None
 
 
 @attrs.define
@@ -141,7 +170,9 @@ class SqliteWriteSession:
             ) from None
         except apsw.Error as exc:
             self._rollback()
-            raise DatabaseError(f"the database refused the write: {exc}") from None
+            cause = _out_of_room(self.conn)
+            detail = f"{cause} ({exc})" if cause else str(exc)
+            raise DatabaseError(f"the database refused the write: {detail}") from None
 
     def _try_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
         conn = self.conn
@@ -170,6 +201,10 @@ class SqliteWriteSession:
             except apsw.BusyError:
                 raise  # the whole batch is retried
             except Exception as exc:
+                if isinstance(exc, _BATCH_ENDING) or not conn.in_transaction:
+                    # A full disk, an I/O error or a damaged page ends SQLite's transaction
+                    # (or leaves it unfit to commit): the whole batch fails, none of it lands.
+                    raise
                 conn.execute("ROLLBACK TO memhub_item")
                 conn.execute("RELEASE memhub_item")
                 batch.rollback_to(mark)

@@ -80,6 +80,10 @@ class SqliteSnapshot:
             self.conn, self.schema, self.index, query, vector, filters, limit
         )
 
+    def integrity_problem(self) -> str | None:
+        found = [str(row[0]) for row in self.conn.execute("PRAGMA quick_check(5)")]
+        return None if found == ["ok"] else "; ".join(found)
+
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         if self.log is None:
             raise InternalError("this snapshot has no change log to place its counts in")

@@ -16,7 +16,9 @@ whose message is one line naming the file and the fix.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +137,13 @@ def connect(
 
 def explain_open_error(path: Path, exc: BaseException) -> StartupError:
     """Turn an SQLite error met while opening into one actionable line."""
+    if isinstance(exc, apsw.CantOpenError | apsw.ReadOnlyError) and _directory_is_the_cause(path):
+        return StartupError(
+            f"{path.parent}: the database's directory must be writable: SQLite creates "
+            f"{path.name}-wal and {path.name}-shm beside {path.name}, and cannot create files "
+            f"there; give your user write permission (`chmod u+w {path.parent}`) or move the "
+            "database to a directory you can write"
+        )
     if isinstance(exc, apsw.NotADBError):
         return StartupError(
             f"{path}: this file is not an SQLite database; point MCP_MEMORY_SQLITE_PATH at your "
@@ -156,6 +165,23 @@ def explain_open_error(path: Path, exc: BaseException) -> StartupError:
             "holding it or raise busy_timeout in MCP_MEMORY_SQLITE_PRAGMAS"
         )
     return StartupError(f"{path}: cannot open the database: {exc}")
+
+
+def _directory_is_the_cause(path: Path) -> bool:
+    """Whether SQLite failed because it cannot create the -wal/-shm files beside ``path``.
+
+    Only then is a writable database in a read-only directory not the file's fault. Tried, not
+    inferred from modes: root, ACLs and immutable directories defy the mode bits.
+    """
+    if all(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm")):
+        return False  # nothing needs creating: the cause is elsewhere
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError:
+        return True
+    os.close(fd)
+    os.unlink(probe)
+    return False
 
 
 def refuse_foreign_database(path: Path) -> None:
