@@ -128,7 +128,8 @@ def _serve_locked(settings: Settings) -> int:
             print(
                 f"memhub {handle.welcome.server_version}: serving {handle.welcome.store} "
                 f"on ws://{settings.host}:{handle.port} (pid {os.getpid()}, "
-                f"embedder {handle.welcome.embedder})",
+                f"embedder {handle.welcome.embedder})"
+                + (f"; HTTP (REST + MCP) on {handle.http_url}" if handle.http_url else ""),
                 flush=True,
             )
 
@@ -297,6 +298,14 @@ def cmd_team(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.client == "service":
+        from memhub.mcp_bridge.install_service import main_install_service
+
+        return main_install_service(print_only=args.print_only, now=args.now, db=args.db)
+    if args.client == "claude-hooks":
+        from memhub.mcp_bridge.install_hooks import main_install_hooks
+
+        return main_install_hooks(print_only=args.print_only)
     from memhub.mcp_bridge.install import main_install
 
     return main_install(args.client, print_only=args.print_only, db=args.db, name=args.name)
@@ -364,9 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("install", help="add memhub to a client's MCP configuration")
-    p.add_argument("client", choices=("claude-desktop", "claude-code", "cursor"))
+    p = sub.add_parser(
+        "install",
+        help="add memhub to a client's MCP configuration, run it at login (service), or point "
+        "mcp-memory-service's hooks at it (claude-hooks)",
+    )
+    p.add_argument(
+        "client", choices=("claude-desktop", "claude-code", "cursor", "service", "claude-hooks")
+    )
     p.add_argument("--print", dest="print_only", action="store_true", help="print, write nothing")
+    p.add_argument("--now", action="store_true", help="service: also enable and start it")
     p.add_argument("--name", default="memory", help="server name in the config (default memory)")
     db_arg(p)
     p.set_defaults(func=cmd_install)

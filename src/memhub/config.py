@@ -12,7 +12,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal, cast
+from typing import Any, Final, Literal, cast
 
 import attrs
 
@@ -35,6 +35,7 @@ DEFAULT_PRAGMAS: Final[dict[str, str]] = {
     "temp_store": "MEMORY",
 }
 DEFAULT_MODEL: Final = "all-MiniLM-L6-v2"
+DEFAULT_HTTP_PORT: Final = 8000  # mcp-memory-service's MCP_HTTP_PORT default
 TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
 
@@ -311,6 +312,15 @@ class Settings:
     custom_memory_types: str | None = None
     allow_origin: tuple[str, ...] = ()
     log_level: str = "INFO"
+    # The HTTP endpoint (REST + MCP Streamable HTTP, memhub.http), upstream's variables.
+    http_enabled: bool = False
+    http_host: str = "127.0.0.1"
+    http_port: int = DEFAULT_HTTP_PORT
+    api_key: str | None = attrs.field(default=None, repr=False)  # never in a log line
+    allow_anonymous: bool = False
+    anonymous_scope: str = "read write"
+    http_max_body_bytes: int = 1024 * 1024
+    http_body_timeout_s: float = 30.0  # a request body must arrive within this
 
     @property
     def paths(self) -> RuntimePaths:
@@ -376,4 +386,58 @@ class Settings:
             custom_memory_types=env.get("MCP_CUSTOM_MEMORY_TYPES") or None,
             allow_origin=origins,
             log_level=(env.get("MEMHUB_LOG_LEVEL") or "INFO").upper(),
+            **http_fields(env),
         )
+
+
+def api_key(env: Mapping[str, str]) -> str | None:
+    """``MCP_API_KEY``, else the first line of the file ``MEMHUB_API_KEY_FILE`` names.
+
+    The file (which ``memhub install service`` writes, 0600) keeps the key out of service
+    definitions and command lines. Upstream: an empty key counts as none.
+    """
+    if env.get("MCP_API_KEY"):
+        return env["MCP_API_KEY"]
+    raw = (env.get("MEMHUB_API_KEY_FILE") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"MEMHUB_API_KEY_FILE={raw!r}: cannot read it: {exc}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise ConfigError(f"MEMHUB_API_KEY_FILE={raw!r}: the file holds no key")
+    return key
+
+
+def http_fields(env: Mapping[str, str]) -> dict[str, Any]:
+    """The HTTP endpoint's settings from mcp-memory-service's variables.
+
+    Upstream parses ``MCP_HTTP_ENABLED`` but never reads it (its HTTP server starts only with
+    ``memory server --http``); memhub honours it. ``MCP_ALLOW_ANONYMOUS_ACCESS`` takes
+    upstream's words (``enabled``/``disabled`` too); where upstream logs a bad value and falls
+    back to the default, memhub refuses to start and names the variable.
+    """
+    anonymous = env.get("MCP_ALLOW_ANONYMOUS_ACCESS", "")
+    anonymous = {"enabled": "true", "disabled": "false"}.get(anonymous.strip().lower(), anonymous)
+    port = env_int(env, "MCP_HTTP_PORT", DEFAULT_HTTP_PORT)
+    if port > 65535:
+        raise ConfigError(f"MCP_HTTP_PORT={port}: expected a TCP port (0 picks a free one)")
+    body = env_int(env, "MCP_HTTP_MAX_BODY_BYTES", 1024 * 1024, minimum=4096)
+    if body > 1 << 30:
+        raise ConfigError(f"MCP_HTTP_MAX_BODY_BYTES={body}: at most 1 GiB")
+    scope = env.get("MCP_ANONYMOUS_SCOPE")
+    return {
+        "http_enabled": env_bool(env, "MCP_HTTP_ENABLED", False),
+        "http_host": (env.get("MCP_HTTP_HOST") or "127.0.0.1").strip(),
+        "http_port": port,
+        "api_key": api_key(env),
+        "allow_anonymous": env_bool(
+            {"MCP_ALLOW_ANONYMOUS_ACCESS": anonymous}, "MCP_ALLOW_ANONYMOUS_ACCESS", False
+        ),
+        "anonymous_scope": "read write" if scope is None else scope.strip(),
+        "http_max_body_bytes": body,
+        "http_body_timeout_s": env_float(env, "MEMHUB_HTTP_BODY_TIMEOUT", 30.0, minimum=0.1),
+    }

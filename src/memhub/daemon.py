@@ -61,6 +61,7 @@ class DaemonHandle:
     welcome: m.Welcome
     service: MemoryService
     stop: Callable[[], None]
+    http_url: str | None = None  # the HTTP endpoint (MCP_HTTP_ENABLED), e.g. http://127.0.0.1:8000
 
 
 @attrs.frozen(kw_only=True)
@@ -211,6 +212,13 @@ async def _serve(
                 task_status=task_status,
             )
         )
+        http_url = None
+        if settings.http_enabled:
+            # Before the runtime file, like the websocket: a port in use stops the start-up.
+            from memhub.http import serve_http
+
+            http = await edge.start(serve_http, service, settings)
+            http_url = http.url
         if handle_signals:
             # Before the runtime file: a client may send SIGTERM the moment it appears.
             await edge.start(_watch_signals, shutdown)
@@ -232,6 +240,7 @@ async def _serve(
                 welcome=welcome,
                 service=service,
                 stop=shutdown.set,
+                http_url=http_url,
             )
         )
         await shutdown.wait()

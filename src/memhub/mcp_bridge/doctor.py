@@ -276,6 +276,8 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
         print(f"{BAD} configuration: {exc}")
         return 1
     print(f"memhub doctor: database {settings.db_path}")
+    from memhub.mcp_bridge.doctor_http import check_http
+
     steps: list[Callable[[], Check | list[Check]]] = [
         check_sqlite_vec,
         lambda: check_model(settings),
@@ -285,6 +287,7 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
         lambda: check_file_modes(settings),
         lambda: check_daemon(settings),
         check_clients,
+        lambda: check_http(settings),
     ]
     failed = False
     for step in steps:

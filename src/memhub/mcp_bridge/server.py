@@ -1,7 +1,7 @@
 """The stdio MCP server one Claude app talks to: MMS's surface, the daemon behind it.
 
-It uses the SDK's low-level ``Server`` because that publishes MMS's input schemas and
-annotations verbatim (``MCPServer`` would derive schemas from Python signatures). It answers
+The MCP surface itself (tools, resources, prompts) is :mod:`memhub.mcp_bridge.surface`, shared
+with the daemon's HTTP endpoint; this module is the stdio carrier of it. It answers
 ``initialize``, ``tools/list`` and ``resources/list`` at once, without the daemon, and imports
 nothing heavy: the first tool call connects (a background warm-up usually got there first).
 
@@ -23,20 +23,16 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from memhub import __version__
-from memhub.mcp_bridge import formatting, prompts, resources, schemas
+from memhub.mcp_bridge import formatting, surface
 from memhub.mcp_bridge.calls import ToolResult
 from memhub.mcp_bridge.connection import DaemonLink, LinkSettings
-from memhub.mcp_bridge.tools import call_tool
+from memhub.mcp_bridge.surface import SERVER_NAME
 
 if TYPE_CHECKING:
-    import mcp_types
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
 
 log = logging.getLogger(__name__)
-
-SERVER_NAME: Final = "memory"
-"""MMS's server name; clients and users' prompts refer to the tools through it."""
 
 WARM_UP_DELAY_S: Final = 1.0
 HEALTH_STARTING_WAIT_S: Final = 2.0
@@ -47,7 +43,7 @@ can take longer, and a health probe must not time out just because the daemon is
 HEALTH_TOOLS: Final = frozenset({"memory_health", "check_database_health"})
 EXIT_GRACE_S: Final = 2.0
 PARENT_POLL_S: Final = 2.0
-TAG_LIST_TIMEOUT_S: Final = 2.0
+__all__ = ["SERVER_NAME", "Bridge"]
 
 
 class Bridge:
@@ -99,149 +95,26 @@ class Bridge:
                 nursery.cancel_scope.cancel()
 
     def build_server(self) -> Server[Any]:
-        """The low-level SDK server with MMS's tools and resources."""
-        from mcp.server.lowlevel import Server
+        """The low-level SDK server with MMS's tools, resources and prompts (one surface for
+        stdio and HTTP: :mod:`memhub.mcp_bridge.surface`), backed by this bridge's link."""
+        return surface.build_server(self)
 
-        return Server(
-            SERVER_NAME,
-            version=__version__,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_list_resources=self._list_resources,
-            on_list_resource_templates=self._list_templates,
-            on_read_resource=self._read_resource,
-            on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-        )
+    # -- surface.Backing ----------------------------------------------------------------------
 
-    # -- handlers ---------------------------------------------------------------------------
-
-    async def _list_tools(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
-    ) -> mcp_types.ListToolsResult:
-        import mcp_types
-
+    def daemon(self, ctx: ServerRequestContext[Any]) -> DaemonLink:
         self._activity.set()
-        # Usually before the warm-up connects: then the link's first hello carries the name.
-        self._adopt_client_name(ctx)
-        return mcp_types.ListToolsResult(tools=schemas.mcp_tools())
-
-    def _adopt_client_name(self, ctx: ServerRequestContext[Any]) -> None:
         client = ctx.session.client_params
         if client is not None:
             self.link.adopt_client_name(client.client_info.name)
+        return self.link
 
-    async def _call_tool(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
-    ) -> mcp_types.CallToolResult:
-        import mcp_types
+    def daemon_ready(self) -> bool:
+        return self.link.connected
 
-        self._activity.set()
-        self._adopt_client_name(ctx)
-        try:
-            result = None
-            if params.name in HEALTH_TOOLS:
-                result = await self._health_while_starting()
-            if result is None:
-                result = await call_tool(self.link, params.name, params.arguments)
-            text, is_error = result.text, result.is_error
-        except Exception as exc:
-            # A bug of ours must not take the bridge down with it: report it as a tool error.
-            log.exception("tool %s failed", params.name)
-            text, is_error = f"Error: {exc}", True
-        return mcp_types.CallToolResult(
-            content=[mcp_types.TextContent(type="text", text=text)], is_error=is_error
-        )
-
-    async def _list_resources(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
-    ) -> mcp_types.ListResourcesResult:
-        import mcp_types
-
-        self._activity.set()
-        listed = list(resources.STATIC)
-        # MMS adds the first five tags; only ask when that cannot stall the client.
-        with trio.move_on_after(TAG_LIST_TIMEOUT_S):
-            if self.link.connected:
-                try:
-                    memories, _ = await resources.scan(self.link, limit=resources.PAGE)
-                    tags = resources.unique_tags(memories)[: resources.TAG_RESOURCES]
-                    listed.extend(resources.tag_resource(tag) for tag in tags)
-                except Exception as exc:
-                    log.warning("failed to load tag resources: %s", exc)
-        return mcp_types.ListResourcesResult(
-            resources=[
-                mcp_types.Resource(
-                    uri=uri, name=name, description=desc, mime_type="application/json"
-                )
-                for uri, name, desc in listed
-            ]
-        )
-
-    async def _list_templates(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
-    ) -> mcp_types.ListResourceTemplatesResult:
-        import mcp_types
-
-        return mcp_types.ListResourceTemplatesResult(
-            resource_templates=[
-                mcp_types.ResourceTemplate(
-                    uri_template=uri, name=name, description=desc, mime_type="application/json"
-                )
-                for uri, name, desc in resources.TEMPLATES
-            ]
-        )
-
-    async def _read_resource(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.ReadResourceRequestParams
-    ) -> mcp_types.ReadResourceResult:
-        import mcp_types
-
-        uri = str(params.uri)
-        text = await resources.read(self.link, uri)
-        # Upstream returns a bare string, which its SDK sends as text/plain (the listing
-        # still says application/json).
-        return mcp_types.ReadResourceResult(
-            contents=[mcp_types.TextResourceContents(uri=uri, mime_type="text/plain", text=text)]
-        )
-
-    async def _list_prompts(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.PaginatedRequestParams | None
-    ) -> mcp_types.ListPromptsResult:
-        import mcp_types
-
-        self._activity.set()
-        return mcp_types.ListPromptsResult(
-            prompts=[
-                mcp_types.Prompt(
-                    name=spec.name,
-                    description=spec.description,
-                    arguments=[
-                        mcp_types.PromptArgument(
-                            name=arg.name, description=arg.description, required=arg.required
-                        )
-                        for arg in spec.arguments
-                    ],
-                )
-                for spec in prompts.PROMPTS
-            ]
-        )
-
-    async def _get_prompt(
-        self, ctx: ServerRequestContext[Any], params: mcp_types.GetPromptRequestParams
-    ) -> mcp_types.GetPromptResult:
-        import mcp_types
-
-        self._activity.set()
-        text = await prompts.render(self.link, params.name, params.arguments)
-        return mcp_types.GetPromptResult(
-            description=prompts.description(params.name),
-            messages=[
-                mcp_types.PromptMessage(
-                    role="user", content=mcp_types.TextContent(type="text", text=text)
-                )
-            ],
-        )
+    async def early_answer(self, tool: str) -> ToolResult | None:
+        if tool in HEALTH_TOOLS:
+            return await self._health_while_starting()
+        return None
 
     async def _health_while_starting(self) -> ToolResult | None:
         """A "starting" health answer if the daemon is not up within a moment, else None.

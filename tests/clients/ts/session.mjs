@@ -1,10 +1,12 @@
 // The scripted agent session, driven through the official MCP TypeScript SDK client.
-// Usage: node session.mjs <spec.json>; spec = {command, args, env, steps}. Prints one JSON
-// document: the server's identity and, per step, {id, isError, text} or {id, error}.
+// Usage: node session.mjs <spec.json>; spec = {command, args, env, steps} for a stdio server or
+// {url, headers, steps} for MCP Streamable HTTP. Prints one JSON document: the server's identity
+// and, per step, {id, isError, text} or {id, error}.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const TIMEOUT = { timeout: 300000 };
@@ -66,9 +68,10 @@ async function run(client, step) {
   }
 }
 
-const transport = new StdioClientTransport({
-  command: spec.command, args: spec.args, env: spec.env, stderr: "ignore",
-});
+// spec.url (+ spec.headers): MCP Streamable HTTP; otherwise a stdio server process.
+const transport = spec.url
+  ? new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers: spec.headers ?? {} } })
+  : new StdioClientTransport({ command: spec.command, args: spec.args, env: spec.env, stderr: "ignore" });
 const client = new Client({ name: "memhub-ts-session", version: "1.0.0" });
 await client.connect(transport, TIMEOUT);
 const info = client.getServerVersion();

@@ -1,0 +1,251 @@
+"""The REST routes against a real daemon: 12.4's request and response JSON, every write
+committed through the daemon (read back through the file itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memhub.domain.hashing import content_hash
+from tests.daemon.helpers import db_state
+from tests.http.helpers import HttpDaemon, http_daemon, store
+
+MEMORY_KEYS = [
+    "content",
+    "content_hash",
+    "tags",
+    "memory_type",
+    "metadata",
+    "created_at",
+    "created_at_iso",
+    "updated_at",
+    "updated_at_iso",
+]
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    with http_daemon(tmp_path / "db.sqlite") as running:
+        yield running
+
+
+def test_store_answers_12_4_shape_and_is_committed(daemon: HttpDaemon, tmp_path: Path) -> None:
+    with daemon.client(headers={"X-Agent-ID": "hooks"}) as c:
+        body = store(
+            c,
+            "  The REST store path  ",
+            tags=["Ops", "a, b"],
+            memory_type="decision",
+            metadata={"tags": ["extra"], "type": "x", "k": 1},
+        )
+    assert body["success"] is True
+    assert body["message"] == "Memory stored successfully"
+    assert body["content_hash"] == content_hash("The REST store path")
+    memory = body["memory"]
+    assert list(memory) == MEMORY_KEYS
+    assert memory["tags"] == ["ops", "a- b", "extra", "agent:hooks"]
+    assert memory["metadata"] == {"k": 1}
+    assert memory["memory_type"] == "decision"
+    assert memory["created_at_iso"].endswith("Z")
+    # Acknowledged means committed: an independent reader of the file sees it.
+    assert body["content_hash"] in db_state(tmp_path / "db.sqlite").active
+
+
+def test_duplicate_and_unknown_type_answers(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        store(c, "duplicate me")
+        dup = store(c, "DUPLICATE me")
+        coerced = store(c, "typed oddly", memory_type="weird")
+    assert dup == {
+        "success": False,
+        "message": "Duplicate content detected (exact match)",
+        "content_hash": None,
+        "memory": None,
+    }
+    assert coerced["memory"]["memory_type"] == "observation"
+    assert coerced["message"].startswith(
+        "Memory stored successfully Warning: requested memory_type 'weird' is not in the ontology"
+    )
+
+
+def test_list_get_update_delete(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        hashes = [store(c, f"listed memory {i}", tags=["t"])["content_hash"] for i in range(3)]
+        page = c.get("/api/memories", params={"page": 1, "page_size": 2, "tag": "t"}).json()
+        assert [m["content_hash"] for m in page["memories"]] == hashes[::-1][:2]
+        assert (page["total"], page["page"], page["page_size"], page["has_more"]) == (3, 1, 2, True)
+        last = c.get("/api/memories", params={"page": 2, "page_size": 2}).json()
+        assert last["has_more"] is False
+
+        one = c.get(f"/api/memories/{hashes[0]}")
+        assert one.status_code == 200
+        assert list(one.json()) == MEMORY_KEYS
+        missing = c.get(f"/api/memories/{'0' * 64}")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Memory not found"})
+
+        unchanged = c.put(f"/api/memories/{hashes[0]}", json={}).json()
+        assert unchanged["message"] == "No updates provided - memory unchanged"
+        merged = c.put(f"/api/memories/{hashes[0]}", json={"metadata": {"a": 1}}).json()
+        merged = c.put(f"/api/memories/{hashes[0]}", json={"metadata": {"b": 2}}).json()
+        assert merged["memory"]["metadata"] == {"a": 1, "b": 2}
+        retagged = c.put(f"/api/memories/{hashes[0]}", json={"tags": ["new"]}).json()
+        assert retagged["message"].startswith("Updated fields: tags")
+        assert retagged["memory"]["tags"] == ["new"]
+        nowhere = c.put(f"/api/memories/{'1' * 64}", json={"tags": ["x"]})
+        assert nowhere.status_code == 404
+        assert nowhere.json() == {"detail": f"Memory with hash {'1' * 64} not found"}
+
+        gone = c.delete(f"/api/memories/{hashes[1]}")
+        assert gone.json() == {
+            "success": True,
+            "message": f"Successfully deleted memory {hashes[1]}",
+            "content_hash": hashes[1],
+        }
+        again = c.delete(f"/api/memories/{hashes[1]}")
+        assert (again.status_code, again.json()) == (404, {"detail": "Memory not found"})
+        every = c.delete(f"/api/memories/{hashes[2]}", params={"store": "all"})
+        assert every.status_code == 400
+        assert c.get(f"/api/memories/{hashes[2]}").status_code == 200
+
+
+def test_searches(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        first = store(c, "alpha release notes", tags=["proj", "key-decisions"])["content_hash"]
+        store(c, "beta rollout plan", tags=["proj"])
+        store(c, "gamma unrelated", tags=["other"])
+
+        found = c.post("/api/search", json={"query": "alpha release notes", "n_results": 2})
+        body = found.json()
+        assert body["search_type"] == "semantic"
+        assert body["total_found"] == len(body["results"]) == 2
+        top = body["results"][0]
+        assert top["memory"]["content_hash"] == first
+        assert top["relevance_reason"] == f"Semantic similarity: {top['similarity_score']:.3f}"
+
+        tagged = c.post("/api/search/by-tag", json={"tags": ["proj", "key-decisions"], "limit": 1})
+        body = tagged.json()
+        assert body["query"] == "Tags: proj, key-decisions (ANY)"
+        assert body["total_found"] == 2
+        assert len(body["results"]) == 1
+        assert body["results"][0]["memory"]["content"] == "beta rollout plan"  # newest first
+        assert body["results"][0]["relevance_reason"] == "Tags match (ANY): proj"
+        empty = c.post("/api/search/by-tag", json={"tags": []})
+        assert (empty.status_code, empty.json()) == (
+            400,
+            {"detail": "At least one tag must be specified"},
+        )
+
+        today = c.post("/api/search/by-time", json={"query": "today", "n_results": 5}).json()
+        assert today["search_type"] == "time"
+        assert len(today["results"]) == 3
+        assert {r["relevance_reason"] for r in today["results"]} == {"Time match: today"}
+        assert {r["similarity_score"] for r in today["results"]} == {None}
+        # The hooks' Phase 0 query: unparsable for 12.4 and for memhub alike.
+        hooks = c.post("/api/search/by-time", json={"query": "last-2-weeks", "n_results": 3})
+        assert hooks.status_code == 400
+        assert hooks.json()["detail"].startswith("Could not parse time query: 'last-2-weeks'.")
+
+        similar = c.get(f"/api/search/similar/{first}", params={"n_results": 5}).json()
+        assert similar["search_type"] == "similar"
+        assert first not in [r["memory"]["content_hash"] for r in similar["results"]]
+        assert len(similar["results"]) == 2
+        assert similar["query"] == "Similar to: alpha release notes..."
+
+
+def test_searches_write_nothing(daemon: HttpDaemon, tmp_path: Path) -> None:
+    with daemon.client() as c:
+        store(c, "read me often", metadata={"k": "v"})
+        for _ in range(3):
+            c.post("/api/search", json={"query": "read me often"})
+        listed = c.get("/api/memories").json()["memories"][0]
+    assert listed["metadata"] == {"k": "v"}  # 12.4 adds access_count, last_accessed_at, …
+    assert listed["updated_at"] == listed["created_at"]
+
+
+def test_tags_types_health(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        store(c, "one", tags=["b", "a"])
+        store(c, "two", tags=["b"])
+        assert c.get("/api/tags").json() == {
+            "tags": [{"tag": "b", "count": 2}, {"tag": "a", "count": 1}]
+        }
+        types = c.get("/api/types").json()
+        assert types == sorted(types)
+        assert {"decision", "observation", "session", "note"} <= set(types)
+        detailed = c.get("/api/health/detailed").json()
+    assert detailed["status"] == "healthy"
+    assert detailed["storage"]["backend"] == "sqlite-vec"
+    assert detailed["storage"]["status"] == "connected"
+    assert detailed["statistics"]["total_memories"] == 2
+    assert detailed["statistics"]["unique_tags"] == 2
+    with daemon.client(key=None) as anonymous:
+        assert anonymous.get("/api/health").json() == {"status": "healthy"}
+
+
+def test_harvest_and_quality_are_501_with_a_reason(daemon: HttpDaemon, tmp_path: Path) -> None:
+    with daemon.client() as c:
+        h = store(c, "rate me")["content_hash"]
+        for reply in (
+            c.post("/api/harvest", json={"sessions": 1, "project_path": "x"}),
+            c.post(f"/api/quality/memories/{h}/evaluate", json={}),
+            c.post(f"/api/quality/memories/{h}/rate", json={"rating": 1}),
+            c.get(f"/api/quality/memories/{h}"),
+        ):
+            assert reply.status_code == 501
+            assert "not implemented by memhub yet" in reply.json()["detail"]
+        memory = c.get(f"/api/memories/{h}").json()
+    assert memory["metadata"] == {}
+
+
+def test_openapi_describes_what_is_served(daemon: HttpDaemon) -> None:
+    with daemon.client(key=None) as c:
+        doc = c.get("/openapi.json").json()
+    paths = doc["paths"]
+    assert set(paths) == {
+        "/api/health",
+        "/api/health/detailed",
+        "/api/memories",
+        "/api/memories/{content_hash}",
+        "/api/tags",
+        "/api/types",
+        "/api/search",
+        "/api/search/by-tag",
+        "/api/search/by-time",
+        "/api/search/similar/{content_hash}",
+        "/api/harvest",
+        "/api/quality/memories/{content_hash}/evaluate",
+        "/api/quality/memories/{content_hash}/rate",
+        "/api/quality/memories/{content_hash}",
+    }
+    assert set(paths["/api/memories/{content_hash}"]) == {"get", "put", "delete"}
+    create = doc["components"]["schemas"]["MemoryCreateRequest"]
+    assert create["required"] == ["content"]
+
+
+def test_named_stores_as_12_4_partitions_them(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        mine = store(c, "kept in the second store", tags=["s2-tag"], store="s2")["content_hash"]
+        store(c, "kept in the default store", tags=["d-tag"])
+        again = store(c, "kept in the second store")
+        assert again["success"] is False
+        assert again["message"].startswith("Duplicate content detected (exact match)")
+        assert "s2" in again["message"]
+        in_s2 = c.get("/api/memories", params={"store": "s2"}).json()
+        assert [m["content_hash"] for m in in_s2["memories"]] == [mine]
+        default = c.get("/api/memories").json()["memories"]
+        assert mine not in [m["content_hash"] for m in default]
+        assert c.get("/api/memories", params={"store": "all"}).json()["total"] == 2
+        assert c.get(f"/api/memories/{mine}").status_code == 404
+        assert c.get(f"/api/memories/{mine}", params={"store": "all"}).status_code == 200
+        found = c.post("/api/search", json={"query": "second store", "store": "s2"}).json()
+        assert [r["memory"]["content_hash"] for r in found["results"]] == [mine]
+        assert c.get("/api/tags", params={"store": "s2"}).json() == {
+            "tags": [{"tag": "s2-tag", "count": 1}]
+        }
+        wrong = c.delete(f"/api/memories/{mine}")  # it is not in the default store
+        assert wrong.status_code == 404
+        assert c.delete(f"/api/memories/{mine}", params={"store": "s2"}).status_code == 200
+        bad = c.get("/api/memories", params={"store": ""})
+        assert bad.status_code == 400
+        assert bad.json()["detail"].startswith("invalid store ''")
