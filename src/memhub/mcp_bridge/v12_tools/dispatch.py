@@ -23,13 +23,39 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Daemon", dict[str, Any]], Awaitable[ToolResult]]
 
+OLD_DAEMON: Final = (
+    "Error: the running memhub daemon predates {tool}; stop it (`memhub stop`) and the next "
+    "call starts this version's daemon"
+)
 MISSING: Final[dict[str, str]] = {}
 """12.4 tools memhub advertises but cannot serve yet: name -> what is missing."""
 
 
 def handlers() -> dict[str, Handler]:
     """The served extra tools (imported on first use: the bridge starts without them)."""
-    return {}
+    from memhub.mcp_bridge.v12_tools import (
+        conflicts,
+        distill,
+        guides,
+        mistakes,
+        quarantine,
+        sessions,
+    )
+
+    return {
+        "mistake_note_add": mistakes.add,
+        "mistake_note_search": mistakes.search,
+        "mistake_note_update": mistakes.update,
+        "mistake_note_delete": mistakes.delete,
+        "get_quarantined_memories": quarantine.listing,
+        "unquarantine_memory": quarantine.release,
+        "memory_conflicts": conflicts.listing,
+        "memory_resolve": conflicts.resolve,
+        "commit_session_legacy": sessions.commit,
+        "get_bootstrap_profile": guides.bootstrap,
+        "get_onboarding_guide": guides.onboarding,
+        "memory_distill": distill.distill,
+    }
 
 
 def validation_error(name: str, arguments: dict[str, Any]) -> str:
