@@ -394,3 +394,37 @@ async def test_the_tools_work_by_name_without_v12_advertising(db: Path) -> None:
             result = await c.call_tool("get_onboarding_guide", {"client_type": "kiro"})
             assert not result.is_error
             assert len(text_of(result)) == 3199
+
+
+async def test_memory_graph_texts_and_bad_input(db: Path) -> None:
+    with trio.fail_after(60):
+        async with open_bridge(db, MEMHUB_TOOL_SCHEMAS="v12") as c:
+            a = stored_hash(await call_ok(c, "memory_store", {"content": "graph node a"}))
+            b = stored_hash(await call_ok(c, "memory_store", {"content": "graph node b"}))
+            conn = apsw.Connection(str(db))
+            conn.execute(
+                "INSERT INTO memory_graph VALUES (?, ?, 0.5, '[\"x\"]', '{}', 1.0, 'causes')",
+                (a, b),
+            )
+            conn.close()
+            path = json.loads(
+                await call_ok(c, "memory_graph", {"action": "path", "hash1": a, "hash2": b})
+            )
+            assert path == {"success": True, "path": [a, b], "length": 2}
+            near = json.loads(await call_ok(c, "memory_graph", {"action": "connected", "hash": b}))
+            assert near == {"success": True, "connected": [{"hash": a, "distance": 1}], "count": 1}
+            assert await call_ok(c, "memory_graph", {"action": "connected"}) == (
+                "Error: hash is required for 'connected' action"
+            )
+            assert await call_ok(c, "memory_graph", {"action": "path", "hash1": a}) == (
+                "Error: hash1 and hash2 are required for 'path' action"
+            )
+            bad = await call_err(c, "memory_graph", {"action": "list_entities"})
+            assert bad.startswith("Input validation error: 'list_entities' is not one of")
+            huge = await call_ok(
+                c, "memory_graph", {"action": "connected", "hash": a, "max_hops": 10**6}
+            )
+            assert huge == (
+                "Error in memory_graph action 'connected': "
+                "max_hops must be between 0 and 16, got 1000000"
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import evolution, mistakes
+from memhub.extras import evolution, graph, mistakes
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -28,4 +28,6 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await evolution.resolve(svc, request, client)
         case m.VersionedUpdate():
             return await evolution.versioned_update(svc, request, client)
+        case m.GraphQuery():
+            return await graph.query(svc, request)
     raise TypeError(f"not an extra tool's request: {type(request).__name__}")

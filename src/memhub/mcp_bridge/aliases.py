@@ -304,7 +304,6 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "memory_ingest": "document ingestion",
     "memory_harvest": "transcript harvesting",
     "memory_quality": "quality scoring",
-    "memory_graph": "the memory graph",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
     # 12.x tools

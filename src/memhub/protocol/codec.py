@@ -74,6 +74,7 @@ TAGS: Final[dict[type, str]] = {
     m.ListConflicts: "list_conflicts",
     m.ResolveConflict: "resolve_conflict",
     m.VersionedUpdate: "versioned_update",
+    m.GraphQuery: "graph_query",
     m.MistakeNoted: "mistake_noted",
     m.ConflictList: "conflict_list",
     m.Versioned: "versioned",

@@ -77,6 +77,24 @@ class VersionedUpdate:
     store: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class GraphQuery:
+    """One read-only ``memory_graph`` walk: ``connected`` (``hash``, ``max_hops``), ``path``
+    (``hash1`` → ``hash2`` in at most ``max_depth`` nodes), ``subgraph`` (``hash``,
+    ``radius``), ``infer`` (``rel_type``, ``max_hops``), ``suggest`` (``hash``). Answered
+    with 12.4's JSON in :class:`ToolData`."""
+
+    id: int
+    action: str
+    hash: str | None = None
+    hash1: str | None = None
+    hash2: str | None = None
+    max_hops: int = 2
+    max_depth: int = 5
+    radius: int = 2
+    rel_type: str = "related"
+
+
 # ---------------------------------------------------------------------------------------------
 # Daemon -> client
 
@@ -126,5 +144,12 @@ class ToolData:
     data: dict[str, Any]
 
 
-REQUESTS = (MistakeNoteAdd, BumpSessionCounter, ListConflicts, ResolveConflict, VersionedUpdate)
+REQUESTS = (
+    MistakeNoteAdd,
+    BumpSessionCounter,
+    ListConflicts,
+    ResolveConflict,
+    VersionedUpdate,
+    GraphQuery,
+)
 REPLIES = (MistakeNoted, ConflictList, Versioned, ToolData)

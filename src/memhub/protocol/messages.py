@@ -17,6 +17,7 @@ import attrs
 from memhub.protocol.extras import BumpSessionCounter as BumpSessionCounter
 from memhub.protocol.extras import ConflictInfo as ConflictInfo
 from memhub.protocol.extras import ConflictList as ConflictList
+from memhub.protocol.extras import GraphQuery as GraphQuery
 from memhub.protocol.extras import ListConflicts as ListConflicts
 from memhub.protocol.extras import MistakeNoteAdd as MistakeNoteAdd
 from memhub.protocol.extras import MistakeNoted as MistakeNoted
@@ -291,6 +292,7 @@ Request = (
     | ListConflicts
     | ResolveConflict
     | VersionedUpdate
+    | GraphQuery
 )
 ClientMsg = Hello | Request
 

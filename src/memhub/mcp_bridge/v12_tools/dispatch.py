@@ -36,6 +36,7 @@ def handlers() -> dict[str, Handler]:
     from memhub.mcp_bridge.v12_tools import (
         conflicts,
         distill,
+        graph,
         guides,
         mistakes,
         quarantine,
@@ -55,6 +56,7 @@ def handlers() -> dict[str, Handler]:
         "get_bootstrap_profile": guides.bootstrap,
         "get_onboarding_guide": guides.onboarding,
         "memory_distill": distill.distill,
+        "memory_graph": graph.graph,
     }
 
 
