@@ -9,6 +9,7 @@ one snapshot each, as the daemon runs them.
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import sys
@@ -43,13 +44,13 @@ def main() -> None:
         storage.writer.run_batch([WriteCall(lambda txn: txn.put_edges(edges, replace=True))])
         print(f"wrote {len(edges)} edges in {time.perf_counter() - t0:.2f} s")
         reader = storage.open_reader()
-        times, lengths = [], []
+        times: list[float] = []
+        lengths: list[int] = []
         for _ in range(50):
             a, b = rng.choice(nodes), rng.choice(nodes)
             t0 = time.perf_counter()
-            found = reader.run(
-                lambda snap, a=a, b=b: walks.path(snap, a, b, 8), time.monotonic() + 30
-            )
+            found = reader.run(functools.partial(walks.path, source=a, target=b, max_depth=8),
+                               time.monotonic() + 30)  # fmt: skip
             times.append((time.perf_counter() - t0) * 1000)
             lengths.append(found["length"])
         times.sort()

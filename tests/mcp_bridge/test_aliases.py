@@ -209,7 +209,6 @@ def test_missing_required_argument_names_it(old: Any, key: Any) -> None:
         "memory_consolidate",
         "memory_ingest",
         "memory_quality",
-        "memory_graph",
         "memory_harvest",
         "get_raw_embedding",
         "memory_rate",

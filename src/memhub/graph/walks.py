@@ -120,8 +120,7 @@ def path(snap: Snapshot, source: str, target: str, max_depth: int) -> dict[str, 
         work += len(out)
         if work > WORK_LIMIT - 1:
             raise TooLarge(
-                f"a path from {source} would look at more than {WORK_LIMIT} edges; "
-                "lower max_depth"
+                f"a path from {source} would look at more than {WORK_LIMIT} edges; lower max_depth"
             )
         by_source: dict[str, list[str]] = {}
         for e in out:

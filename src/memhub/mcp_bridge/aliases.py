@@ -336,6 +336,7 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
     via = f" (now {resolved})" if requested != resolved else ""
     return (
         f"Error: {requested}{via} is not supported by memhub: {what} is an mcp-memory-service "
-        "extra. memhub serves memory_store, memory_store_session, memory_search, memory_list, "
-        "memory_delete, memory_update, memory_health, memory_stats and memory_cleanup."
+        "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
+        "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
+        "commits, onboarding guides, bootstrap profile and distill."
     )
