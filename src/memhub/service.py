@@ -25,6 +25,7 @@ from memhub.domain.hashing import content_hash
 from memhub.domain.sessions import session_chunks, session_id_of
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound
+from memhub.extras import dispatch as extras
 from memhub.health import HealthReporter
 from memhub.protocol import messages as m
 from memhub.storage.model import Filters, NewMemory
@@ -148,6 +149,8 @@ class MemoryService:
                 return await self.counts.days(request)
             case m.ListClients():
                 return self.callers.listing(request)
+        if extras.handles(request):  # mcp-memory-service 12.4's extra tools
+            return await extras.handle(self, request, client)
         raise BadRequest(f"unsupported request {type(request).__name__}")
 
     async def _settle(self) -> None:

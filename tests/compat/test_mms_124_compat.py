@@ -151,13 +151,14 @@ def test_agent_scoped_rows_both_ways_on_one_file(tmp_path: Path) -> None:
     assert_consistent(db)
 
 
-def test_v12_schema_additions_are_124s_own(tmp_path: Path) -> None:
-    from memhub.mcp_bridge import schemas, schemas_v12
+def test_v12_tool_list_is_124s_own_registry(tmp_path: Path) -> None:
+    from memhub.mcp_bridge import schemas
+    from memhub.mcp_bridge.v12_tools import catalog
 
     python = ensure_mms_venv(VERSION)
     dump = (
         "import json; from mcp_memory_service.tools.registry import TOOL_REGISTRY; "
-        "print(json.dumps({t.name: t.input_schema for t in TOOL_REGISTRY}))"
+        "print(json.dumps([[t.name, t.description, t.input_schema] for t in TOOL_REGISTRY]))"
     )
     done = subprocess.run(
         [str(python), "-c", dump],
@@ -168,16 +169,8 @@ def test_v12_schema_additions_are_124s_own(tmp_path: Path) -> None:
         check=True,
     )
     registry = json.loads(done.stdout.strip().splitlines()[-1])
-    for spec in schemas.TOOLS:
-        theirs = registry[spec.name].get("properties", {})
-        ours = schemas.input_schema(spec.name, {"MEMHUB_TOOL_SCHEMAS": "v12"})["properties"]
-        for key in schemas_v12.ADDED_PROPERTIES.get(spec.name, {}):
-            assert ours[key] == theirs[key], (spec.name, key)
-        # every argument 12.4 takes is advertised in v12 mode (descriptions may be 10.59's)
-        assert set(theirs) <= set(ours), spec.name
-    assert ours is not None
-    search = schemas.input_schema("memory_search", {"MEMHUB_TOOL_SCHEMAS": "v12"})
-    assert (
-        search["properties"]["mode"]["enum"]
-        == registry["memory_search"]["properties"]["mode"]["enum"]
-    )
+    assert [name for name, _, _ in registry] == catalog.names()
+    for name, description, schema in registry:
+        assert schemas.input_schema(name, {"MEMHUB_TOOL_SCHEMAS": "v12"}) == schema, name
+        assert catalog.input_schema(name) == schema, name
+        assert next(t for t in catalog.tools() if t["name"] == name)["description"] == description

@@ -252,9 +252,6 @@ async def test_every_alias_end_to_end(db: Path) -> None:
                 ("rate_memory", {"content_hash": h, "rating": 1}),
                 ("get_memory_quality", {"content_hash": h}),
                 ("analyze_quality_distribution", {}),
-                ("find_connected_memories", {"hash": h}),
-                ("find_shortest_path", {"hash1": h, "hash2": h}),
-                ("get_memory_subgraph", {"hash": h}),
                 ("get_raw_embedding", {"content": "x"}),
                 ("memory_rate", {"content_hash": h}),
             ]

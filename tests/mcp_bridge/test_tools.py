@@ -335,15 +335,18 @@ async def test_update_errors() -> None:
     )
     assert result.text == f"Failed to update memory metadata: Memory with hash {H1} not found"
     assert not result.is_error
+    missing = NotFound(f"Memory {H1} not found")
     versioned = await call_tool(
-        FakeDaemon(),
+        FakeDaemon(missing),
         "memory_update",
         {"content_hash": H1, "updates": {"content": "x"}, "versioned": True},
     )
-    assert (
-        versioned.text
-        == "Error: versioned updates are not supported by the current storage backend."
+    assert versioned.text == f"Failed versioned update: Memory {H1} not found"
+    assert not versioned.is_error
+    no_content = await call_tool(
+        FakeDaemon(), "memory_update", {"content_hash": H1, "updates": {"a": 1}, "versioned": True}
     )
+    assert no_content.text == "Error: versioned update requires 'content' field in updates."
 
 
 async def test_health_stats_cleanup() -> None:

@@ -304,24 +304,11 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "memory_ingest": "document ingestion",
     "memory_harvest": "transcript harvesting",
     "memory_quality": "quality scoring",
-    "memory_graph": "the memory graph",
-    "memory_conflicts": "conflict detection",
-    "memory_resolve": "conflict resolution",
-    "mistake_note_add": "mistake notes",
-    "mistake_note_search": "mistake notes",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
     # 12.x tools
-    "memory_distill": "distillation",
     "memory_explore": "entity exploration",
     "memory_detail": "entity detail",
-    "mistake_note_update": "mistake notes",
-    "mistake_note_delete": "mistake notes",
-    "get_quarantined_memories": "quarantine",
-    "unquarantine_memory": "quarantine",
-    "commit_session_legacy": "session commits",
-    "get_bootstrap_profile": "agent bootstrap profiles",
-    "get_onboarding_guide": "the onboarding guide",
     "memory_observe": "auto-capture",
 }
 """MMS tool names memhub knows but does not serve, with what they would have done."""
@@ -349,6 +336,7 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
     via = f" (now {resolved})" if requested != resolved else ""
     return (
         f"Error: {requested}{via} is not supported by memhub: {what} is an mcp-memory-service "
-        "extra. memhub serves memory_store, memory_store_session, memory_search, memory_list, "
-        "memory_delete, memory_update, memory_health, memory_stats and memory_cleanup."
+        "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
+        "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
+        "commits, onboarding guides, bootstrap profile and distill."
     )

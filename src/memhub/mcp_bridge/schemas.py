@@ -3,8 +3,8 @@
 Names, descriptions, input schemas and annotations are MMS's ``handle_list_tools`` output for
 its nine core tools, in its order, byte for byte: clients (and users' prompts) were written
 against that text, and a drop-in must not make Claude see a different tool. The descriptions
-keep MMS's odd indentation for the same reason. The MMS extras (consolidation, ingest, harvest,
-quality, graph, conflicts, mistake notes) are not advertised: memhub does not implement them.
+keep MMS's odd indentation for the same reason. With ``MEMHUB_TOOL_SCHEMAS=v12`` the list is
+12.4's 28 tools instead (:mod:`memhub.mcp_bridge.v12_tools.catalog`).
 
 This module is pure data; :func:`mcp_tools` converts it to SDK objects on demand so that
 importing the bridge stays cheap.
@@ -12,7 +12,6 @@ importing the bridge stays cheap.
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import TYPE_CHECKING, Any, Final
 
@@ -682,9 +681,9 @@ TOOLS_BY_NAME: Final[dict[str, ToolSpec]] = {t.name: t for t in TOOLS}
 
 
 SCHEMA_GENERATION_ENV: Final = "MEMHUB_TOOL_SCHEMAS"
-"""``v10`` (default): 10.59's schemas byte for byte. ``v12``: the same schemas plus the
-properties 12.4 added (``agent_id``, ``store``, ``rerank``, ``summarize``, …) and the
-``ranked`` search mode, for clients whose model should see 12.x's arguments."""
+"""``v10`` (default): 10.59's nine tools byte for byte. ``v12``: 12.4's list of 28 tools exactly
+(names, order, descriptions, input schemas, annotations), for clients whose model should see
+12.x's tools and arguments."""
 
 
 def advertises_v12(environ: Mapping[str, str] | None = None) -> bool:
@@ -694,27 +693,26 @@ def advertises_v12(environ: Mapping[str, str] | None = None) -> bool:
 
 def input_schema(name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The input schema advertised (and validated) for tool ``name``."""
-    base = TOOLS_BY_NAME[name].input_schema
     if not advertises_v12(environ):
-        return base
-    from memhub.mcp_bridge import schemas_v12
+        return TOOLS_BY_NAME[name].input_schema
+    from memhub.mcp_bridge.v12_tools import catalog
 
-    added = schemas_v12.ADDED_PROPERTIES.get(name, {})
-    properties = {**base.get("properties", {}), **copy.deepcopy(added)}
-    if name == "memory_search":
-        properties["mode"] = {**properties["mode"], "enum": list(schemas_v12.SEARCH_MODES)}
-    return {**base, "properties": properties}
+    return catalog.input_schema(name)
 
 
 def mcp_tools() -> list[mcp_types.Tool]:
-    """The advertised tools as SDK objects, in MMS's order."""
+    """The advertised tools as SDK objects: 10.59's nine, or (``v12``) 12.4's 28, in order."""
     import mcp_types
 
+    if advertises_v12():
+        from memhub.mcp_bridge.v12_tools import catalog
+
+        return catalog.mcp_tools()
     return [
         mcp_types.Tool(
             name=t.name,
             description=t.description,
-            input_schema=input_schema(t.name),
+            input_schema=t.input_schema,
             annotations=mcp_types.ToolAnnotations(**_snake(t.annotations())),
         )
         for t in TOOLS

@@ -19,6 +19,7 @@ from memhub.mcp_bridge import aliases, outcomes, reads, schemas, writes
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import v12_arguments as v12
 from memhub.mcp_bridge.calls import Daemon, ToolResult
+from memhub.mcp_bridge.v12_tools import dispatch as v12_tools
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,6 +35,8 @@ async def call_tool(daemon: Daemon, name: str, arguments: Mapping[str, Any] | No
     violation, required = ("", False)
     if name in schemas.TOOLS_BY_NAME:
         violation, required = outcomes.schema_violation(schemas.input_schema(name), args)
+    elif refused := v12_tools.validation_error(name, args):
+        return ToolResult(refused, is_error=True)  # 12.4's SDK refuses these calls outright
     if violation and required:
         return ToolResult(violation, is_error=True)
     result = await _dispatch(daemon, name, args)
@@ -55,6 +58,9 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
         resolved, args = aliases.resolve(name, args)
     except a.ArgumentError as exc:
         return _Outcome(f"Error: {exc}")
+    extra = await v12_tools.run(daemon, resolved, args)
+    if extra is not None:
+        return _Outcome(extra.text, flagged=extra.is_error)
     unsupported = aliases.unsupported_message(name, resolved)
     if unsupported is not None:
         return _Outcome(unsupported)

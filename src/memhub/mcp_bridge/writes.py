@@ -187,8 +187,9 @@ async def update(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     if not isinstance(updates, dict):
         return fail("Error: updates must be a dictionary")
     if a.as_bool(args.get("versioned"), "versioned", False):
-        # MMS's own answer for a backend without versioned updates.
-        return fail("Error: versioned updates are not supported by the current storage backend.")
+        from memhub.mcp_bridge.v12_tools import versioned  # 12.x's versioned content change
+
+        return await versioned.update(daemon, target, updates, args)
     fields: list[str] = []
     tags = memory_type = None
     metadata: dict[str, Any] = {}

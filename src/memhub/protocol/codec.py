@@ -68,6 +68,17 @@ TAGS: Final[dict[type, str]] = {
     m.Ok: "ok",
     m.Failed: "error",
     m.Event: "event",
+    # mcp-memory-service 12.4's extra tools (memhub.protocol.extras)
+    m.MistakeNoteAdd: "mistake_note_add",
+    m.BumpSessionCounter: "bump_session_counter",
+    m.ListConflicts: "list_conflicts",
+    m.ResolveConflict: "resolve_conflict",
+    m.VersionedUpdate: "versioned_update",
+    m.GraphQuery: "graph_query",
+    m.MistakeNoted: "mistake_noted",
+    m.ConflictList: "conflict_list",
+    m.Versioned: "versioned",
+    m.ToolData: "tool_data",
 }
 CLIENT_TAGS: Final = frozenset(TAGS[t] for t in get_args(m.ClientMsg))
 SERVER_TAGS: Final = frozenset(TAGS[t] for t in get_args(m.ServerMsg))

@@ -14,6 +14,18 @@ from typing import Any, Literal
 
 import attrs
 
+from memhub.protocol.extras import BumpSessionCounter as BumpSessionCounter
+from memhub.protocol.extras import ConflictInfo as ConflictInfo
+from memhub.protocol.extras import ConflictList as ConflictList
+from memhub.protocol.extras import GraphQuery as GraphQuery
+from memhub.protocol.extras import ListConflicts as ListConflicts
+from memhub.protocol.extras import MistakeNoteAdd as MistakeNoteAdd
+from memhub.protocol.extras import MistakeNoted as MistakeNoted
+from memhub.protocol.extras import ResolveConflict as ResolveConflict
+from memhub.protocol.extras import ToolData as ToolData
+from memhub.protocol.extras import Versioned as Versioned
+from memhub.protocol.extras import VersionedUpdate as VersionedUpdate
+
 SearchMode = Literal["semantic", "exact", "hybrid"]
 TagMatch = Literal["any", "all"]
 EventKind = Literal["stored", "updated", "deleted"]
@@ -274,6 +286,13 @@ Request = (
     | CountTypes
     | CountDays
     | ListClients
+    # mcp-memory-service 12.4's extra tools (memhub.protocol.extras)
+    | MistakeNoteAdd
+    | BumpSessionCounter
+    | ListConflicts
+    | ResolveConflict
+    | VersionedUpdate
+    | GraphQuery
 )
 ClientMsg = Hello | Request
 
@@ -603,6 +622,10 @@ Reply = (
     | TypeCounts
     | DayCounts
     | Clients
+    | MistakeNoted
+    | ConflictList
+    | Versioned
+    | ToolData
     | Ok
     | Failed
 )

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         StorageStats,
         Totals,
     )
+    from memhub.storage.relations import Conflict, Direction, Edge, EntityCount, Lineage
 
 T = TypeVar("T")
 
@@ -93,6 +94,28 @@ class WriteTxn(Protocol):
 
     def cleanup_duplicates(self) -> list[str]: ...
 
+    # -- 12.x's memory graph and evolution (values in storage/relations.py) ---------------------
+
+    def get(self, content_hash: str) -> m.MemoryRecord | None:
+        """The live memory with this hash (any store), as this transaction sees it."""
+        ...
+
+    def put_edges(self, edges: Sequence[Edge], *, replace: bool) -> int:
+        """Write graph rows: ``replace`` overwrites the pair's edge (12.x's associations and
+        contradictions), else an existing pair is kept (its entity links)."""
+        ...
+
+    def delete_edges(self, pairs: Sequence[tuple[str, str]]) -> int: ...
+
+    def resolve_conflict(self, winner_hash: str, loser_hash: str) -> None:
+        """The loser is superseded by the winner; the winner's confidence is 1.0."""
+        ...
+
+    def supersede(self, old_hash: str, item: NewMemory, *, reason: str | None) -> m.MemoryRecord:
+        """Store ``item`` as the next version of ``old_hash`` (in its store) and mark the old
+        one superseded, atomically."""
+        ...
+
 
 class Snapshot(Protocol):
     """The reads of one consistent snapshot."""
@@ -127,6 +150,36 @@ class Snapshot(Protocol):
         """What a check of the store's own structure finds wrong (None: nothing). Slow: a
         scan of the whole store (SQLite's ``quick_check``); engines that cannot say return None."""
         ...
+
+    # -- 12.x's memory graph and evolution ------------------------------------------------------
+
+    def edges(
+        self,
+        hashes: Sequence[str],
+        *,
+        direction: Direction,
+        relationship: str | None = None,
+        limit: int,
+    ) -> list[Edge]:
+        """Edges leaving, entering or touching any of ``hashes``, by (source, target); at most
+        ``limit + 1`` (more than ``limit`` means the caller asked for too much)."""
+        ...
+
+    def edges_among(self, nodes: Sequence[str]) -> list[Edge]:
+        """Edges between ``nodes`` (at most 500)."""
+        ...
+
+    def edges_of_type(self, relationship: str, limit: int) -> list[Edge]:
+        """Every edge of one type (at most ``limit + 1``)."""
+        ...
+
+    def entity_counts(self, limit: int) -> list[EntityCount]: ...
+
+    def entity_memories(self, name: str, limit: int) -> list[str]: ...
+
+    def conflicts(self) -> list[Conflict]: ...
+
+    def lineage(self, content_hash: str) -> Lineage | None: ...
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         """Counts over every active memory by store, and the feed cursor they are exact at;

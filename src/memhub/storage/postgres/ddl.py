@@ -8,6 +8,8 @@ One schema (``memhub`` unless named otherwise) holds:
   pgvector column beside the row;
 * ``changes``: the ordered change feed every daemon follows (``seq`` from ``change_seq``, taken
   under the store's advisory lock, so ``seq`` order is commit order);
+* ``memory_graph``: mcp-memory-service 12.x's relations between memories (edges, entity links,
+  contradictions), in its own shape;
 * ``meta``: the layout, the embedding model and its dimension (a daemon with another model is
   refused) and how far the change feed has been pruned.
 
@@ -67,6 +69,19 @@ def schema_sql(schema: str, dimension: int) -> list[str]:
             memory jsonb
         )""",
         f"CREATE INDEX IF NOT EXISTS changes_memory ON {s}.changes (memory_id)",
+        # mcp-memory-service 12.x's relations table, of the same shape as its SQLite one.
+        f"""CREATE TABLE IF NOT EXISTS {s}.memory_graph (
+            source_hash text NOT NULL,
+            target_hash text NOT NULL,
+            similarity double precision NOT NULL,
+            connection_types text NOT NULL,
+            metadata text,
+            created_at double precision NOT NULL,
+            relationship_type text DEFAULT 'related',
+            PRIMARY KEY (source_hash, target_hash)
+        )""",
+        f"CREATE INDEX IF NOT EXISTS graph_target ON {s}.memory_graph (target_hash)",
+        f"CREATE INDEX IF NOT EXISTS graph_relationship ON {s}.memory_graph (relationship_type)",
         # A string value of a JSON text column, NULL when the text is not JSON (legacy rows).
         f"""CREATE OR REPLACE FUNCTION {s}.json_text(doc text, key text) RETURNS text
             LANGUAGE plpgsql IMMUTABLE AS $$

@@ -51,6 +51,7 @@ from memhub.storage.model import (
     local_day,
 )
 from memhub.storage.postgres import queries, writes
+from memhub.storage.postgres.graph import GraphReads, GraphWrites
 from memhub.storage.postgres.target import PgTarget
 from memhub.storage.postgres.vectors import register
 
@@ -144,7 +145,7 @@ def explain(target: PgTarget, exc: psycopg.Error, what: str) -> DatabaseError:
     return DatabaseError(f"{target.location}: could not {what}: {exc}")
 
 
-class PgWriteTxn:
+class PgWriteTxn(GraphWrites):
     """The :class:`~memhub.storage.engine.WriteTxn` of one write call."""
 
     def __init__(self, batch: writes.PgBatch) -> None:
@@ -289,7 +290,7 @@ class PgWriteSession:
 
 
 @attrs.define
-class PgSnapshot:
+class PgSnapshot(GraphReads):
     """:class:`~memhub.storage.engine.Snapshot` inside one read transaction."""
 
     cur: Cursor

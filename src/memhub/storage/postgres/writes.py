@@ -278,6 +278,9 @@ def delete_matching(batch: PgBatch, filters: Filters, content_hash: str | None) 
             )
         )
         deleted.append(content_hash_)
+    from memhub.storage.postgres.graph import drop_edges_of  # graph.py imports this module
+
+    drop_edges_of(cur, deleted)
     return deleted
 
 

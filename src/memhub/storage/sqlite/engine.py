@@ -27,6 +27,7 @@ from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Change, ChangeBatch, DedupPolicy, StorageStats
 from memhub.storage.sqlite import queries, writes
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
+from memhub.storage.sqlite.graph import GraphWrites
 from memhub.storage.sqlite.reading import SqliteReadSession
 from memhub.storage.sqlite.schema import Schema, connect
 from memhub.storage.sqlite.values import as_int, text
@@ -70,7 +71,7 @@ def _out_of_room(conn: apsw.Connection) -> str | None:
 
 
 @attrs.define
-class SqliteWriteTxn:
+class SqliteWriteTxn(GraphWrites):
     """The :class:`~memhub.storage.engine.WriteTxn` of one write call."""
 
     batch: writes.WriteBatch

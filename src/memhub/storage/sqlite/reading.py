@@ -21,6 +21,7 @@ from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Totals
 from memhub.storage.sqlite import aggregates, queries
 from memhub.storage.sqlite.feed import ChangeLog, snapshot_cursor
+from memhub.storage.sqlite.graph import GraphReads
 from memhub.storage.sqlite.schema import Schema
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _PROGRESS_STEPS: Final = 2000
 
 
 @attrs.define
-class SqliteSnapshot:
+class SqliteSnapshot(GraphReads):
     """:class:`~memhub.storage.engine.Snapshot` over a read connection inside its snapshot.
 
     ``conn`` stays public for SQLite-only callers (tests, diagnostics); the service uses the

@@ -1,0 +1,155 @@
+"""Wire messages of mcp-memory-service 12.4's extra tools (part of :mod:`memhub.protocol.messages`).
+
+Each request is one operation the daemon must do atomically or close to the data (a
+read-modify-write of a memory, a graph walk, a versioned update); the bridge composes the rest
+from the core requests and formats 12.4's texts. Replies whose shape *is* 12.4's JSON answer
+(graph walks, entity views) travel as :class:`ToolData`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+# ---------------------------------------------------------------------------------------------
+# Client -> daemon
+
+
+@attrs.frozen(kw_only=True)
+class MistakeNoteAdd:
+    """12.4's ``mistake_note_add``: bump the closest mistake note (similarity of ``pattern +
+    context`` to it at least ``dedup_threshold``) or store a new one; a new note refused as
+    a duplicate bumps the memory it duplicates. The bump is one read-modify-write in the
+    writer. The factors are the bridge's ``MCP_ERROR_WEIGHT``, ``MCP_LEARNING_RATE`` and
+    ``MCP_FRUSTRATION_THRESHOLD``."""
+
+    id: int
+    error_pattern: str
+    context_signature: str
+    incorrect_action: str
+    correct_action: str
+    dedup_threshold: float = 0.85
+    error_weight: float = 3.0
+    learning_rate: float = 0.1
+    frustration_threshold: float = 5.0
+    agent_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BumpSessionCounter:
+    """Add one to agent ``agent_id``'s session counter memory (12.4's
+    ``__session_counter_<agent>``), creating it at 1."""
+
+    id: int
+    agent_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ListConflicts:
+    """Unresolved ``contradicts`` pairs of live, current memories, every store."""
+
+    id: int
+
+
+@attrs.frozen(kw_only=True)
+class ResolveConflict:
+    """``winner_hash`` supersedes ``loser_hash`` (12.4's ``memory_resolve``)."""
+
+    id: int
+    winner_hash: str
+    loser_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class VersionedUpdate:
+    """12.4's versioned ``memory_update``: a new version with ``content`` (and optionally new
+    tags and type) inherits the old one's metadata (``metadata`` overrides keys of it) and
+    store; the old version is superseded. ``store``: refuse unless the memory is in it."""
+
+    id: int
+    content_hash: str
+    content: str
+    tags: list[str] | None = None
+    memory_type: str | None = None
+    reason: str | None = None
+    metadata: dict[str, Any] | None = None
+    store: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GraphQuery:
+    """One read-only ``memory_graph`` walk: ``connected`` (``hash``, ``max_hops``), ``path``
+    (``hash1`` → ``hash2`` in at most ``max_depth`` nodes), ``subgraph`` (``hash``,
+    ``radius``), ``infer`` (``rel_type``, ``max_hops``), ``suggest`` (``hash``). Answered
+    with 12.4's JSON in :class:`ToolData`."""
+
+    id: int
+    action: str
+    hash: str | None = None
+    hash1: str | None = None
+    hash2: str | None = None
+    max_hops: int = 2
+    max_depth: int = 5
+    radius: int = 2
+    rel_type: str = "related"
+
+
+# ---------------------------------------------------------------------------------------------
+# Daemon -> client
+
+
+@attrs.frozen(kw_only=True)
+class MistakeNoted:
+    """Reply to ``MistakeNoteAdd``: ``created`` or ``updated`` (an existing note was bumped)."""
+
+    id: int
+    status: str
+    content_hash: str
+    failure_count: int
+
+
+@attrs.frozen(kw_only=True)
+class ConflictInfo:
+    hash_a: str
+    hash_b: str
+    content_a: str
+    content_b: str
+    similarity: float
+    edge_metadata: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ConflictList:
+    """Reply to ``ListConflicts``, each pair once (``hash_a < hash_b``)."""
+
+    id: int
+    conflicts: list[ConflictInfo]
+
+
+@attrs.frozen(kw_only=True)
+class Versioned:
+    """Reply to ``VersionedUpdate``: the new version's hash and its parent's."""
+
+    id: int
+    content_hash: str
+    parent_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class ToolData:
+    """A result whose shape is 12.4's own JSON answer (graph walks, entity views, reports)."""
+
+    id: int
+    data: dict[str, Any]
+
+
+REQUESTS = (
+    MistakeNoteAdd,
+    BumpSessionCounter,
+    ListConflicts,
+    ResolveConflict,
+    VersionedUpdate,
+    GraphQuery,
+)
+REPLIES = (MistakeNoted, ConflictList, Versioned, ToolData)
