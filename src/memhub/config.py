@@ -308,6 +308,9 @@ class Settings:
     busy_retries: int = 8
     checkpoint_wal_bytes: int = 4 * 1024 * 1024
     vector_index: str = "ram"  # "ram" (exact numpy mirror) or "vec0" (sqlite-vec scan)
+    #: Where the mirror keeps its float32 rows: "ram", "disk" (a scratch file beside the
+    #: database) or "auto" (disk from MIRROR_ROWS_ON_DISK_FROM memories at start).
+    mirror_rows: str = "auto"
     embed_cache_size: int = 1024
     custom_memory_types: str | None = None
     allow_origin: tuple[str, ...] = ()
@@ -346,6 +349,9 @@ class Settings:
         index = env.get("MEMHUB_VECTOR_INDEX", "ram").strip().lower() or "ram"
         if index not in ("ram", "vec0"):
             raise ConfigError(f"MEMHUB_VECTOR_INDEX={index!r}: expected ram or vec0")
+        mirror_rows = env.get("MEMHUB_MIRROR_ROWS", "auto").strip().lower() or "auto"
+        if mirror_rows not in ("auto", "ram", "disk"):
+            raise ConfigError(f"MEMHUB_MIRROR_ROWS={mirror_rows!r}: expected auto, ram or disk")
         origins = tuple(
             o.strip() for o in env.get("MEMHUB_ALLOW_ORIGIN", "").split(",") if o.strip()
         )
@@ -382,6 +388,7 @@ class Settings:
             busy_retries=env_int(env, "MEMHUB_BUSY_RETRIES", 8),
             checkpoint_wal_bytes=env_int(env, "MEMHUB_CHECKPOINT_WAL_BYTES", 4 * 1024 * 1024),
             vector_index=index,
+            mirror_rows=mirror_rows,
             embed_cache_size=env_int(env, "MEMHUB_EMBED_CACHE", 1024),
             custom_memory_types=env.get("MCP_CUSTOM_MEMORY_TYPES") or None,
             allow_origin=origins,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import threading
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +24,14 @@ SIZE = 12_000
 QUERIES = 25
 
 
-def build(data: npt.NDArray[np.float32], *, two_pass: bool, first_id: int = 1) -> VectorIndex:
-    index = VectorIndex(data.shape[1], two_pass=two_pass)
+def build(
+    data: npt.NDArray[np.float32],
+    *,
+    two_pass: bool,
+    first_id: int = 1,
+    rows_on_disk: Path | None = None,
+) -> VectorIndex:
+    index = VectorIndex(data.shape[1], two_pass=two_pass, rows_on_disk=rows_on_disk)
     for i, row in enumerate(data):
         index.add(first_id + i, row, float(i))
     return index
@@ -47,13 +54,21 @@ def assert_same(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> 
     assert [d for _, d in got] == pytest.approx([d for _, d in want], abs=1e-6)
 
 
-@pytest.fixture(scope="module", params=SETS)
+@pytest.fixture(scope="module", params=[(s, where) for s in SETS for where in ("ram", "disk")])
 def vector_data(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, npt.NDArray[np.float32], VectorIndex, VectorIndex]:
-    name = str(request.param)
+    name, where = request.param
     data = vector_set(name, SIZE)
-    return name, data, build(data, two_pass=True), build(data, two_pass=False)
+    disk = tmp_path_factory.mktemp("rows") if where == "disk" else None
+    fast = build(data, two_pass=True, rows_on_disk=disk)
+    return name, data, fast, build(data, two_pass=False)
+
+
+@pytest.fixture(params=["ram", "disk"])
+def rows_on_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    """Where the fast index keeps its float32 rows (the reference always keeps them in RAM)."""
+    return tmp_path if request.param == "disk" else None
 
 
 @pytest.mark.parametrize("k", [1, 10, 50])
@@ -123,19 +138,21 @@ def test_error_bound_holds_on_adversarial_vectors():
         assert np.all(np.abs(true - approx) <= err)
 
 
-def test_zero_vector_rows_and_queries_are_handled():
+def test_zero_vector_rows_and_queries_are_handled(rows_on_disk):
     data = random_set(TWO_PASS_MIN_ROWS + 100, 384, 8)
     data[7] = 0.0
-    fast, reference = build(data, two_pass=True), build(data, two_pass=False)
+    fast = build(data, two_pass=True, rows_on_disk=rows_on_disk)
+    reference = build(data, two_pass=False)
     query = data[3]
     assert_same(fast.nearest(query, 10), reference.nearest(query, 10))
     zero = np.zeros(384, dtype=np.float32)
     assert [r for r, _ in fast.nearest(zero, 5)] == [r for r, _ in reference.nearest(zero, 5)]
 
 
-def test_adds_and_removes_keep_codes_and_rows_aligned():
+def test_adds_and_removes_keep_codes_and_rows_aligned(rows_on_disk):
     data = random_set(TWO_PASS_MIN_ROWS * 2, 384, 12)
-    fast, reference = build(data, two_pass=True), build(data, two_pass=False)
+    fast = build(data, two_pass=True, rows_on_disk=rows_on_disk)
+    reference = build(data, two_pass=False)
     rng = np.random.default_rng(13)
     gone = [int(r) for r in rng.choice(np.arange(1, data.shape[0] + 1), 3000, replace=False)]
     fast.remove(gone)
@@ -151,20 +168,21 @@ def test_adds_and_removes_keep_codes_and_rows_aligned():
     assert len(fast) == len(reference) == data.shape[0] - 3000 + 500
 
 
-def test_equal_similarities_rank_by_rowid_in_both_paths():
+def test_equal_similarities_rank_by_rowid_in_both_paths(rows_on_disk):
     data = random_set(TWO_PASS_MIN_ROWS + 100, 384, 16)
     data[100:130] = data[5]  # thirty copies of one vector: a 31-way tie at the top
-    fast, reference = build(data, two_pass=True), build(data, two_pass=False)
+    fast = build(data, two_pass=True, rows_on_disk=rows_on_disk)
+    reference = build(data, two_pass=False)
     want = [6, *range(101, 110)]
     assert [r for r, _ in fast.nearest(data[5], 10)] == want
     assert [r for r, _ in reference.nearest(data[5], 10)] == want
 
 
-def test_searches_stay_consistent_while_rows_are_added_and_removed():
+def test_searches_stay_consistent_while_rows_are_added_and_removed(rows_on_disk):
     """Readers search from worker threads while the writer changes the index."""
     base = random_set(TWO_PASS_MIN_ROWS * 2, 384, 17)
     extra = random_set(2000, 384, 18)
-    fast = build(base, two_pass=True)
+    fast = build(base, two_pass=True, rows_on_disk=rows_on_disk)
     queries = random_set(40, 384, 19)
     problems: list[str] = []
     done = threading.Event()
@@ -239,3 +257,17 @@ def test_recall_is_one_on_real_model_vectors(monkeypatch):
         got = fast.nearest(query, 10)
         assert_same(got, reference.nearest(query, 10))
         assert {r for r, _ in got} == set(exact_top(data, query, 10, everything))
+
+
+def test_rows_on_disk_hold_no_float32_rows_in_ram_and_leave_no_file(tmp_path):
+    data = random_set(TWO_PASS_MIN_ROWS * 2, 384, 21)
+    on_disk = build(data, two_pass=True, rows_on_disk=tmp_path)
+    in_ram = build(data, two_pass=True)
+    assert in_ram.nbytes() - on_disk.nbytes() >= data.nbytes  # the float32 rows left RAM
+    assert list(tmp_path.iterdir()) == []  # the scratch file was unlinked at once
+    small = random_set(50, 384, 22)  # fewer rows than k: every row is read back
+    few = build(small, two_pass=True, rows_on_disk=tmp_path)
+    reference = build(small, two_pass=False)
+    assert_same(few.nearest(small[3], 60), reference.nearest(small[3], 60))
+    on_disk.close()
+    few.close()

@@ -440,6 +440,8 @@ class SqliteStorage:
                 self._side.close()
                 self._side = None
         self._writer.conn.close()
+        if self._index is not None:
+            self._index.close()
 
 
 def _size(path: Path) -> int:

@@ -16,7 +16,7 @@ import apsw
 
 from memhub.errors import StartupError
 from memhub.storage.embedder_check import EmbedderRecord, check_embedder
-from memhub.storage.mirror import VectorIndex
+from memhub.storage.mirror import VectorIndex, rows_on_disk
 from memhub.storage.model import DedupPolicy
 from memhub.storage.sqlite import schema as schema_mod
 from memhub.storage.sqlite.engine import SqliteStorage, SqliteWriteSession, read_fingerprint
@@ -64,10 +64,15 @@ class SqliteOpening:
             check_embedder(
                 EmbedderRecord(schema.embedder, schema.dimension, has_rows), model, str(path)
             )
-            ram_index = settings.vector_index == "ram"
-            index = VectorIndex(schema.dimension, schema.metric) if ram_index else None
             with conn:
-                max_id = read_fingerprint(conn).max_id
+                found = read_fingerprint(conn)
+            max_id = found.max_id
+            index = None
+            if settings.vector_index == "ram":
+                on_disk = rows_on_disk(settings.mirror_rows, found.active)
+                index = VectorIndex(
+                    schema.dimension, schema.metric, rows_on_disk=path.parent if on_disk else None
+                )
             change_log = ChangeLog(max_id)
             writer = SqliteWriteSession(
                 conn,
