@@ -4,6 +4,8 @@ The exact search streams a float32 matrix (1.5 KB per 384-dimension vector) thro
 single-threaded matrix-vector product; at 100k vectors that is ~150 MB per query and costs
 ~10-15 ms on this machine. The same dot products over int8 codes read a quarter of the bytes
 and run on the CPU's integer dot-product instructions (VNNI) through simsimd: ~1.3 ms at 100k.
+The pass runs in blocks of :data:`BLOCK_ROWS` (each block's bounds stay in the CPU's cache), in
+a thread per core when there are many (simsimd and numpy release the GIL).
 The codes only *select candidates*; the final ranking is the exact float32 product, so the
 result is the exact top-k, not an approximation.
 
