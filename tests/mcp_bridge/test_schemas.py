@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from memhub.mcp_bridge import schemas
+from memhub.mcp_bridge.tools import CORE_TOOLS
 
 ADVERTISED = [
     "memory_store",
@@ -34,6 +35,10 @@ EXPECTED = {
 
 def test_names_and_order_are_mms() -> None:
     assert [t.name for t in schemas.TOOLS] == ADVERTISED
+
+
+def test_every_advertised_tool_has_a_handler_and_no_handler_is_unadvertised() -> None:
+    assert set(CORE_TOOLS) == set(ADVERTISED)
 
 
 @pytest.mark.parametrize("name", ADVERTISED)

@@ -64,22 +64,22 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
     unsupported = aliases.unsupported_message(name, resolved)
     if unsupported is not None:
         return _Outcome(unsupported)
-    handler = HANDLERS.get(resolved)
-    if handler is None:
+    tool = CORE_TOOLS.get(resolved)
+    if tool is None:
         # 12.x's wording (v10 said "Error: Unknown tool: <name>"); both answer without isError.
         return _Outcome(json.dumps({"error": f"Unknown tool: {name}"}))
-    prefix = ERROR_PREFIX[resolved]
+    prefix = tool.error_prefix
     preamble = ""
     if resolved == "memory_search":
         if str(args.get("mode", "")).strip().lower() == "ranked" and not args.get("query"):
             return _Outcome("Error: query required for ranked mode")
         args, preamble = v12.prepare_search(args)
     try:
-        result = await handler(daemon, args)
+        result = await tool.handler(daemon, args)
     except a.ArgumentError as exc:
         return _Outcome(f"Error: {exc}", refused=True)
     except BadRequest as exc:
-        if resolved in PLAIN_BAD_REQUEST:
+        if tool.plain_bad_request:
             return _Outcome(f"Error: {exc.message}", refused=True)
         return _Outcome(f"{prefix}{exc.message}", refused=True)
     except ServiceError as exc:
@@ -92,30 +92,24 @@ async def _dispatch(daemon: Daemon, name: str, args: dict[str, Any]) -> _Outcome
     return _Outcome(text, refused=result.is_error)
 
 
-HANDLERS: Final[dict[str, Handler]] = {
-    "memory_store": writes.store,
-    "memory_store_session": writes.store_session,
-    "memory_search": reads.search,
-    "memory_list": reads.list_memories,
-    "memory_delete": writes.delete,
-    "memory_update": writes.update,
-    "memory_health": reads.health,
-    "memory_stats": reads.stats,
-    "memory_cleanup": writes.cleanup,
-}
+@attrs.frozen
+class CoreTool:
+    """One of the nine core tools: its handler and how MMS words its failures."""
 
-ERROR_PREFIX: Final = {
-    "memory_store": "Error storing memory: ",
-    "memory_store_session": "Error storing session: ",
-    "memory_search": "Error searching memories: ",
-    "memory_list": "Error listing memories: ",
-    "memory_delete": "Error deleting memories: ",
-    "memory_update": "Error updating memory metadata: ",
-    "memory_health": "Error checking database health: ",
-    "memory_stats": "Error getting cache stats: ",
-    "memory_cleanup": "Error cleaning up duplicates: ",
-}
-"""MMS's wording when a tool's handler fails."""
+    handler: Handler
+    error_prefix: str  # MMS's wording when the handler fails
+    plain_bad_request: bool = False  # MMS reports storage-level validation as ``Error: <message>``
 
-PLAIN_BAD_REQUEST: Final = frozenset({"memory_search", "memory_delete", "memory_update"})
-"""Tools whose storage-level validation errors MMS reports as plain ``Error: <message>``."""
+
+CORE_TOOLS: Final[dict[str, CoreTool]] = {
+    "memory_store": CoreTool(writes.store, "Error storing memory: "),
+    "memory_store_session": CoreTool(writes.store_session, "Error storing session: "),
+    "memory_search": CoreTool(reads.search, "Error searching memories: ", True),
+    "memory_list": CoreTool(reads.list_memories, "Error listing memories: "),
+    "memory_delete": CoreTool(writes.delete, "Error deleting memories: ", True),
+    "memory_update": CoreTool(writes.update, "Error updating memory metadata: ", True),
+    "memory_health": CoreTool(reads.health, "Error checking database health: "),
+    "memory_stats": CoreTool(reads.stats, "Error getting cache stats: "),
+    "memory_cleanup": CoreTool(writes.cleanup, "Error cleaning up duplicates: "),
+}
+"""The core tools by name (their schemas are :data:`memhub.mcp_bridge.schemas.TOOLS`)."""
