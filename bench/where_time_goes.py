@@ -143,7 +143,7 @@ def run(clients: int, per_client: int, py_spy: bool) -> dict[str, Any]:
                 spy.wait(60)
         finally:
             stop(proc)
-        by_kind: collections.Counter[str] = collections.Counter()
+        by_kind: dict[str, float] = collections.defaultdict(float)
         for tid, cpu in threads1.items():
             by_kind[classify(names.get(tid, "?"), tid, proc.pid)] += cpu - threads0.get(tid, 0.0)
         hot = hottest(raw) if py_spy and raw.exists() else []
@@ -162,7 +162,9 @@ def run(clients: int, per_client: int, py_spy: bool) -> dict[str, Any]:
         "clients_cpu_s": round(client_cpu, 2),
         "daemon_cpu_ms_per_store": round(daemon_cpu / stored * 1000, 2),
         "clients_cpu_ms_per_store": round(client_cpu / stored * 1000, 2),
-        "daemon_threads_cpu_s": {k: round(v, 2) for k, v in by_kind.most_common()},
+        "daemon_threads_cpu_s": {
+            k: round(v, 2) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])
+        },
         "embedder_mean_batch": round(stats.embedder.mean_batch_size, 2),
         "writer_mean_batch": round(stats.writer.mean_batch_size, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
