@@ -4,8 +4,9 @@ The exact search streams a float32 matrix (1.5 KB per 384-dimension vector) thro
 single-threaded matrix-vector product; at 100k vectors that is ~150 MB per query and costs
 ~10-15 ms on this machine. The same dot products over int8 codes read a quarter of the bytes
 and run on the CPU's integer dot-product instructions (VNNI) through simsimd: ~1.3 ms at 100k.
-The pass runs in blocks of :data:`BLOCK_ROWS` (each block's bounds stay in the CPU's cache), in
-a thread per core when there are many (simsimd and numpy release the GIL).
+The pass runs in blocks of :data:`BLOCK_ROWS` (each block's bounds stay in the CPU's cache), each
+split across the cores for large sets (simsimd's threads), and keeps a running floor
+so that after the first block only the few rows that can still matter are looked at again.
 The codes only *select candidates*; the final ranking is the exact float32 product, so the
 result is the exact top-k, not an approximation.
 
@@ -25,8 +26,6 @@ least ``L``, so every row of the true top-k has a product of at least ``L`` and 
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import attrs
@@ -35,46 +34,38 @@ import numpy.typing as npt
 import simsimd
 
 CodeArray = npt.NDArray[np.int8]
+F32Array = npt.NDArray[np.float32]
 F64Array = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
 LEVELS: Final = 127
 #: Covers float32 rounding in the exact products that the caller ranks with (at most
-#: ~n * 2^-24 for unit vectors, 2.3e-5 at n = 384), counted for both sides of the comparison.
+#: ~n * 2^-24 for unit vectors, 2.3e-5 at n = 384), counted for both sides of the comparison,
+#: and the float32 rounding of the bounds themselves (relative 2^-24 of values below 2).
 ROUNDING_SLACK: Final = 1e-4
-
-
-def encode(vectors: npt.NDArray[np.float32]) -> tuple[CodeArray, F64Array, F64Array]:
-    """Codes, steps and ``|c|_1 / 2 + n / 4`` (the row's share of the error bound) per row."""
-    wide = np.asarray(vectors, dtype=np.float64)
-    if wide.ndim != 2:
-        raise ValueError("encode takes a 2-D array of row vectors")
-    steps = np.abs(wide).max(axis=1, initial=0.0) / LEVELS
-    safe = np.where(steps > 0, steps, 1.0)
-    codes = np.clip(np.rint(wide / safe[:, None]), -LEVELS, LEVELS).astype(np.int8)
-    half_l1 = np.abs(codes.astype(np.int32)).sum(axis=1, dtype=np.int64) * 0.5
-    return codes, steps, half_l1 + wide.shape[1] / 4.0
-
-
-#: Rows per block of the first pass: a block's bounds (a few float64 arrays of this length) stay
-#: in the CPU's cache, and blocks are what the pass's threads share out.
+#: Rows per block of the first pass: a block's bounds (a few float32 arrays of this length) stay
+#: in the CPU's cache.
 BLOCK_ROWS: Final = 32768
-#: Below this many competing rows the first pass runs in the calling thread.
+#: Below this many rows the first pass runs on one core; above, simsimd splits each block
+#: across the cores.
 THREADED_MIN_ROWS: Final = 2 * BLOCK_ROWS
 #: Below this share of all rows, the competing rows' codes are gathered instead of scanning all.
 GATHER_MAX_SHARE: Final = 0.25
 
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
 
-
-def _first_pass_pool() -> ThreadPoolExecutor:
-    """One pool per process for the first pass, a thread per core (simsimd and numpy release
-    the GIL, so two blocks really run at once on two cores)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="memhub-first-pass")
-        return _pool
+def encode(vectors: npt.NDArray[np.float32]) -> tuple[CodeArray, F32Array, F32Array]:
+    """Per row: the codes, the step ``s_x``, and ``s_x (|c|_1 / 2 + n / 4)`` (the row's share
+    of the error bound, already scaled by its step)."""
+    wide = np.asarray(vectors, dtype=np.float64)
+    if wide.ndim != 2:
+        raise ValueError("encode takes a 2-D array of row vectors")
+    # The step is rounded to float32 *before* coding, so the codes are exact for the step kept.
+    steps = (np.abs(wide).max(axis=1, initial=0.0) / LEVELS).astype(np.float32)
+    safe = np.where(steps > 0, steps, 1.0).astype(np.float64)
+    codes = np.clip(np.rint(wide / safe[:, None]), -LEVELS, LEVELS).astype(np.int8)
+    half_l1 = np.abs(codes.astype(np.int32)).sum(axis=1, dtype=np.int64) * 0.5
+    scaled_slack = steps.astype(np.float64) * (half_l1 + wide.shape[1] / 4.0)
+    # Rounded up, so the bound never shrinks by the conversion.
+    return codes, steps, np.nextafter(scaled_slack.astype(np.float32), np.float32(np.inf))
 
 
 @attrs.frozen
@@ -85,53 +76,37 @@ class _Query:
 
     @classmethod
     def of(cls, query: npt.NDArray[np.float32]) -> _Query:
-        q_codes, q_steps, q_slack = encode(query.reshape(1, -1))
-        return cls(q_codes, float(q_steps[0]), float(q_slack[0]) - query.shape[0] / 4.0)
+        wide = np.asarray(query, dtype=np.float64).reshape(1, -1)
+        step = float(np.float32(np.abs(wide).max(initial=0.0) / LEVELS))
+        codes = np.clip(np.rint(wide / (step or 1.0)), -LEVELS, LEVELS).astype(np.int8)
+        half_l1 = float(np.abs(codes.astype(np.int32)).sum()) * 0.5
+        return cls(codes, step, half_l1)
+
+    @property
+    def slack(self) -> float:
+        """The rounding slack in the units of ``dots * s_x`` (true products divided by s_q)."""
+        return ROUNDING_SLACK / self.step if self.step > 0 else ROUNDING_SLACK
 
 
 def bounds(
-    query: npt.NDArray[np.float32], codes: CodeArray, steps: F64Array, row_slack: F64Array
+    query: npt.NDArray[np.float32], codes: CodeArray, steps: F32Array, scaled_slack: F32Array
 ) -> tuple[F64Array, F64Array]:
     """Per row, the estimate of ``query . x`` and a bound on its error (``|true - est| <= err``)."""
-    return _bounds(_Query.of(query), codes, steps, row_slack)
-
-
-def _bounds(
-    q: _Query, codes: CodeArray, steps: F64Array, row_slack: F64Array
-) -> tuple[F64Array, F64Array]:
+    q = _Query.of(query)
     dots = np.asarray(simsimd.cdist(q.codes, codes, metric="dot"), dtype=np.float64).ravel()
-    scale = steps * q.step
-    err = scale * (row_slack + q.half_l1)
-    err += ROUNDING_SLACK
-    return dots * scale, err
-
-
-def _shortlist(
-    approx: F64Array, err: F64Array, k: int
-) -> tuple[npt.NDArray[np.intp], F64Array, F64Array]:
-    """Positions (in these arrays) that may be in *any* top-k these rows are part of, with
-    their estimates and errors.
-
-    A row of the global top-k by lower bound is in its block's top-k by lower bound, so its
-    upper bound reaches the block's k-th lower bound: it is kept. Hence the union of the blocks'
-    shortlists holds the global k-th lower bound and every row that reaches it.
-    """
-    count = approx.shape[0]
-    if k >= count:
-        return np.arange(count, dtype=np.intp), approx, err
-    floor = np.partition(approx - err, count - k)[count - k]
-    keep = np.flatnonzero(approx + err >= floor)
-    return keep, approx[keep], err[keep]
+    wide_steps = steps.astype(np.float64)
+    err = q.step * (scaled_slack.astype(np.float64) + wide_steps * q.half_l1) + ROUNDING_SLACK
+    return dots * wide_steps * q.step, err
 
 
 def candidate_rows(
     query: npt.NDArray[np.float32],
     codes: CodeArray,
-    steps: F64Array,
-    row_slack: F64Array,
+    steps: F32Array,
+    scaled_slack: F32Array,
     k: int,
-    rows: npt.NDArray[np.intp] | None = None,
-) -> npt.NDArray[np.intp]:
+    rows: IndexArray | None = None,
+) -> IndexArray:
     """Rows (indexes into ``codes``) that provably contain the ``k`` largest ``query . x``.
 
     Args:
@@ -141,49 +116,109 @@ def candidate_rows(
     total = codes.shape[0]
     if rows is not None and rows.shape[0] <= GATHER_MAX_SHARE * total:
         # Few rows compete (a filter): gather their codes and bound only those.
-        approx, err = _bounds(q, codes[rows], steps[rows], row_slack[rows])
-        keep, approx, err = _shortlist(approx, err, k)
-        return _final_cut(rows[keep], approx, err, k)
-    parts = _scan_blocks(q, codes, steps, row_slack, k, rows)
-    found = np.concatenate([p[0] for p in parts])
-    approx = np.concatenate([p[1] for p in parts])
-    err = np.concatenate([p[2] for p in parts])
-    return _final_cut(found, approx, err, k)
+        scan = _Scan(q, codes[rows], steps[rows], scaled_slack[rows], k, None)
+        scan.over(0, rows.shape[0])
+        found, lower, upper = scan.result()
+        return rows[_final_cut(found, lower, upper, k)]
+    threads = _threads() if total >= THREADED_MIN_ROWS else 1
+    scan = _Scan(q, codes, steps, scaled_slack, k, rows, threads=threads)
+    scan.over(0, total)
+    found, lower, upper = scan.result()
+    return found[_final_cut(found, lower, upper, k)]
 
 
-def _scan_blocks(
-    q: _Query,
-    codes: CodeArray,
-    steps: F64Array,
-    row_slack: F64Array,
-    k: int,
-    rows: npt.NDArray[np.intp] | None,
-) -> list[tuple[npt.NDArray[np.intp], F64Array, F64Array]]:
-    """The first pass over contiguous blocks (in threads when there are many)."""
-    total = codes.shape[0]
+class _Scan:
+    """The first pass over some blocks, keeping every row whose upper bound reaches the k-th
+    largest lower bound seen so far.
 
-    def block(lo: int) -> tuple[npt.NDArray[np.intp], F64Array, F64Array]:
-        hi = min(total, lo + BLOCK_ROWS)
-        approx, err = _bounds(q, codes[lo:hi], steps[lo:hi], row_slack[lo:hi])
-        if rows is None:
-            keep, approx, err = _shortlist(approx, err, k)
-            return keep + lo, approx, err
-        inside = rows[np.searchsorted(rows, lo) : np.searchsorted(rows, hi)] - lo
-        keep, approx, err = _shortlist(approx[inside], err[inside], k)
-        return inside[keep] + lo, approx, err
+    Why nothing of the top-k is lost: the running floor only rises, and it never passes the
+    k-th largest lower bound of *all* rows (it is that of a subset), which every row of the
+    exact top-k reaches with its upper bound. So those rows are kept, and so is every row whose
+    lower bound is among the k largest overall (lower <= upper).
+    """
 
-    starts = range(0, total, BLOCK_ROWS)
-    if total < THREADED_MIN_ROWS:
-        return [block(lo) for lo in starts]
-    return list(_first_pass_pool().map(block, starts))
+    def __init__(
+        self,
+        q: _Query,
+        codes: CodeArray,
+        steps: F32Array,
+        scaled_slack: F32Array,
+        k: int,
+        rows: IndexArray | None,
+        *,
+        threads: int = 1,
+    ) -> None:
+        self._q, self._codes, self._steps, self._slack = q, codes, steps, scaled_slack
+        self._k, self._rows, self._threads = k, rows, threads
+        self._floor = -np.inf
+        self._best = np.zeros(0, dtype=np.float32)  # the k largest lower bounds so far
+        self._kept: list[tuple[IndexArray, F32Array, F32Array]] = []
+
+    def over(self, start: int, stop: int) -> None:
+        for lo in range(start, stop, BLOCK_ROWS):
+            self._block(lo, min(stop, lo + BLOCK_ROWS))
+
+    def _block(self, lo: int, hi: int) -> None:
+        q = self._q
+        dots = np.asarray(
+            simsimd.cdist(
+                q.codes,
+                self._codes[lo:hi],
+                metric="dot",
+                out_dtype="float32",
+                threads=self._threads,
+            )
+        ).ravel()  # exact: |dot| <= 127 * 127 * n < 2^24
+        steps = self._steps[lo:hi]
+        est = dots * steps
+        err = steps * np.float32(q.half_l1)
+        err += self._slack[lo:hi]
+        err += np.float32(q.slack)
+        if self._rows is not None:
+            rows = self._rows
+            inside = rows[np.searchsorted(rows, lo) : np.searchsorted(rows, hi)] - lo
+            est, err = est[inside], err[inside]
+        else:
+            inside = None
+        upper = est + err
+        reach = np.flatnonzero(upper >= self._floor)
+        if reach.shape[0] == 0:
+            return
+        lower = est[reach] - err[reach]
+        pool = np.concatenate([self._best, lower])
+        k = self._k
+        if pool.shape[0] >= k:
+            self._best = np.partition(pool, pool.shape[0] - k)[pool.shape[0] - k :]
+            self._floor = float(self._best.min())
+            keep = upper[reach] >= self._floor
+            reach, lower = reach[keep], lower[keep]
+        else:
+            self._best = pool
+        positions = reach if inside is None else inside[reach]
+        self._kept.append((positions + lo, lower, upper[reach]))
+
+    def result(self) -> tuple[IndexArray, F32Array, F32Array]:
+        if not self._kept:
+            empty = np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.intp), empty, empty
+        found = np.concatenate([part[0] for part in self._kept]).astype(np.intp, copy=False)
+        lower = np.concatenate([part[1] for part in self._kept])
+        upper = np.concatenate([part[2] for part in self._kept])
+        keep = upper >= self._floor
+        return found[keep], lower[keep], upper[keep]
 
 
-def _final_cut(
-    found: npt.NDArray[np.intp], approx: F64Array, err: F64Array, k: int
-) -> npt.NDArray[np.intp]:
+def _final_cut(found: IndexArray, lower: F32Array, upper: F32Array, k: int) -> IndexArray:
+    """Positions in ``found`` whose upper bound reaches the k-th largest lower bound."""
     count = found.shape[0]
     if k >= count:
-        return found
-    floor = np.partition(approx - err, count - k)[count - k]  # the k-th largest lower bound
-    kept: npt.NDArray[np.intp] = found[approx + err >= floor]
+        return np.arange(count, dtype=np.intp)
+    floor = np.partition(lower, count - k)[count - k]
+    kept: IndexArray = np.flatnonzero(upper >= floor)
     return kept
+
+
+def _threads() -> int:
+    """simsimd's own threads for a block: it holds the GIL for a call, so Python threads
+    would not run two blocks at once; its threads split one block across the cores."""
+    return max(1, min(4, os.cpu_count() or 1))

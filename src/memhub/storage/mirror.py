@@ -121,8 +121,8 @@ class VectorIndex:
         self._vecs = np.zeros((0, dimension), dtype=np.float32)
         self._created = np.zeros(0, dtype=np.float64)
         self._codes = np.zeros((0, dimension if two_pass else 0), dtype=np.int8)
-        self._steps = np.zeros(0, dtype=np.float64)
-        self._row_slack = np.zeros(0, dtype=np.float64)
+        self._steps = np.zeros(0, dtype=np.float32)
+        self._row_slack = np.zeros(0, dtype=np.float32)
         self._grow_to(_INITIAL_CAPACITY)
         self._slot: dict[int, int] = {}
         self._digest = 0
@@ -205,8 +205,8 @@ class VectorIndex:
             self._vecs = grown(self._vecs).astype(np.float32, copy=False)
         self._created = grown(self._created).astype(np.float64, copy=False)
         self._codes = grown(self._codes).astype(np.int8, copy=False)
-        self._steps = grown(self._steps).astype(np.float64, copy=False)
-        self._row_slack = grown(self._row_slack).astype(np.float64, copy=False)
+        self._steps = grown(self._steps).astype(np.float32, copy=False)
+        self._row_slack = grown(self._row_slack).astype(np.float32, copy=False)
 
     def _extend_locked(
         self, rowids: Sequence[int], vecs: FloatArray, created: Sequence[float]
