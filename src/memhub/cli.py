@@ -394,15 +394,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("team", help="prepare a PostgreSQL team store, or grant a member access")
-    p.add_argument("action", choices=("init", "grant"))
-    p.add_argument(
-        "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
-    )
-    p.add_argument("--role", help="grant: the member's PostgreSQL login role")
-    p.add_argument(
-        "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
-    )
-    p.set_defaults(func=cmd_team)
+    # One parser per action: a lone optional positional after `--read-only` is then the URL
+    # (with `action url?` side by side, argparse gave the URL to nobody).
+    actions = p.add_subparsers(dest="action", required=True)
+    for action, text in (("init", "prepare the store"), ("grant", "make a role a member")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument(
+            "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
+        )
+        a.add_argument("--role", help="grant: the member's PostgreSQL login role")
+        a.add_argument(
+            "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
+        )
+        a.set_defaults(func=cmd_team)
 
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False

@@ -329,7 +329,7 @@ def _supervise(
         views = [
             team_integrity.MachineView(
                 name=machine.name,
-                health=health,
+                mirror=health.mirror if health is not None else None,
                 sessions=got,
                 starts=starts,
                 restarted=machine.kills > 0,

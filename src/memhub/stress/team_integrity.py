@@ -43,7 +43,7 @@ class MachineView:
     """What one machine's daemon and subscriber saw, for the checks."""
 
     name: str
-    health: m.HealthReport | None
+    mirror: m.MirrorStats | None  # from its health report once caught up
     sessions: list[list[tuple[str, str, str, str]]]
     starts: list[float]  # when each session's subscription was confirmed (epoch seconds)
     restarted: bool  # its daemon was killed during the run
@@ -121,7 +121,7 @@ def verify(
     )
     dupes = len(state.all_hashes) - len(set(state.all_hashes))
     checks.append(Check("hashes_unique", dupes == 0, f"{dupes} repeated hashes cluster-wide"))
-    checks.append(_shared(expected, state))
+    checks.append(shared_check(expected, state))
     written = sorted(expected.never_written & set(state.all_hashes))
     checks.append(
         Check(
@@ -153,14 +153,14 @@ def verify(
         detail = f"{len(active)} active, at least {len(expected.present)} expected (shared store)"
     checks.append(Check("counts_consistent", ok, detail))
     if exclusive:
-        checks.append(_replay(state))
-    checks.append(_attributed(records, clients, state.feed))
-    checks.append(_subscribers(machines, state))
-    checks.append(_mirrors(machines, state))
+        checks.append(replay_check(state))
+    checks.append(attributed_check(records, clients, state.feed))
+    checks.append(subscribers_check(machines, state))
+    checks.append(mirrors_check(machines, state))
     return checks
 
 
-def _shared(expected: Expectations, state: StoreState) -> Check:
+def shared_check(expected: Expectations, state: StoreState) -> Check:
     stored: dict[str, int] = {}
     for kind, h, _, _ in state.feed:
         if kind == "stored" and h in expected.shared_acks:
@@ -206,7 +206,7 @@ def _reembedding(
     )
 
 
-def _replay(state: StoreState) -> Check:
+def replay_check(state: StoreState) -> Check:
     """Replay the whole feed: every change must fit the state before it."""
     live: set[str] = set()
     misfits = 0
@@ -228,9 +228,13 @@ def _replay(state: StoreState) -> Check:
     )
 
 
-def _attributed(records: list[dict[str, Any]], clients: dict[int, str], feed: Feed) -> Check:
+def attributed_check(records: list[dict[str, Any]], clients: dict[int, str], feed: Feed) -> Check:
     stored = {(h, origin, client) for kind, h, origin, client in feed if kind == "stored"}
-    acked = [r for r in records if r["op"] == "store" and r["outcome"] == "ok"]
+    acked = [
+        r
+        for r in records
+        if r["op"] == "store" and r["outcome"] == "ok" and r.get("client") in clients
+    ]
     unnamed = [
         r["hash"]
         for r in acked
@@ -260,7 +264,7 @@ def first_after(state: StoreState, t: float) -> int:
     return next((i for i, at in enumerate(state.feed_at) if at > t), len(state.feed))
 
 
-def _subscribers(machines: Sequence[MachineView], state: StoreState) -> Check:
+def subscribers_check(machines: Sequence[MachineView], state: StoreState) -> Check:
     feed = state.feed
     problems: list[str] = []
     for view in machines:
@@ -280,20 +284,22 @@ def _subscribers(machines: Sequence[MachineView], state: StoreState) -> Check:
                 problems.append(f"{view.name}: session {number} missed changes after it began")
             elif number == len(view.sessions) and start + len(session) != len(feed):
                 problems.append(f"{view.name}: its last session stops short of the feed's end")
+    restarted = sum(1 for view in machines if view.restarted)
+    again = f" ({restarted} restarted: each session unbroken from its start)" if restarted else ""
     return Check(
         "subscribers_exactly_once_in_order",
         not problems,
         "; ".join(problems)
-        or f"{len(machines)} machines' subscribers, {len(feed)} changes each, in seq order",
+        or f"{len(machines)} machines' subscribers, {len(feed)} changes each, in seq order{again}",
     )
 
 
-def _mirrors(machines: Sequence[MachineView], state: StoreState) -> Check:
+def mirrors_check(machines: Sequence[MachineView], state: StoreState) -> Check:
     ids = [i for i, _, has in state.active.values() if has]
     digest = rows_digest(ids)
     problems = []
     for view in machines:
-        mirror = view.health.mirror if view.health is not None else None
+        mirror = view.mirror
         if mirror is None:
             problems.append(f"{view.name}: no mirror in its health report")
             continue
