@@ -1,4 +1,5 @@
-"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, model, stress.
+"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, model, team, stress,
+migrate.
 
 Imports stay inside the subcommands: ``memhub bridge`` must answer its MCP client within a
 second, and a second ``memhub serve`` must learn that the file is taken before it spends
@@ -411,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False
     )
+    sub.add_parser(
+        "migrate",
+        help="copy memories between a SQLite file and a team store (see `memhub migrate --help`)",
+        add_help=False,
+    )
     return parser
 
 
@@ -421,6 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         stress_code: int = main_stress(args_list[1:])
         return stress_code
+    if args_list[:1] == ["migrate"]:
+        from memhub.migrate import main_migrate
+
+        return main_migrate(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     code: int = args.func(args)

@@ -66,22 +66,37 @@ class PgBatch:
 
     def record(self, change: Change) -> None:
         change = attrs.evolve(change, client=self.client, origin=self.origin)
-        self.cur.execute(
-            "INSERT INTO changes (seq, at, kind, memory_id, content_hash, store, client, origin, "
-            "before, memory) VALUES (nextval('change_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                self.now,
-                change.kind,
-                change.row,
-                change.content_hash,
-                change.store,
-                change.client,
-                change.origin,
-                _json(facets_to_json(change.before)),
-                _json(CONVERTER.unstructure(change.memory) if change.memory else None),
-            ),
-        )
+        append_changes(self.cur, [change], self.now)
         self.changes.append(change)
+
+
+APPEND_CHANGE = (
+    "INSERT INTO changes (seq, at, kind, memory_id, content_hash, store, client, origin, before, "
+    "memory) VALUES (nextval('change_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def append_changes(cur: Cursor, changes: Sequence[Change], at: float) -> None:
+    """Append ``changes`` to the feed, in this order (the caller holds the store's lock, which
+    makes ``seq`` order commit order)."""
+    rows = [
+        (
+            at,
+            change.kind,
+            change.row,
+            change.content_hash,
+            change.store,
+            change.client,
+            change.origin,
+            _json(facets_to_json(change.before)),
+            _json(CONVERTER.unstructure(change.memory) if change.memory else None),
+        )
+        for change in changes
+    ]
+    if len(rows) == 1:
+        cur.execute(APPEND_CHANGE, rows[0])  # a write's one change: no pipeline to set up
+    else:
+        cur.executemany(APPEND_CHANGE, rows)
 
 
 def _json(value: object) -> str | None:
@@ -135,7 +150,7 @@ def store(batch: PgBatch, item: NewMemory) -> m.MemoryRecord:
         "created_at_iso = EXCLUDED.created_at_iso, updated_at_iso = EXCLUDED.updated_at_iso, "
         "deleted_at = NULL, store = EXCLUDED.store, embedding = EXCLUDED.embedding, "
         "parent_id = NULL, version = 1, confidence = 1.0, last_accessed = NULL, "
-        "superseded_by = NULL "
+        "superseded_by = NULL, embedding_pending = 0 "
         "WHERE memories.deleted_at IS NOT NULL RETURNING id",
         (
             item.content_hash,
