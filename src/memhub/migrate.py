@@ -206,6 +206,7 @@ def _copy(
             bar.update(
                 task, advance=len(rows), description=f"copied {copied}, already there {present}"
             )
+    destination.finish()
     copy_s = time.monotonic() - started
     dst_summary = destination.summarize(hashes, with_vector=with_vector)
     extra = destination.extra_rows(hashes)

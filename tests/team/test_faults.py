@@ -45,7 +45,7 @@ def assert_sound(report: dict[str, Any]) -> None:
     assert not failed_checks(report), failed_checks(report)
     assert report["client_failures"] == []
     assert report["outcomes"].get("ok", 0) > 0
-    assert set(report["errors"]) <= {"DatabaseError"}, report["errors"]
+    assert set(report["errors"]) <= {"DatabaseError"}, report["error_messages"]
     for message in report["error_messages"]:
         assert report["db"] in message, message
 

@@ -15,6 +15,7 @@ one INSERT each.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
@@ -215,6 +216,13 @@ class PgDestination:
                     self._conn.rollback()
                 raise
         return len(ids), len(rows) - len(ids)
+
+    def finish(self) -> None:
+        """Refresh the planner's statistics: a bulk import leaves them describing the store
+        before it, and the daemons' plans (a seq scan where a key lookup belongs) with them."""
+        schema = self._target.schema
+        with contextlib.suppress(psycopg.Error):  # a writer that does not own the tables
+            self._conn.execute(f"ANALYZE {schema}.memories, {schema}.changes")
 
     def _held(self) -> Iterator[Row]:
         conn = self._conn

@@ -165,7 +165,7 @@ class SideSummary:
 
     @property
     def digest(self) -> str:
-        return f"{self._sum:064x}"[:32]
+        return f"{self._sum:064x}"[:16]
 
     def same_as(self, other: SideSummary) -> bool:
         return (self.rows, self.active, self.deleted, self.with_vector, self._sum) == (

@@ -58,6 +58,10 @@ class Destination(Protocol):
         """Copy the rows not held yet, in one transaction: (copied, already there)."""
         ...
 
+    def finish(self) -> None:
+        """After the last chunk (a team store refreshes its planner statistics)."""
+        ...
+
     def summarize(self, hashes: set[str], *, with_vector: bool) -> SideSummary: ...
 
     def extra_rows(self, hashes: set[str]) -> int:

@@ -200,6 +200,9 @@ class SqliteDestination:
             raise
         return copied, len(existing)
 
+    def finish(self) -> None:
+        pass  # SQLite plans without statistics unless asked to keep them
+
     @staticmethod
     def _value(row: Row, column: str) -> Any:
         value = row.get(column)

@@ -190,9 +190,12 @@ class PgReadSession:
                 cur.format = BINARY
                 cur.deadline = deadline
                 try:
-                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     ms = max(1, int((deadline - time.monotonic()) * 1000))
-                    cur.execute(f"SET LOCAL statement_timeout = {ms}")
+                    # Both in one round trip (a statement without parameters may hold two).
+                    conn.execute(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                        f"SET LOCAL statement_timeout = {ms}"
+                    )
                     return fn(PgSnapshot(cur, self._index))
                 finally:
                     conn.rollback()

@@ -14,6 +14,14 @@ store. A caller is answered only after its COMMIT is known to have happened:
   again; if the server cannot be asked in time, the callers get an error that says the outcome
   is unknown, never an ack and never a false "nothing was written".
 
+Batches are optimistic: the writes run without savepoints (each SAVEPOINT and RELEASE is a
+round trip, and a batch's time under the store's lock is every machine's wait), and a write that
+fails before changing anything (a duplicate, an unknown hash) simply fails alone. Only when a
+write fails after changing something, or a statement fails (which aborts the whole transaction
+in PostgreSQL), is the batch rolled back and run again with one savepoint per write, so that
+each still fails alone. Beginning and taking the lock are one round trip, and so are the
+NOTIFY and the COMMIT.
+
 A role without the privileges to write (a read-only member) is refused before the lock: see
 :mod:`~memhub.storage.postgres.privileges`. The session's own settings bound how long it waits
 for the lock (``lock_timeout``: a busy store is retried by the writer actor) and how long the
@@ -34,7 +42,7 @@ from psycopg import errors as pg_errors
 
 from memhub.errors import DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
-from memhub.storage.engine import StorageBusy, WriteCall
+from memhub.storage.engine import MoreCalls, StorageBusy, WriteCall
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import DedupPolicy, Filters, NewMemory
 from memhub.storage.postgres import writes
@@ -54,6 +62,11 @@ RECHECK_S: Final = 5.0
 
 class _Lost(Exception):
     """The connection was lost before COMMIT was sent: the server rolled the batch back."""
+
+
+class _NeedsSavepoints(Exception):
+    """A write failed after it had changed something (or a statement failed, which aborts the
+    transaction): the batch runs again from the start, each write in its own savepoint."""
 
 
 class _Interrupted(Exception):
@@ -149,12 +162,24 @@ class PgWriteSession:
                 f"{what}"
             ) from None
 
-    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+    def run_batch(
+        self, calls: Sequence[WriteCall], more: MoreCalls | None = None
+    ) -> list[outcome.Outcome[object]]:
         self._refuse_if_read_only()
-        for attempt in range(1, ATTEMPTS + 1):
+        batch_calls = list(calls)  # grows by what ``more`` hands over, on the first run only
+        savepoints = False
+        attempt = 0
+        while attempt < ATTEMPTS:
+            attempt += 1
             conn = self._connected("nothing was written")
+            take, more = more, None
             try:
-                results = self._try_batch(conn, calls)
+                results = self._try_batch(conn, batch_calls, savepoints=savepoints, more=take)
+            except _NeedsSavepoints:
+                self._rollback()
+                savepoints = True
+                attempt -= 1  # not a fault: the same batch, done the careful way
+                continue
             except _Lost as exc:
                 self._drop()
                 if attempt == ATTEMPTS:
@@ -214,34 +239,43 @@ class PgWriteSession:
             raise explain(self._target, exc, "be asked for its privileges") from None
         self._checked_at = time.monotonic()
 
-    def _try_batch(self, conn: Conn, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+    def _try_batch(
+        self,
+        conn: Conn,
+        calls: list[WriteCall],
+        *,
+        savepoints: bool,
+        more: MoreCalls | None,
+    ) -> list[outcome.Outcome[object]]:
         results: list[outcome.Outcome[object]] = []
         with conn.cursor(binary=True) as cur:
             try:
-                cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                # The transaction's id, taken with the lock: what the server is asked about if
-                # the reply to COMMIT never comes.
-                cur.execute(
-                    "SELECT pg_advisory_xact_lock(%s), pg_current_xact_id()::text",
-                    (self._target.lock_id,),
+                # The transaction's id comes with the lock: what the server is asked about if
+                # the reply to COMMIT never comes. (Literals only: one round trip for both.)
+                begun = conn.execute(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED; "
+                    f"SELECT pg_advisory_xact_lock({int(self._target.lock_id)}), "
+                    "pg_current_xact_id()::text"
                 )
-                row = cur.fetchone()
+                begun.nextset()  # past BEGIN's result, to the SELECT's
+                row = begun.fetchone()
                 assert row is not None
                 xid = str(row[1])
+                if more is not None:
+                    calls.extend(more())  # queued while we waited for the lock
                 batch = writes.PgBatch(
                     cur=cur, index=self._index, dedup=self._dedup, origin=self._origin
                 )
                 txn = PgWriteTxn(batch)
-                results.extend(self._run_call(cur, batch, txn, call) for call in calls)
-                if batch.changes:
-                    # One wake-up per batch, under the lock that already orders commits.
-                    cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+                results.extend(self._run_call(cur, batch, txn, call, savepoints) for call in calls)
             except psycopg.OperationalError as exc:
                 if lost(conn):
                     raise _Lost(reason(exc)) from None
                 raise
+            # One wake-up per batch, under the lock that already orders commits.
+            finish = f"NOTIFY {self.channel}; COMMIT" if batch.changes else "COMMIT"
             try:
-                cur.execute("COMMIT")
+                conn.execute(finish)
             except psycopg.OperationalError:
                 if lost(conn):
                     raise _Interrupted(xid, results) from None
@@ -249,20 +283,31 @@ class PgWriteSession:
         return results
 
     def _run_call(
-        self, cur: psycopg.Cursor[Any], batch: writes.PgBatch, txn: PgWriteTxn, call: WriteCall
+        self,
+        cur: psycopg.Cursor[Any],
+        batch: writes.PgBatch,
+        txn: PgWriteTxn,
+        call: WriteCall,
+        savepoints: bool,
     ) -> outcome.Outcome[object]:
         mark = batch.mark()
+        wrote = batch.writes
         batch.client = call.client
-        cur.execute("SAVEPOINT memhub_item")
+        if savepoints:
+            cur.execute("SAVEPOINT memhub_item")
         try:
             value = call.fn(txn)
-            cur.execute("RELEASE SAVEPOINT memhub_item")
+            if savepoints:
+                cur.execute("RELEASE SAVEPOINT memhub_item")
             return outcome.Value(value)
         except psycopg.OperationalError:
             raise  # the connection is gone or the statement was cancelled: the whole batch failed
         except Exception as exc:
-            cur.execute("ROLLBACK TO SAVEPOINT memhub_item")
-            cur.execute("RELEASE SAVEPOINT memhub_item")
+            if not savepoints and (isinstance(exc, psycopg.Error) or batch.writes != wrote):
+                raise _NeedsSavepoints from None
+            if savepoints:
+                cur.execute("ROLLBACK TO SAVEPOINT memhub_item")
+                cur.execute("RELEASE SAVEPOINT memhub_item")
             batch.rollback_to(mark)
             if isinstance(exc, pg_errors.InsufficientPrivilege):
                 self._denied = True  # revoked since the last check: ask again after the batch
@@ -278,6 +323,14 @@ class PgWriteSession:
             except psycopg.OperationalError:
                 time.sleep(0.1)  # the server is restarting (crash recovery) or unreachable
                 continue
+            except pg_errors.InvalidParameterValue as exc:
+                # "transaction ID … is in the future": the server restarted without any WAL of
+                # it, so no commit record exists and it cannot have committed.
+                log.info("an interrupted COMMIT left no trace (%s)", reason(exc))
+                return False
+            except psycopg.Error as exc:
+                log.warning("the outcome of transaction %s cannot be asked: %s", xid, reason(exc))
+                return None
             status = row[0] if row else None
             if status == "committed":
                 return True

@@ -23,7 +23,7 @@ import attrs
 import outcome
 
 from memhub.errors import DatabaseError, InternalError, ServiceError
-from memhub.storage.engine import Cursor, ReadTimeout, StorageBusy, WriteCall
+from memhub.storage.engine import Cursor, MoreCalls, ReadTimeout, StorageBusy, WriteCall
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Change, ChangeBatch, DedupPolicy, StorageStats, Totals
 from memhub.storage.sqlite import aggregates, queries, writes
@@ -188,7 +188,10 @@ class SqliteWriteSession:
 
     # -- batches ---------------------------------------------------------------------------------
 
-    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+    def run_batch(
+        self, calls: Sequence[WriteCall], more: MoreCalls | None = None
+    ) -> list[outcome.Outcome[object]]:
+        # ``more`` is for engines whose lock waits on other machines; this one's does not.
         try:
             return self._try_batch(calls)
         except apsw.BusyError:
