@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from daemon_figures import WORDS, fill  # noqa: E402
 
-from memhub.config import resolve_store  # noqa: E402
+from memhub.config import model_cache_dir, resolve_store  # noqa: E402
 from memhub.discovery import (  # noqa: E402
     read_runtime_file,
     serving_paths,
@@ -81,7 +81,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def base_env(embedder: str) -> dict[str, str]:
-    env = dict(os.environ, MEMHUB_EMBEDDER=embedder, HF_HUB_OFFLINE="1")
+    # Each side gets a HOME of its own: keep the caller's model cache (no second ONNX export).
+    env = dict(
+        os.environ,
+        MEMHUB_EMBEDDER=embedder,
+        HF_HUB_OFFLINE="1",
+        MEMHUB_MODEL_CACHE=str(model_cache_dir(os.environ)),
+    )
     for name in ("MCP_MEMORY_SQLITE_PATH", "MCP_MEMORY_SQLITEVEC_PATH", "MEMHUB_DATABASE_URL"):
         env.pop(name, None)
     return env
@@ -318,6 +324,21 @@ def daemon_rss(anchor: Path) -> float:
     return rss
 
 
+def daemon_read_ms(anchor: Path) -> float:
+    """The daemon's own mean time per read (its reader actor), from its health report."""
+    info = read_runtime_file(serving_paths(anchor).runtime)
+    if info is None:
+        return float("nan")
+
+    async def ask() -> float:
+        async with open_daemon_client(info.url, info.token) as client:
+            reply = await client.call(m.Health(id=0))
+            assert isinstance(reply, m.HealthReport)
+            return round(reply.readers.mean_query_ms, 2)
+
+    return trio.run(ask)
+
+
 def stop_daemon(anchor: Path) -> None:
     info = read_runtime_file(serving_paths(anchor).runtime)
     if info is not None:
@@ -357,6 +378,7 @@ def bench_search(url: str, size: int, queries: int, embedder: str) -> list[dict[
     )
     latencies = trio.run(bridge_searches, env, [], queries)
     rss = daemon_rss(db.resolve())
+    read_ms = daemon_read_ms(db.resolve())
     stop_daemon(db.resolve())
     rows.append(
         {
@@ -365,6 +387,7 @@ def bench_search(url: str, size: int, queries: int, embedder: str) -> list[dict[
             "embedder": embedder,
             "p50_ms": pct(latencies, 50),
             "p99_ms": pct(latencies, 99),
+            "daemon_read_mean_ms": read_ms,
             "daemon_rss_mb": round(rss),
             "load_before": before,
             "load_after": load(),
@@ -395,6 +418,7 @@ def bench_search(url: str, size: int, queries: int, embedder: str) -> list[dict[
         latencies = trio.run(bridge_searches, env, [], queries)
         anchor = resolve_store(env).db_path
         rss = daemon_rss(anchor)
+        read_ms = daemon_read_ms(anchor)
         stop_daemon(anchor)
         rows.append(
             {
@@ -403,6 +427,7 @@ def bench_search(url: str, size: int, queries: int, embedder: str) -> list[dict[
                 "embedder": embedder,
                 "p50_ms": pct(latencies, 50),
                 "p99_ms": pct(latencies, 99),
+                "daemon_read_mean_ms": read_ms,
                 "daemon_rss_mb": round(rss),
                 "load_before": before,
                 "load_after": load(),

@@ -218,11 +218,13 @@ class PgDestination:
         return len(ids), len(rows) - len(ids)
 
     def finish(self) -> None:
-        """Refresh the planner's statistics: a bulk import leaves them describing the store
-        before it, and the daemons' plans (a seq scan where a key lookup belongs) with them."""
+        """Vacuum and analyze what was imported: a bulk import leaves the planner's statistics
+        describing the store before it (a seq scan where a key lookup belongs), and every row
+        unmarked as visible, so that the daemons' first reads of each page would write it."""
         schema = self._target.schema
-        with contextlib.suppress(psycopg.Error):  # a writer that does not own the tables
-            self._conn.execute(f"ANALYZE {schema}.memories, {schema}.changes")
+        for table in ("memories", "changes"):
+            with contextlib.suppress(psycopg.Error):  # a writer that does not own the tables
+                self._conn.execute(f"VACUUM (ANALYZE) {schema}.{table}")
 
     def _held(self) -> Iterator[Row]:
         conn = self._conn
