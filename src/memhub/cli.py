@@ -1,4 +1,5 @@
-"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, model, stress.
+"""``memhub`` command line: serve, status, stop, bridge, ui, install, doctor, model, team, stress,
+migrate.
 
 Imports stay inside the subcommands: ``memhub bridge`` must answer its MCP client within a
 second, and a second ``memhub serve`` must learn that the file is taken before it spends
@@ -400,18 +401,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("team", help="prepare a PostgreSQL team store, or grant a member access")
-    p.add_argument("action", choices=("init", "grant"))
-    p.add_argument(
-        "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
-    )
-    p.add_argument("--role", help="grant: the member's PostgreSQL login role")
-    p.add_argument(
-        "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
-    )
-    p.set_defaults(func=cmd_team)
+    # One parser per action: a lone optional positional after `--read-only` is then the URL
+    # (with `action url?` side by side, argparse gave the URL to nobody).
+    actions = p.add_subparsers(dest="action", required=True)
+    for action, text in (("init", "prepare the store"), ("grant", "make a role a member")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument(
+            "url", nargs="?", help="postgresql://admin@host/db (default MEMHUB_DATABASE_URL)"
+        )
+        a.add_argument("--role", help="grant: the member's PostgreSQL login role")
+        a.add_argument(
+            "--read-only", action="store_true", help="grant: search only, no writes (memhub_reader)"
+        )
+        a.set_defaults(func=cmd_team)
 
     sub.add_parser(
         "stress", help="multi-client stress test (see `memhub stress --help`)", add_help=False
+    )
+    sub.add_parser(
+        "migrate",
+        help="copy memories between a SQLite file and a team store (see `memhub migrate --help`)",
+        add_help=False,
     )
     return parser
 
@@ -452,6 +462,10 @@ def _run(argv: Sequence[str] | None) -> int:
 
         stress_code: int = main_stress(args_list[1:])
         return stress_code
+    if args_list[:1] == ["migrate"]:
+        from memhub.migrate import main_migrate
+
+        return main_migrate(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     code: int = args.func(args)

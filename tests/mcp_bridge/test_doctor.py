@@ -33,9 +33,12 @@ def test_hash_embedder_needs_no_model(tmp_path: Path) -> None:
 
 def test_missing_database_is_fine_and_garbage_is_not(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=str(tmp_path / "x.db"))
-    assert doctor.check_database(settings).mark == doctor.OK
+    fresh = doctor.check_database(settings)
+    assert isinstance(fresh, doctor.Check)
+    assert fresh.mark == doctor.OK
     (tmp_path / "x.db").write_bytes(b"not a database at all, just bytes" * 100)
     check = doctor.check_database(settings)
+    assert isinstance(check, doctor.Check)
     assert check.mark == doctor.BAD
     assert str(tmp_path / "x.db") in check.text
     assert not (tmp_path / "x.db-wal").exists()

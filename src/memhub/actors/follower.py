@@ -13,6 +13,11 @@ It wakes when this daemon's writer commits (:meth:`ChangeFollower.wake`), when t
 that another daemon committed (a thread blocked in ``wait_for_others``), and once a second
 regardless, so nothing waits on a lost wake-up. Searches never wait for it: a snapshot scores the
 rows past the mirror's position itself.
+
+When the store cannot be read (a team store's server is down), a round fails without moving
+anything: the error goes to the ``caught_up()`` callers of that round, and the next wake-up or
+poll tries again from the same cursor, so the daemon outlives the outage and catches up by
+itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from memhub.counts import FeedCounts
+from memhub.errors import ServiceError
 from memhub.storage.following import next_batch
 
 if TYPE_CHECKING:
@@ -49,6 +55,8 @@ class ChangeFollower:
         self._rounds_wanted = 0  # caught_up() callers so far
         self._rounds_done = 0  # how many of them a finished round covers
         self._round_over = trio.Event()
+        self._round_error: ServiceError | None = None  # why the last round failed
+        self.failures = 0  # rounds that failed in a row
 
     @property
     def cursor(self) -> Cursor | None:
@@ -66,6 +74,8 @@ class ChangeFollower:
         self.wake()
         while self._rounds_done < wanted:
             await self._round_over.wait()
+        if self._round_error is not None:
+            raise self._round_error
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if self._storage.searches_without_mirror:
@@ -84,7 +94,17 @@ class ChangeFollower:
                     await self._wake.wait()
                 self._wake = trio.Event()
                 serving = self._rounds_wanted  # every caught_up() so far starts before this round
-                await self.catch_up()
+                try:
+                    await self.catch_up()
+                    self._round_error = None
+                    if self.failures:
+                        log.info("following the store's changes again")
+                    self.failures = 0
+                except ServiceError as exc:
+                    self._round_error = exc
+                    self.failures += 1
+                    if self.failures == 1 or self.failures % 60 == 0:
+                        log.warning("cannot follow the store's changes (%s); retrying", exc)
                 self._rounds_done = serving
                 self._round_over.set()
                 self._round_over = trio.Event()

@@ -6,7 +6,9 @@ already queued (no added delay), and hands them all to the storage engine's writ
 which runs them in one transaction with each write isolated, so one bad write fails alone and
 the rest of its batch commits. Each caller is answered only after the commit: an ack means the
 row is in the database. What the batch changed reaches subscribers, the vector mirror and the
-counts through the change feed (the actor only wakes the follower).
+counts through the change feed (the actor only wakes the follower). An engine whose lock waits
+for other machines (a team store) may also take, once it holds the lock, the writes queued while
+it waited: under contention one wait then serves many writes instead of one each.
 
 The engine takes the write lock before reading anything (SQLite: ``BEGIN IMMEDIATE``), which is
 what keeps another process writing the same file (a legacy server, a backup tool) from ever
@@ -17,9 +19,10 @@ counted in :meth:`WriterActor.statistics`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, TypeVar, cast
 
 import outcome
@@ -28,7 +31,7 @@ import trio
 from memhub.actors.mailbox import Call, answer, ask, drain_nowait
 from memhub.errors import DatabaseBusy, DatabaseError, InternalError, ServiceError
 from memhub.protocol import messages as m
-from memhub.storage.engine import StorageBusy, WriteCall, WriteSession, WriteTxn
+from memhub.storage.engine import MoreCalls, StorageBusy, WriteCall, WriteSession, WriteTxn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,10 +99,12 @@ class WriterActor:
                     await self.observe_others()
                     continue
                 calls = drain_nowait(self._recv, first, self._max_batch)
+                joined: list[Call[WriteCall, object]] = []
+                more = functools.partial(self._more, len(calls), joined)
                 results = await trio.to_thread.run_sync(
-                    self._commit_batch, [c.request for c in calls], limiter=self._limiter
+                    self._commit_batch, [c.request for c in calls], more, limiter=self._limiter
                 )
-                for call, result in zip(calls, results, strict=True):
+                for call, result in zip([*calls, *joined], results, strict=True):
                     answer(call, result)
                 self._on_commit()
                 if self.file_problem is not None:
@@ -107,6 +112,14 @@ class WriterActor:
                 self.last_write = time.monotonic()
                 if self.session.needs_upkeep():
                     await self.upkeep()
+
+    def _more(self, taken: int, joined: list[Call[WriteCall, object]]) -> list[WriteCall]:
+        """In the worker thread, once the engine holds its lock: the writes queued since the
+        batch was taken (they are answered with it)."""
+        room = self._max_batch - taken - len(joined)
+        got = trio.from_thread.run_sync(_take, self._recv, room) if room > 0 else []
+        joined.extend(got)
+        return [c.request for c in got]
 
     async def observe_others(self) -> None:
         """Record what other programs committed so far, and wake the follower if they did
@@ -116,15 +129,24 @@ class WriterActor:
 
     # -- in the worker thread -------------------------------------------------------------------
 
-    def _commit_batch(self, fns: list[WriteCall]) -> list[outcome.Outcome[object]]:
+    def _commit_batch(
+        self, first: list[WriteCall], more: MoreCalls
+    ) -> list[outcome.Outcome[object]]:
         problem = self.check_file()
         if problem is not None:
             lost = DatabaseError(f"nothing was written: {problem}; the daemon is stopping")
-            return [outcome.Error(lost) for _ in fns]
+            return [outcome.Error(lost) for _ in first]
+        fns = list(first)
+
+        def taken() -> Sequence[WriteCall]:
+            got = more()
+            fns.extend(got)  # a retry after a busy lock runs them again too
+            return got
+
         delay = _BACKOFF_START_S
         for attempt in range(self._busy_retries + 1):
             try:
-                results = self.session.run_batch(fns)
+                results = self.session.run_batch(list(fns), taken)
             except StorageBusy:
                 if attempt == self._busy_retries:
                     break
@@ -185,3 +207,16 @@ class WriterActor:
             busy_failures=self.busy_failures,
             upkeep_runs=self.session.upkeep_runs,
         )
+
+
+def _take(
+    inbox: trio.MemoryReceiveChannel[Call[WriteCall, object]], room: int
+) -> list[Call[WriteCall, object]]:
+    """Up to ``room`` queued writes, without waiting (in the trio thread)."""
+    got: list[Call[WriteCall, object]] = []
+    while len(got) < room:
+        try:
+            got.append(inbox.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+    return got

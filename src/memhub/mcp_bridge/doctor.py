@@ -116,8 +116,26 @@ def check_model_loads(settings: Settings) -> Check:
     return Check(OK, f"the embedding model loads and embeds ({len(vectors[0])} dimensions)")
 
 
-def check_database(settings: Settings) -> Check:
+def check_team_store(settings: Settings) -> list[Check]:
+    """A team store: reachable, prepared for this machine's model, what the role may do."""
+    try:
+        from memhub.storage.postgres.diagnose import diagnose
+    except ImportError as exc:
+        return [
+            Check(
+                BAD, f"a team store needs the team extra ({exc.name})", "pip install 'memhub[team]'"
+            )
+        ]
+    assert settings.database_url is not None
+    name = "hash:v1" if settings.embedder == "hash" else locate_model(settings.model_name).identity
+    marks = {True: OK, False: BAD, None: WARN}
+    return [Check(marks[ok], text, fix) for ok, text, fix in diagnose(settings.database_url, name)]
+
+
+def check_database(settings: Settings) -> Check | list[Check]:
     """The database opens read-only and its schema is one memhub understands."""
+    if settings.database_url is not None:
+        return check_team_store(settings)
     path = settings.db_path
     if not path.exists():
         return Check(OK, f"no database yet at {path} (the daemon creates it on first start)")
@@ -275,11 +293,11 @@ def main_doctor(db: str | None, *, deep: bool = False) -> int:
     except ConfigError as exc:
         print(f"{BAD} configuration: {exc}")
         return 1
-    print(f"memhub doctor: database {settings.db_path}")
+    print(f"memhub doctor: database {settings.store.location}")
     from memhub.mcp_bridge.doctor_http import check_http
 
     steps: list[Callable[[], Check | list[Check]]] = [
-        check_sqlite_vec,
+        *([] if settings.database_url else [check_sqlite_vec]),
         lambda: check_model(settings),
         lambda: check_model_export(settings),
         *([lambda: check_model_loads(settings)] if deep else []),

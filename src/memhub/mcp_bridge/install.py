@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from memhub.storage.postgres.target import is_database_url
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -71,7 +73,10 @@ def bridge_command(db: str | None = None) -> tuple[str, list[str]]:
     exe_dir = Path(sys.executable).parent
     script = exe_dir / ("memhub.exe" if sys.platform == "win32" else "memhub")
     args = ["bridge"]
-    if db:
+    if db and is_database_url(db):
+        _refuse_password(db)
+        args += ["--db", db]  # a team store's URL is no path
+    elif db:
         args += ["--db", str(Path(db).expanduser().absolute())]
     if script.exists():
         return str(script), args
@@ -183,6 +188,18 @@ def write_config(path: Path, config: Mapping[str, Any]) -> Path | None:
         Path(tmp).unlink(missing_ok=True)
         raise
     return backup
+
+
+def _refuse_password(url: str) -> None:
+    """A client's configuration is no place for a password (it is read by other tools)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is not None or "password" in dict(parse_qsl(parts.query)):
+        raise InstallError(
+            "the database URL carries a password; remove it and put the password in ~/.pgpass "
+            "or a 0600 file named by MEMHUB_DATABASE_PASSWORD_FILE"
+        )
 
 
 def main_install(client: str, *, print_only: bool, db: str | None, name: str) -> int:

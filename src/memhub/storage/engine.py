@@ -200,11 +200,21 @@ class WriteCall:
     client: str = ""
 
 
+#: Writes queued since a batch was taken, handed over without waiting (see ``run_batch``).
+MoreCalls = Callable[[], Sequence[WriteCall]]
+
+
 class WriteSession(Protocol):
     """The engine's one write connection."""
 
-    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+    def run_batch(
+        self, calls: Sequence[WriteCall], more: MoreCalls | None = None
+    ) -> list[outcome.Outcome[object]]:
         """Run ``calls`` in one transaction, each isolated; return once it committed.
+
+        An engine whose lock may have to wait for other machines may call ``more`` once, when
+        it holds the lock: the writes queued meanwhile join the batch (one wait for all of them
+        instead of one each), and the results cover ``calls`` and then those, in order.
 
         Raises:
             StorageBusy: another writer holds the write lock; nothing was written.

@@ -25,7 +25,7 @@ Engine-neutral: keys are the engine's integer row ids, and nothing here knows SQ
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -400,7 +400,7 @@ def nearest_passing(
     limit: int,
     allowed: npt.NDArray[np.int64] | None,
     skip: list[int],
-    passing: Callable[[list[int]], set[int]],
+    passing: Callable[[list[int]], Container[int]],
 ) -> list[tuple[int, float]]:
     """The ``limit`` nearest mirror rows (among ``allowed``) that ``passing`` keeps, nearest
     first, asking the mirror for geometrically more rows until enough pass."""

@@ -2,7 +2,10 @@
 
 By default it starts its own daemon on a fresh temporary database and removes it afterwards;
 ``--db`` targets another database (its existing rows are left alone) and ``--keep`` keeps the
-temporary one. Exit status 0 only when no op failed and every integrity check passed.
+temporary one. ``--db postgresql://…`` runs against a team store instead: ``--machines`` daemons,
+each with its own HOME, state directory and machine name, on a fresh schema of that database
+(dropped afterwards unless ``--keep``; ``--schema`` names an existing store), the clients spread
+over them. Exit status 0 only when no op failed and every integrity check passed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from memhub.storage.postgres.target import is_database_url
 from memhub.stress import stats
 from memhub.stress.orchestrator import RunConfig, run
 
@@ -35,7 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="protocol",
         help="mcp: real `memhub bridge` processes driven by the MCP SDK client",
     )
-    p.add_argument("--db", type=Path, help="target this database instead of a temporary one")
+    p.add_argument(
+        "--db",
+        help="target this database file instead of a temporary one, or a team store's URL "
+        "postgresql://user@host/db (password from ~/.pgpass or MEMHUB_DATABASE_PASSWORD_FILE)",
+    )
+    p.add_argument(
+        "--machines",
+        type=int,
+        default=1,
+        help="team store only: daemons as separate machines; --clients are spread over them",
+    )
+    p.add_argument(
+        "--schema", help="team store only: use this prepared schema, not a temporary one"
+    )
+    p.add_argument(
+        "--shared-rate",
+        type=float,
+        default=None,
+        help="share of stores drawn from texts every client stores (default 0.15 on a team "
+        "store, 0 on a file): duplicates that race across clients and machines",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary database")
     p.add_argument(
         "--compare",
@@ -59,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, clients: int) -> RunConfig:
+    url = args.db if is_database_url(args.db) else None
     return RunConfig(
         clients=clients,
         duration=args.duration,
@@ -67,17 +92,22 @@ def _config(args: argparse.Namespace, clients: int) -> RunConfig:
         seed=args.seed,
         embedder=args.embedder,
         via=args.via,
-        db=args.db,
+        db=None if url is not None or args.db is None else Path(args.db),
         keep=args.keep,
         kill_every=args.kill_daemon_every,
         legacy_writer=args.legacy_writer,
+        url=url,
+        machines=args.machines,
+        schema=args.schema,
+        shared_rate=args.shared_rate,
     )
 
 
 def _table(report: dict[str, Any]) -> Table:
     cfg = report["config"]
+    where = f" on {cfg['machines']} machines" if cfg.get("url") else ""
     table = Table(
-        title=f"{cfg['clients']} client(s) via {cfg['via']}, embedder {cfg['embedder']}"
+        title=f"{cfg['clients']} client(s){where} via {cfg['via']}, embedder {cfg['embedder']}"
         f": {report['ops']} ops in {report['wall_s']} s"
     )
     for column in ("op", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
@@ -124,7 +154,13 @@ def _one(args: argparse.Namespace, console: Console, clients: int, rate: float) 
 
 
 def main_stress(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    team = is_database_url(args.db)
+    if not team and (args.machines != 1 or args.schema):
+        parser.error("--machines and --schema need a team store: --db postgresql://…")
+    if team and args.legacy_writer:
+        parser.error("--legacy-writer writes a SQLite file; a team store has none")
     console = Console(stderr=args.json)
     result: dict[str, Any] = {}
     if args.compare:

@@ -29,6 +29,7 @@ from memhub.storage.mirror import unit_rows
 from memhub.storage.sqlite import schema as schema_mod
 from memhub.storage.sqlite.values import as_bytes, as_int, as_str
 from memhub.storage.sqlite.vectors import blob_to_vector
+from memhub.stress.expectations import expect
 
 
 @attrs.frozen
@@ -40,22 +41,8 @@ class Check:
 
 def expected_state(records: Iterable[dict[str, Any]]) -> tuple[set[str], set[str], int]:
     """(hashes that must be active, hashes that must be gone, stores of unknown outcome)."""
-    last: dict[str, tuple[float, str]] = {}
-    unknown = 0
-    for r in records:
-        if r["op"] == "store" and r["outcome"] == "ok":
-            event = "store"
-        elif r["op"] == "delete" and r["outcome"] == "ok":
-            event = "delete"
-        else:
-            if r["op"] == "store" and r["outcome"] == "error":
-                unknown += 1
-            continue
-        if r["hash"] not in last or last[r["hash"]][0] <= r["t"]:
-            last[r["hash"]] = (r["t"], event)
-    present = {h for h, (_, e) in last.items() if e == "store"}
-    gone = {h for h, (_, e) in last.items() if e == "delete"}
-    return present, gone, unknown
+    found = expect(records)
+    return found.present, found.gone, found.unknown_stores
 
 
 def verify(

@@ -1,13 +1,18 @@
 """One stress client process: run a seeded workload, write a JSONL ledger of every op.
 
 ``python -m memhub.stress.worker --db DB --client K --seed S --ledger FILE [--duration D |
---ops N] [--rate R] [--via protocol|mcp]``
+--ops N] [--rate R] [--via protocol|mcp] [--shared-rate F]``
+
+``DB`` is a database file or a team store's URL; the daemon is found the way a bridge finds it
+(for a URL: through ``MEMHUB_STATE_DIR``, so each "machine" of a team run gives its clients its
+own).
 
 The ledger is the ground truth the integrity check compares the database against. Ack
 semantics: a store is recorded ``ok`` only when acknowledged. When the connection dies before
 the ack (the daemon was killed), the store is retried; a retry answering *exact* duplicate for
 the same hash proves the first attempt committed (the exact check runs before any other), so it
-is recorded ``ok`` too. Deletes and updates are idempotent and simply retried.
+is recorded ``ok`` too, except for a shared text (another client may have stored it): that
+stays ``duplicate``. Deletes and updates are idempotent and simply retried.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Protocol
 
 import trio
 
+from memhub.config import resolve_store
 from memhub.discovery import read_runtime_file, serving_paths
 from memhub.domain.hashing import content_hash
 from memhub.errors import Duplicate, NotFound, ServiceError, Unavailable
@@ -224,11 +230,13 @@ async def _attempt(driver: Driver, workload: Workload, op: Op, record: dict[str,
             if op.kind == "store":
                 record["hash"] = content_hash(op.text)
                 outcome, detail = await driver.store(op.text, op.tags)
+                record["shared"] = op.shared
                 if (
                     outcome == "duplicate"
                     and lost
                     and detail == "exact"
                     and not op.expect_duplicate
+                    and not op.shared
                 ):
                     outcome = "ok"  # the lost attempt committed: the retry hit its own row
                 record["outcome"] = outcome
@@ -265,7 +273,7 @@ async def _attempt(driver: Driver, workload: Workload, op: Op, record: dict[str,
 
 
 async def run_worker(args: argparse.Namespace) -> None:
-    workload = Workload(seed=args.seed, client=args.client)
+    workload = Workload(seed=args.seed, client=args.client, shared_rate=args.shared_rate)
     ledger = Path(args.ledger).open("a", encoding="utf-8")  # noqa: ASYNC230, SIM115
     async with AsyncExitStack() as stack:
         driver: Driver
@@ -277,7 +285,8 @@ async def run_worker(args: argparse.Namespace) -> None:
             )
             driver = McpDriver(await stack.enter_async_context(Client(params, mode="legacy")))
         else:
-            driver = await ProtocolDriver.open(Path(args.db), f"stress-{args.client}", stack)
+            anchor = resolve_store(explicit=args.db).db_path
+            driver = await ProtocolDriver.open(anchor, f"stress-{args.client}", stack)
         print("ready", flush=True)
         sys.stdin.readline()  # the orchestrator starts every client at once
         end = time.monotonic() + args.duration if args.duration else None
@@ -299,7 +308,7 @@ async def run_worker(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="memhub.stress.worker")
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="database file or team store URL")
     parser.add_argument("--client", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ledger", required=True)
@@ -307,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ops", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.0, help="ops/s (open loop); 0: closed")
     parser.add_argument("--via", choices=("protocol", "mcp"), default="protocol")
+    parser.add_argument("--shared-rate", type=float, default=0.0, help="stores of shared texts")
     trio.run(run_worker, parser.parse_args(argv))
 
 

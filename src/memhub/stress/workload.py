@@ -4,6 +4,12 @@ The same seed and client id always give the same sequence, so a failing run can 
 Texts vary in length and topic; a few are exact repeats of the client's earlier texts (which
 the daemon must answer ``duplicate``) and a few are near copies (which semantic dedup may or may
 not reject, both being correct).
+
+With ``shared_rate`` some stores draw from one sequence of *shared* texts that depends on the
+seed only: every client stores shared text 0, then 1, 2, ... at its own pace, so each shared
+text races from every client at about the same moment (from several machines in a team run),
+and exactly one of them may be told ``stored``. Shared texts are never updated or deleted, so
+whether one must exist depends on no ordering between clients.
 """
 
 from __future__ import annotations
@@ -389,6 +395,7 @@ class Op:
     tags: tuple[str, ...] = ()
     target: int = -1
     expect_duplicate: bool = False
+    shared: bool = False  # one of the texts every client stores (see the module docstring)
 
 
 @attrs.define
@@ -400,8 +407,10 @@ class Workload:
     mix: dict[OpKind, int] = attrs.field(factory=lambda: dict(DEFAULT_MIX))
     exact_dup_rate: float = 0.05
     near_dup_rate: float = 0.03
+    shared_rate: float = 0.0
     _rng: random.Random = attrs.field(init=False)
     _stored: int = attrs.field(init=False, default=0)
+    _shared: int = attrs.field(init=False, default=0)
     _texts: list[str] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
@@ -417,30 +426,33 @@ class Workload:
         """
         return self._memory(n)[1]
 
-    def _memory(self, n: int) -> tuple[str, str]:
-        rng = self._rng
+    def _memory(self, n: int, rng: random.Random | None = None) -> tuple[str, str]:
+        rng = rng or self._rng
         topic = rng.choice(sorted(TOPICS))
         used: set[str] = set()
-        sentences = [self._sentence(topic, used)]
+        sentences = [self._sentence(topic, used, rng)]
         for _ in range(rng.choice((0, 1, 1, 2, 3))):
             other = topic if rng.random() < 0.7 else rng.choice(sorted(TOPICS))
-            sentences.append(f"{rng.choice(LINKS)} {self._sentence(other, used)}")
+            sentences.append(f"{rng.choice(LINKS)} {self._sentence(other, used, rng)}")
         return topic, " ".join(sentences) + f" [ref c{self.client}-{n}]"
 
-    def _sentence(self, topic: str, used: set[str]) -> str:
+    def shared_text(self, n: int) -> str:
+        """Shared text ``n``: the same for every client of this seed."""
+        _, text = self._memory(n, random.Random(f"{self.seed}:shared:{n}"))
+        return text.replace(f" [ref c{self.client}-{n}]", f" [ref shared-{n}]")
+
+    def _sentence(self, topic: str, used: set[str], rng: random.Random) -> str:
         """``subject predicate tail.`` of ``topic``, repeating no part already in this memory."""
-        rng = self._rng
         parts = []
         for pool in GRAMMAR[topic]:
             part = rng.choice([p for p in pool if p not in used])
             used.add(part)
-            values = {name: self._slot(name) for name in _slot_names(part)}
+            values = {name: self._slot(name, rng) for name in _slot_names(part)}
             parts.append(part.format(**values))
         sentence = " ".join(parts)
         return sentence[0].upper() + sentence[1:] + "."
 
-    def _slot(self, name: str) -> str:
-        rng = self._rng
+    def _slot(self, name: str, rng: random.Random) -> str:
         if name in SLOTS:
             return rng.choice(SLOTS[name])
         if name in ("person", "other"):
@@ -481,6 +493,10 @@ class Workload:
 
     def _store(self) -> Op:
         rng = self._rng
+        if self.shared_rate and rng.random() < self.shared_rate:
+            text = self.shared_text(self._shared)
+            self._shared += 1
+            return Op(kind="store", text=text, tags=("shared",), shared=True)
         if self._texts and rng.random() < self.exact_dup_rate:
             previous = rng.choice(self._texts)
             return Op(kind="store", text=previous.upper(), expect_duplicate=True)

@@ -4,8 +4,8 @@ One schema (``memhub`` unless named otherwise) holds:
 
 * ``memories``: mcp-memory-service's columns (the same CSV tags, REAL epochs, ISO strings, soft
   delete, 12.x's ``store``, ``parent_id``, ``version``, ``confidence``, ``last_accessed``,
-  ``superseded_by``), with ``content_hash`` unique across the store and the embedding in a
-  pgvector column beside the row;
+  ``superseded_by``, ``embedding_pending``), with ``content_hash`` unique across the store and
+  the embedding in a pgvector column beside the row;
 * ``changes``: the ordered change feed every daemon follows (``seq`` from ``change_seq``, taken
   under the store's advisory lock, so ``seq`` order is commit order);
 * ``memory_graph``: mcp-memory-service 12.x's relations between memories (edges, entity links,
@@ -49,8 +49,13 @@ def schema_sql(schema: str, dimension: int) -> list[str]:
             confidence double precision DEFAULT 1.0,
             last_accessed bigint,
             superseded_by text,
+            embedding_pending integer NOT NULL DEFAULT 0,
             embedding vector({int(dimension)})
         )""",
+        # 12.x's flag, kept so that `memhub migrate` moves a 12.x file losslessly (stores made
+        # before it existed gain it here; no rewrite: a constant default).
+        f"ALTER TABLE {s}.memories "
+        "ADD COLUMN IF NOT EXISTS embedding_pending integer NOT NULL DEFAULT 0",
         f"CREATE INDEX IF NOT EXISTS memories_created_at ON {s}.memories (created_at)",
         f"CREATE INDEX IF NOT EXISTS memories_deleted_at ON {s}.memories (deleted_at)",
         f"CREATE INDEX IF NOT EXISTS memories_store ON {s}.memories (store, created_at)",

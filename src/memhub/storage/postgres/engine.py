@@ -1,23 +1,24 @@
 """The PostgreSQL + pgvector engine behind :mod:`memhub.storage.engine`'s seam.
 
-Connections (psycopg 3, synchronous, in the actors' worker threads: psycopg has no trio support):
+Connections (psycopg 3, synchronous, in the actors' worker threads: psycopg has no trio support),
+every one in autocommit mode so that each transaction is the explicit ``BEGIN`` it says it is:
 
-* the writer's own connection. Each batch is ``BEGIN`` (READ COMMITTED) →
-  ``pg_advisory_xact_lock(<store>)`` → one SAVEPOINT per write → changes appended to ``changes``
-  with the next ``seq`` → one ``pg_notify`` → ``COMMIT``. The lock gives one total commit order
-  across every daemon of the store; a write is acknowledged only after its COMMIT returned.
-* a pool for reads and for following the feed. Each read runs in ``REPEATABLE READ, READ ONLY``
-  with ``statement_timeout`` set from its deadline.
-* one autocommit connection that LISTENs: a NOTIFY only wakes the follower (it is lost while
-  disconnected), the ``changes`` table is the truth, read by ``seq``.
+* the writer's own connection (:mod:`~memhub.storage.postgres.writer`): locked batches whose
+  ``seq`` order is commit order across every daemon of the store;
+* a pool for reads and for following the feed (:mod:`~memhub.storage.postgres.connections`).
+  Each read runs in ``REPEATABLE READ, READ ONLY`` with ``statement_timeout`` set from its
+  deadline; a read whose pooled connection died (server restart, terminated backend) runs once
+  more on a fresh one;
+* one connection that LISTENs: a NOTIFY only wakes the follower (it is lost while disconnected),
+  the ``changes`` table is the truth, read by ``seq``; after every reconnect the follower
+  catches up in full.
 
-When the server is unreachable every call fails with a message naming it; nothing is acked that
-did not commit, and the next call reconnects.
+When the server is unreachable every call fails within seconds with a message naming it,
+nothing is acked that did not commit, and the next call reconnects.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -25,42 +26,47 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Self, TypeVar
 
 import attrs
-import outcome
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import Format
-from psycopg.types import TypeInfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from memhub.domain.tags import tags_from_db
-from memhub.errors import DatabaseError, InternalError, ServiceError
+from memhub.errors import InternalError, ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import converter
 from memhub.storage.engine import Cursor as FeedCursor
-from memhub.storage.engine import ReadTimeout, StorageBusy, WriteCall
+from memhub.storage.engine import ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import (
     Change,
     ChangeBatch,
-    DedupPolicy,
     Filters,
     FloatArray,
-    NewMemory,
     StorageStats,
     Totals,
     local_day,
 )
 from memhub.storage.postgres import queries, writes
-from memhub.storage.postgres.graph import GraphReads, GraphWrites
+from memhub.storage.postgres.connections import (
+    Conn,
+    Connector,
+    explain,
+    pooled,
+    reason,
+    unreachable,
+)
+from memhub.storage.postgres.graph import GraphReads
 from memhub.storage.postgres.target import PgTarget
-from memhub.storage.postgres.vectors import register
+from memhub.storage.postgres.writer import PgWriteSession
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BATCH_LIMIT: Final = 2048
-CHANNEL_PREFIX: Final = "memhub_changes_"
 BINARY: Final = Format.BINARY
 Cursor = psycopg.Cursor[Any]
+#: After this many failed attempts in a row to listen, the failures are logged once a minute.
+QUIET_AFTER: Final = 3
 
 
 @attrs.frozen(order=True)
@@ -72,221 +78,6 @@ class PgCursor:
     @property
     def mirror_position(self) -> int:
         return self.seq
-
-
-class Connector:
-    """Opens configured connections to one store (vector type, search path)."""
-
-    def __init__(self, target: PgTarget, vector: TypeInfo, application: str) -> None:
-        self.target = target
-        self._vector = vector
-        self._application = application
-
-    def configure(self, conn: psycopg.Connection[Any]) -> None:
-        register(conn, self._vector)
-        with conn.cursor(binary=True) as cur:
-            cur.execute(f"SET search_path TO {self.target.schema}, public")
-        if not conn.autocommit:
-            conn.commit()
-
-    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(
-            self.target.url,
-            autocommit=autocommit,
-            application_name=self._application,
-            connect_timeout=10,
-            **self.target.connect_kwargs(),
-        )
-        self.configure(conn)
-        return conn
-
-    def pool(self, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
-        kwargs: dict[str, Any] = {
-            "application_name": self._application,
-            "connect_timeout": 10,
-            **self.target.connect_kwargs(),
-        }
-        return ConnectionPool(
-            self.target.url,
-            min_size=1,
-            max_size=max(1, size),
-            kwargs=kwargs,
-            configure=self.configure,
-            check=ConnectionPool.check_connection,
-            timeout=15,
-            reconnect_timeout=30,
-            open=True,
-            name="memhub-read",
-        )
-
-
-def unreachable(target: PgTarget, exc: BaseException, what: str) -> DatabaseError:
-    """The error a caller sees when the server cannot serve ``what``."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseError(f"the PostgreSQL server {target.location} could not {what}: {reason}")
-
-
-def explain(target: PgTarget, exc: psycopg.Error, what: str) -> DatabaseError:
-    """A clear error for a failure of one statement or transaction."""
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
-        who = target.user or "your role"
-        return DatabaseError(
-            f"the PostgreSQL role {who!r} may not {what} in {target.location}: "
-            f"{exc.diag.message_primary or exc}; a read-only member can search but not write "
-            "(ask the team's admin to grant memhub_writer)"
-        )
-    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-        return DatabaseError(
-            f"{target.location} is read-only for this connection ({exc.diag.message_primary}); "
-            "nothing was written"
-        )
-    if isinstance(exc, psycopg.OperationalError):
-        return unreachable(target, exc, what)
-    return DatabaseError(f"{target.location}: could not {what}: {exc}")
-
-
-class PgWriteTxn(GraphWrites):
-    """The :class:`~memhub.storage.engine.WriteTxn` of one write call."""
-
-    def __init__(self, batch: writes.PgBatch) -> None:
-        self.batch = batch
-
-    def store(self, item: NewMemory) -> m.MemoryRecord:
-        return writes.store(self.batch, item)
-
-    def store_session(self, items: Sequence[NewMemory]) -> list[str]:
-        return writes.store_session(self.batch, items)
-
-    def delete_matching(self, filters: Filters, content_hash: str | None) -> list[str]:
-        return writes.delete_matching(self.batch, filters, content_hash)
-
-    def update(
-        self,
-        content_hash: str,
-        *,
-        tags: list[str] | None,
-        memory_type: str | None,
-        metadata: dict[str, Any] | None,
-        preserve_timestamps: bool,
-        store: str | None = None,
-    ) -> tuple[m.MemoryRecord, list[str]]:
-        return writes.update(
-            self.batch,
-            content_hash,
-            tags=tags,
-            memory_type=memory_type,
-            metadata=metadata,
-            preserve_timestamps=preserve_timestamps,
-            store=store,
-        )
-
-    def cleanup_duplicates(self) -> list[str]:
-        return []  # content_hash is unique across the store: there are none
-
-
-class PgWriteSession:
-    """The writer's connection: locked batches, savepoints, the change feed, NOTIFY."""
-
-    def __init__(
-        self, connector: Connector, *, index: VectorIndex | None, dedup: DedupPolicy, origin: str
-    ) -> None:
-        self._connector = connector
-        self._target = connector.target
-        self._index = index
-        self._dedup = dedup
-        self._origin = origin
-        self._conn: psycopg.Connection[Any] | None = None
-        self._upkeep_runs = 0
-        self.channel = CHANNEL_PREFIX + self._target.schema
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-            self._conn = self._connector.connect()
-        return self._conn
-
-    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
-        try:
-            conn = self._connection()
-        except psycopg.Error as exc:
-            raise unreachable(self._target, exc, "be reached; nothing was written") from None
-        try:
-            return self._try_batch(conn, calls)
-        except pg_errors.LockNotAvailable:
-            self._rollback(conn)
-            raise StorageBusy(f"{self._target.location}: the store's write lock is busy") from None
-        except psycopg.Error as exc:
-            self._rollback(conn)
-            raise explain(self._target, exc, "commit the write; nothing was written") from None
-
-    def _try_batch(
-        self, conn: psycopg.Connection[Any], calls: Sequence[WriteCall]
-    ) -> list[outcome.Outcome[object]]:
-        results: list[outcome.Outcome[object]] = []
-        with conn.cursor(binary=True) as cur:
-            cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._target.lock_id,))
-            batch = writes.PgBatch(
-                cur=cur, index=self._index, dedup=self._dedup, origin=self._origin
-            )
-            txn = PgWriteTxn(batch)
-            for call in calls:
-                mark = batch.mark()
-                batch.client = call.client
-                cur.execute("SAVEPOINT memhub_item")
-                try:
-                    results.append(outcome.Value(call.fn(txn)))
-                    cur.execute("RELEASE SAVEPOINT memhub_item")
-                except psycopg.OperationalError:
-                    raise  # the connection is gone: the whole batch failed
-                except Exception as exc:
-                    cur.execute("ROLLBACK TO SAVEPOINT memhub_item")
-                    cur.execute("RELEASE SAVEPOINT memhub_item")
-                    batch.rollback_to(mark)
-                    results.append(outcome.Error(self._as_service_error(exc)))
-            if batch.changes:
-                # One wake-up per batch, under the lock that already orders commits.
-                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
-            cur.execute("COMMIT")
-        return results
-
-    def _as_service_error(self, exc: BaseException) -> ServiceError:
-        if isinstance(exc, ServiceError):
-            return exc
-        if isinstance(exc, psycopg.Error):
-            return explain(self._target, exc, "write")
-        log.exception("write failed with an unexpected error", exc_info=exc)
-        return InternalError(f"internal error while writing: {type(exc).__name__}: {exc}")
-
-    def _rollback(self, conn: psycopg.Connection[Any]) -> None:
-        try:
-            if not conn.closed and not conn.broken:
-                conn.rollback()
-        except psycopg.Error as exc:
-            log.debug("rollback: %s", exc)
-
-    def problem(self) -> str | None:
-        return None  # an unreachable server is a failed batch, not a lost store
-
-    def observe_others(self) -> bool:
-        return False  # every writer of a team store records its own changes
-
-    def needs_upkeep(self) -> bool:
-        return False
-
-    def upkeep(self, *, thorough: bool = False) -> bool:
-        return True
-
-    @property
-    def upkeep_runs(self) -> int:
-        return self._upkeep_runs
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 @attrs.define
@@ -388,41 +179,41 @@ class PgReadSession:
     """Reads from the pool, each in its own REPEATABLE READ, READ ONLY transaction."""
 
     def __init__(
-        self,
-        pool: ConnectionPool[psycopg.Connection[Any]],
-        target: PgTarget,
-        index: VectorIndex | None,
+        self, pool: ConnectionPool[Conn], target: PgTarget, index: VectorIndex | None
     ) -> None:
         self._pool = pool
         self._target = target
         self._index = index
 
     def run(self, fn: Callable[[PgSnapshot], T], deadline: float) -> T:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline - time.monotonic() <= 0:
             raise ReadTimeout
-        try:
-            with self._pool.connection(timeout=max(0.1, remaining)) as conn:
-                with DeadlineCursor(conn) as cur:
-                    cur.format = BINARY
-                    cur.deadline = deadline
-                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+        def work(conn: Conn) -> T:
+            with DeadlineCursor(conn) as cur:
+                cur.format = BINARY
+                cur.deadline = deadline
+                try:
                     ms = max(1, int((deadline - time.monotonic()) * 1000))
-                    cur.execute(f"SET LOCAL statement_timeout = {ms}")
-                    try:
-                        return fn(PgSnapshot(cur, self._index))
-                    finally:
-                        conn.rollback()
+                    # Both in one round trip (a statement without parameters may hold two).
+                    conn.execute(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                        f"SET LOCAL statement_timeout = {ms}"
+                    )
+                    return fn(PgSnapshot(cur, self._index))
+                finally:
+                    conn.rollback()
+
+        try:
+            return pooled(self._pool, work, deadline=deadline)
         except pg_errors.QueryCanceled:
             raise ReadTimeout from None
         except ServiceError:
             raise
+        except PoolTimeout as exc:
+            raise unreachable(self._target, exc, "be reached for a read") from None
         except psycopg.Error as exc:
             raise explain(self._target, exc, "be read") from None
-        except Exception as exc:
-            if type(exc).__name__ == "PoolTimeout":
-                raise unreachable(self._target, exc, "be reached for a read") from None
-            raise
 
     def close(self) -> None:
         pass  # the pool's connections are closed with the storage
@@ -451,7 +242,8 @@ class PgStorage:
         self._server_version = server_version
         self._vector_version = vector_version
         self._listen_lock = threading.Lock()
-        self._listener: psycopg.Connection[Any] | None = None
+        self._listener: Conn | None = None
+        self._listen_failures = 0
         self._closed = False
 
     @property
@@ -473,18 +265,31 @@ class PgStorage:
     def open_reader(self) -> PgReadSession:
         return PgReadSession(self._pool, self._target, self._index)
 
+    def _read(self, work: Callable[[Conn], T], what: str) -> T:
+        """Idempotent work on a pooled connection, with the engine's errors."""
+        try:
+            return pooled(self._pool, work)
+        except psycopg.Error as exc:
+            raise unreachable(self._target, exc, what) from None
+
     def load_mirror(self) -> PgCursor:
-        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
-            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cur.execute("SELECT COALESCE(max(seq), 0) FROM changes")
-            at = PgCursor(queries._one_int(cur))
-            if self._index is not None:
-                loaded = self._load_vectors(cur, self._index)
-                self._index.mark_loaded(at.seq)
-                self._index.facets.load(self._facet_rows(cur))
-                log.info("vector index: %d vectors in RAM", loaded)
-            conn.rollback()
-        return at
+        def load(conn: Conn) -> PgCursor:
+            with conn.cursor(binary=True) as cur:
+                try:
+                    cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    cur.execute("SELECT COALESCE(max(seq), 0) FROM changes")
+                    at = PgCursor(queries._one_int(cur))
+                    if self._index is not None:
+                        self._index.clear()  # a second attempt starts from nothing again
+                        loaded = self._load_vectors(cur, self._index)
+                        self._index.facets.load(self._facet_rows(cur))
+                        self._index.mark_loaded(at.seq)
+                        log.info("vector index: %d vectors in RAM", loaded)
+                finally:
+                    conn.rollback()
+            return at
+
+        return self._read(load, "load the vectors")
 
     @staticmethod
     def _facet_rows(cur: Cursor) -> list[tuple[int, list[str], str]]:
@@ -494,9 +299,16 @@ class PgStorage:
     def load_facets(self) -> None:
         if self._index is None:
             return
-        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
-            self._index.facets.load(self._facet_rows(cur))
-            conn.rollback()
+        index = self._index
+
+        def load(conn: Conn) -> None:
+            with conn.cursor(binary=True) as cur:
+                try:
+                    index.facets.load(self._facet_rows(cur))
+                finally:
+                    conn.rollback()
+
+        self._read(load, "load the tags and stores")
 
     @staticmethod
     def _load_vectors(cur: Cursor, index: VectorIndex) -> int:
@@ -532,8 +344,9 @@ class PgStorage:
     def changes_since(self, cursor: FeedCursor) -> ChangeBatch:
         if not isinstance(cursor, PgCursor):
             raise TypeError(f"not a position in a PostgreSQL change feed: {cursor!r}")
-        try:
-            with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
+
+        def fetch(conn: Conn) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cur:
                 cur.execute(
                     "SELECT c.seq, c.kind, c.memory_id, c.content_hash, c.store, c.client, "
                     "c.origin, c.before, c.memory, "
@@ -542,10 +355,9 @@ class PgStorage:
                     "WHERE c.seq > %s ORDER BY c.seq LIMIT %s",
                     (cursor.seq, BATCH_LIMIT),
                 )
-                rows = cur.fetchall()
-                conn.rollback()
-        except psycopg.Error as exc:
-            raise unreachable(self._target, exc, "list its changes") from None
+                return cur.fetchall()
+
+        rows = self._read(fetch, "list its changes")
         changes = [
             Change(
                 kind=kind,
@@ -575,55 +387,76 @@ class PgStorage:
         return ChangeBatch(changes, last)
 
     def vectors(self, rows: Sequence[int]) -> dict[int, FloatArray]:
-        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
-            cur.execute(
-                "SELECT id, embedding FROM memories WHERE id = ANY(%s) AND embedding IS NOT NULL",
-                (list(rows),),
-            )
-            found = {int(r[0]): r[1] for r in cur.fetchall()}
-            conn.rollback()
-        return found
+        def fetch(conn: Conn) -> dict[int, FloatArray]:
+            with conn.cursor(binary=True) as cur:
+                cur.execute(
+                    "SELECT id, embedding FROM memories "
+                    "WHERE id = ANY(%s) AND embedding IS NOT NULL",
+                    (list(rows),),
+                )
+                return {int(r[0]): r[1] for r in cur.fetchall()}
+
+        return self._read(fetch, "read vectors")
 
     def wait_for_others(self, timeout: float) -> bool:
-        """Block up to ``timeout`` s for a NOTIFY on the store's channel (a wake-up only)."""
+        """Block up to ``timeout`` s for a NOTIFY on the store's channel (a wake-up only).
+
+        True after a reconnect too: notifications sent while disconnected are lost, so the
+        follower must catch up from the feed in full.
+        """
         try:
-            listener = self._listening()
+            listener, fresh = self._listening()
+            if fresh:
+                return True
             for _ in listener.notifies(timeout=timeout, stop_after=1):
                 return True
             return False
         except psycopg.Error as exc:
-            log.info("listening for other daemons' commits failed (%s); reconnecting", exc)
+            self._listen_failures += 1
+            if self._listen_failures <= QUIET_AFTER or self._listen_failures % 60 == 0:
+                log.warning(
+                    "listening for other daemons' commits failed (%s); reconnecting", reason(exc)
+                )
             with self._listen_lock:
                 if self._listener is not None:
                     self._listener.close()
                     self._listener = None
             time.sleep(min(timeout, 1.0))
-            return True  # after a reconnect, catch up in full: notifies were lost meanwhile
+            return False
 
-    def _listening(self) -> psycopg.Connection[Any]:
+    def _listening(self) -> tuple[Conn, bool]:
+        """The LISTENing connection, and whether it was (re)opened just now."""
         with self._listen_lock:
             if self._closed:
                 raise psycopg.OperationalError("the storage is closed")
-            if self._listener is None or self._listener.closed:
-                conn = self._connector.connect(autocommit=True)
-                conn.execute(f"LISTEN {self._writer.channel}")
-                self._listener = conn
-            return self._listener
+            if self._listener is not None and not self._listener.closed:
+                return self._listener, False
+            conn = self._connector.connect(autocommit=True)
+            conn.execute(f"LISTEN {self._writer.channel}")
+            self._listener = conn
+            if self._listen_failures:
+                log.info("listening for other daemons' commits again")
+            self._listen_failures = 0
+            return conn, True
 
     def describe(self) -> StorageStats:
         size = 0
-        try:
-            with self._pool.connection(timeout=5) as conn, conn.cursor(binary=True) as cur:
+
+        def measure(conn: Conn) -> int:
+            with conn.cursor(binary=True) as cur:
                 cur.execute(
                     "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE n.nspname = %s AND c.relkind = 'r'",
                     (self._target.schema,),
                 )
-                size = queries._one_int(cur)
-                conn.rollback()
+                return queries._one_int(cur)
+
+        try:
+            # Short: a health report must answer quickly when the server is down.
+            size = pooled(self._pool, measure, wait=0.5)
         except Exception as exc:  # describing must not fail a health report
-            log.debug("store size unavailable: %s", exc)
+            log.debug("store size unavailable: %s", reason(exc))
         return StorageStats(
             engine="postgresql",
             engine_version=self._server_version,
@@ -643,7 +476,3 @@ class PgStorage:
                 self._listener = None
         self._writer.close()
         self._pool.close()
-
-
-def decode_json(value: object) -> Any:
-    return json.loads(value) if isinstance(value, str) else value

@@ -22,9 +22,12 @@ from memhub.storage.embedder_check import EmbedderRecord, check_embedder
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import DedupPolicy
 from memhub.storage.postgres import ddl
-from memhub.storage.postgres.engine import Connector, PgStorage, PgWriteSession
+from memhub.storage.postgres.connections import Connector
+from memhub.storage.postgres.engine import PgStorage
+from memhub.storage.postgres.privileges import missing_privileges
 from memhub.storage.postgres.target import PgTarget, resolve
 from memhub.storage.postgres.vectors import vector_type
+from memhub.storage.postgres.writer import PgWriteSession
 
 if TYPE_CHECKING:
     from memhub.config import Settings
@@ -68,12 +71,14 @@ class PgOpening:
         vector: TypeInfo,
         meta: dict[str, str],
         versions: tuple[str, str],
+        missing: list[str],
     ) -> None:
         self._settings = settings
         self._target = target
         self._vector = vector
         self._meta = meta
         self._versions = versions
+        self._missing = missing
 
     @property
     def location(self) -> str:
@@ -103,6 +108,7 @@ class PgOpening:
                 threshold=settings.semantic_dedup_threshold,
             ),
             origin=settings.machine,
+            missing=self._missing,
         )
         return PgStorage(
             connector,
@@ -133,7 +139,15 @@ def open_database(settings: Settings) -> PgOpening:
             )
         meta = read_meta(conn, target)
         versions = server_versions(conn)
-    return PgOpening(settings, target, vector=info, meta=meta, versions=versions)
+        missing = missing_privileges(conn, target.schema)
+    if missing:
+        log.warning(
+            "%s: role %r lacks %s: this daemon serves searches, and refuses writes",
+            target.location,
+            target.user,
+            ", ".join(missing),
+        )
+    return PgOpening(settings, target, vector=info, meta=meta, versions=versions, missing=missing)
 
 
 def read_meta(conn: psycopg.Connection[Any], target: PgTarget) -> dict[str, str]:

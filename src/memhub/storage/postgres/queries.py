@@ -156,19 +156,38 @@ def _matching_ids(cur: Cursor, ids: Sequence[int], where: str, params: list[Any]
     return {int(r[0]) for r in cur.fetchall()}
 
 
+def tail_ids(cur: Cursor, position: int) -> list[int]:
+    """Rows stored after the mirror's feed position (a range scan of ``changes``' key).
+
+    A query of its own rather than a join: the join's plan had to be made anew on each run
+    (0.6 ms), and made on a table not analyzed yet (right after a bulk import) it scanned every
+    vector; this one is a primary-key range scan whatever the statistics say.
+    """
+    cur.execute(
+        "SELECT DISTINCT memory_id FROM changes WHERE seq > %s AND kind = 'stored'", (position,)
+    )
+    return [int(r[0]) for r in cur.fetchall()]
+
+
 def tail_vectors(
     cur: Cursor, position: int, where: str, params: list[Any]
 ) -> tuple[list[int], FloatArray]:
     """Rows stored after the mirror's feed position that pass ``where``, with unit vectors."""
+    ids = tail_ids(cur, position)
+    if not ids:
+        return [], np.zeros((0, 0), dtype=np.float32)
     cur.execute(
-        "SELECT DISTINCT m.id, m.embedding FROM changes c JOIN memories m ON m.id = c.memory_id "
-        f"WHERE c.seq > %s AND c.kind = 'stored' AND m.embedding IS NOT NULL AND {where}",
-        [position, *params],
+        f"SELECT m.id, m.embedding FROM memories m WHERE m.id = ANY(%s) "
+        f"AND m.embedding IS NOT NULL AND {where}",
+        [ids, *params],
     )
     rows = cur.fetchall()
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)
     return [int(r[0]) for r in rows], unit_rows(np.stack([r[1] for r in rows]))
+
+
+Ranked = list[tuple[int, float]]
 
 
 def semantic_search(
@@ -177,9 +196,10 @@ def semantic_search(
     where, params = pg_filters.where(filters, for_search=True)
     tail = _tail_nearest(cur, index, query, where, params, limit)
     skip = [row for row, _ in tail]
-    best = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
+    best, records = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
     ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
-    records = _records_by_id(cur, [row for row, _ in ranked], where, params)
+    missing = [row for row, _ in ranked if row not in records]
+    records.update(_records_by_id(cur, missing, where, params))
     return [
         m.Hit(memory=records[row], score=score_from_distance(distance))
         for row, distance in ranked
@@ -189,7 +209,7 @@ def semantic_search(
 
 def _tail_nearest(
     cur: Cursor, index: VectorIndex, query: FloatArray, where: str, params: list[Any], limit: int
-) -> list[tuple[int, float]]:
+) -> Ranked:
     rows, vecs = tail_vectors(cur, index.position, where, params)
     if not rows:
         return []
@@ -207,7 +227,13 @@ def _mirror_nearest(
     params: list[Any],
     limit: int,
     skip: list[int],
-) -> list[tuple[int, float]]:
+) -> tuple[Ranked, dict[int, m.MemoryRecord]]:
+    """The mirror's best visible rows, and the records already read for them.
+
+    Without narrowing filters nearly every candidate is visible, so the records of a few more
+    candidates than asked for are read in the one statement that also tells which are visible
+    (the visibility and the records used to be two statements).
+    """
     allowed = None
     if filters.narrowing:
         allowed = index.facets.candidates(filters)
@@ -217,12 +243,17 @@ def _mirror_nearest(
             matching = _matching_ids(cur, [row for row, _ in prefix], where, params)
             best = [(row, d) for row, d in prefix if row in matching][:limit]
             if len(best) == limit or len(prefix) < want:
-                return best
+                return best, {}
             cur.execute(f"SELECT m.id FROM memories m WHERE {where}", params)
             allowed = np.fromiter((int(r[0]) for r in cur.fetchall()), dtype=np.int64)
-    return nearest_passing(
-        index, query, limit, allowed, skip, lambda ids: _matching_ids(cur, ids, where, params)
-    )
+    records: dict[int, m.MemoryRecord] = {}
+
+    def visible(ids: list[int]) -> dict[int, m.MemoryRecord]:
+        found = _records_by_id(cur, ids, where, params)
+        records.update(found)
+        return found
+
+    return nearest_passing(index, query, limit, allowed, skip, visible), records
 
 
 def exact_search(cur: Cursor, query: str, filters: Filters, limit: int) -> list[m.Hit]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import numpy as np
@@ -28,7 +28,7 @@ from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest, Duplicate, NotFound
 from memhub.protocol import messages as m
 from memhub.protocol.codec import converter
-from memhub.storage.mirror import VectorIndex
+from memhub.storage.mirror import VectorIndex, unit_rows
 from memhub.storage.model import (
     DEFAULT_STORE,
     DEFAULT_TYPE,
@@ -56,6 +56,10 @@ class PgBatch:
     now: float = attrs.field(factory=time.time)
     changes: list[Change] = attrs.field(factory=list)
     inserted: list[tuple[int, FloatArray, float, str, str]] = attrs.field(factory=list)
+    #: Rows past the mirror's position, read once per batch (nobody else commits while the
+    #: batch holds the lock): (id, unit vector, created_at, store).
+    _tail: list[tuple[int, FloatArray, float, str]] | None = None
+    deleted_rows: set[int] = attrs.field(factory=set)
 
     def mark(self) -> tuple[int, int]:
         return len(self.changes), len(self.inserted)
@@ -64,24 +68,58 @@ class PgBatch:
         del self.changes[mark[0] :]
         del self.inserted[mark[1] :]
 
+    def write(self, sql: str, params: Sequence[Any]) -> None:
+        self.cur.execute(sql, params)
+
     def record(self, change: Change) -> None:
         change = attrs.evolve(change, client=self.client, origin=self.origin)
-        self.cur.execute(
-            "INSERT INTO changes (seq, at, kind, memory_id, content_hash, store, client, origin, "
-            "before, memory) VALUES (nextval('change_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                self.now,
-                change.kind,
-                change.row,
-                change.content_hash,
-                change.store,
-                change.client,
-                change.origin,
-                _json(facets_to_json(change.before)),
-                _json(converter().unstructure(change.memory) if change.memory else None),
-            ),
-        )
+        append_changes(self.cur, [change], self.now)
         self.changes.append(change)
+
+    def tail(self, position: int) -> list[tuple[int, FloatArray, float, str]]:
+        """The live rows committed past the mirror's ``position``, as of the lock."""
+        if self._tail is None:
+            ids = queries.tail_ids(self.cur, position)
+            self._tail = []
+            if ids:
+                self.cur.execute(
+                    "SELECT id, embedding, COALESCE(created_at, 0), store FROM memories "
+                    "WHERE id = ANY(%s) AND deleted_at IS NULL AND embedding IS NOT NULL",
+                    (ids,),
+                )
+                self._tail = [
+                    (int(i), unit_rows(v), float(c), str(st)) for i, v, c, st in self.cur.fetchall()
+                ]
+        return [row for row in self._tail if row[0] not in self.deleted_rows]
+
+
+APPEND_CHANGE = (
+    "INSERT INTO changes (seq, at, kind, memory_id, content_hash, store, client, origin, before, "
+    "memory) VALUES (nextval('change_seq'), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def append_changes(cur: Cursor, changes: Sequence[Change], at: float) -> None:
+    """Append ``changes`` to the feed, in this order (the caller holds the store's lock, which
+    makes ``seq`` order commit order)."""
+    rows = [
+        (
+            at,
+            change.kind,
+            change.row,
+            change.content_hash,
+            change.store,
+            change.client,
+            change.origin,
+            _json(facets_to_json(change.before)),
+            _json(converter().unstructure(change.memory) if change.memory else None),
+        )
+        for change in changes
+    ]
+    if len(rows) == 1:
+        cur.execute(APPEND_CHANGE, rows[0])  # a write's one change: no pipeline to set up
+    else:
+        cur.executemany(APPEND_CHANGE, rows)
 
 
 def _json(value: object) -> str | None:
@@ -111,54 +149,12 @@ def facets_from_json(data: dict[str, Any] | None) -> Facets | None:
 
 
 def store(batch: PgBatch, item: NewMemory) -> m.MemoryRecord:
+    """Insert (or revive) the memory and its change in one statement, then check it for a
+    semantic duplicate: the exact check is the unique hash itself (the insert does nothing
+    when an active memory has it), and the semantic one, needed far less often, undoes the
+    insert by failing the write after it (the writer then reruns the batch with savepoints)."""
     cur = batch.cur
-    cur.execute(
-        "SELECT store FROM memories WHERE content_hash = %s AND deleted_at IS NULL",
-        (item.content_hash,),
-    )
-    found = cur.fetchone()
-    if found is not None:
-        message = "Duplicate content detected (exact match)"
-        if found[0] not in (None, DEFAULT_STORE):
-            message += f"; already exists in store '{found[0]}'"
-        raise Duplicate(message, detail={"content_hash": item.content_hash, "kind": "exact"})
-    if batch.dedup.enabled and not item.skip_semantic_dedup:
-        _check_semantic_duplicate(batch, item.vector, item.store)
     now, iso = batch.now, iso_utc(batch.now)
-    cur.execute(
-        "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, created_at, "
-        "updated_at, created_at_iso, updated_at_iso, deleted_at, store, embedding) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s) "
-        "ON CONFLICT (content_hash) DO UPDATE SET content = EXCLUDED.content, "
-        "tags = EXCLUDED.tags, memory_type = EXCLUDED.memory_type, metadata = EXCLUDED.metadata, "
-        "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "
-        "created_at_iso = EXCLUDED.created_at_iso, updated_at_iso = EXCLUDED.updated_at_iso, "
-        "deleted_at = NULL, store = EXCLUDED.store, embedding = EXCLUDED.embedding, "
-        "parent_id = NULL, version = 1, confidence = 1.0, last_accessed = NULL, "
-        "superseded_by = NULL "
-        "WHERE memories.deleted_at IS NOT NULL RETURNING id",
-        (
-            item.content_hash,
-            item.content,
-            tags_to_db(item.tags),
-            item.memory_type,
-            json.dumps(item.metadata),
-            now,
-            now,
-            iso,
-            iso,
-            item.store,
-            np.asarray(item.vector, dtype=np.float32),
-        ),
-    )
-    inserted = cur.fetchone()
-    if inserted is None:  # only another writer without the lock could cause this
-        raise Duplicate(
-            "Duplicate content detected (exact match)",
-            detail={"content_hash": item.content_hash, "kind": "exact"},
-        )
-    rowid = int(inserted[0])
-    batch.inserted.append((rowid, item.vector, now, item.content_hash, item.store))
     record = m.MemoryRecord(
         content_hash=item.content_hash,
         content=item.content,
@@ -171,23 +167,82 @@ def store(batch: PgBatch, item: NewMemory) -> m.MemoryRecord:
         updated_at_iso=iso,
         store=item.store,
     )
-    batch.record(
+    cur.execute(
+        STORE,
+        (
+            item.content_hash,
+            item.content,
+            tags_to_db(item.tags),
+            item.memory_type,
+            json.dumps(item.metadata),
+            now,
+            now,
+            iso,
+            iso,
+            item.store,
+            np.asarray(item.vector, dtype=np.float32),
+            now,
+            item.content_hash,
+            item.store,
+            batch.client,
+            batch.origin,
+            json.dumps(converter().unstructure(record)),
+        ),
+    )
+    inserted = cur.fetchone()
+    if inserted is None:
+        cur.execute(
+            "SELECT store FROM memories WHERE content_hash = %s AND deleted_at IS NULL",
+            (item.content_hash,),
+        )
+        found = cur.fetchone()
+        message = "Duplicate content detected (exact match)"
+        if found is not None and found[0] not in (None, DEFAULT_STORE):
+            message += f"; already exists in store '{found[0]}'"
+        raise Duplicate(message, detail={"content_hash": item.content_hash, "kind": "exact"})
+    rowid = int(inserted[0])
+    if batch.dedup.enabled and not item.skip_semantic_dedup:
+        _check_semantic_duplicate(batch, item.vector, item.store, rowid)
+    batch.inserted.append((rowid, item.vector, now, item.content_hash, item.store))
+    batch.changes.append(
         Change(
             kind="stored",
             content_hash=item.content_hash,
             row=rowid,
             memory=record,
             vector=item.vector,
+            client=batch.client,
+            origin=batch.origin,
             store=item.store,
         )
     )
     return record
 
 
-def _check_semantic_duplicate(batch: PgBatch, vector: FloatArray, store: str) -> None:
+#: Insert (or revive a tombstone) and append its ``stored`` change; no row back when an active
+#: memory has the hash.
+STORE: Final = (
+    "WITH ins AS (INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
+    "created_at, updated_at, created_at_iso, updated_at_iso, deleted_at, store, embedding) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s) "
+    "ON CONFLICT (content_hash) DO UPDATE SET content = EXCLUDED.content, "
+    "tags = EXCLUDED.tags, memory_type = EXCLUDED.memory_type, metadata = EXCLUDED.metadata, "
+    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "
+    "created_at_iso = EXCLUDED.created_at_iso, updated_at_iso = EXCLUDED.updated_at_iso, "
+    "deleted_at = NULL, store = EXCLUDED.store, embedding = EXCLUDED.embedding, "
+    "parent_id = NULL, version = 1, confidence = 1.0, last_accessed = NULL, "
+    "superseded_by = NULL, embedding_pending = 0 "
+    "WHERE memories.deleted_at IS NOT NULL RETURNING id) "
+    "INSERT INTO changes (seq, at, kind, memory_id, content_hash, store, client, origin, before, "
+    "memory) SELECT nextval('change_seq'), %s, 'stored', ins.id, %s, %s, %s, %s, NULL, %s "
+    "FROM ins RETURNING memory_id"
+)
+
+
+def _check_semantic_duplicate(batch: PgBatch, vector: FloatArray, store: str, own: int) -> None:
     """Reject a vector within the threshold of a memory of the window, in this store: rows of
     this batch, the mirror's rows, and rows committed by any daemon past the mirror's
-    position (read in this transaction, after the lock)."""
+    position (read in this transaction, after the lock); ``own`` is the row just written."""
     policy, cur = batch.dedup, batch.cur
     since = batch.now - policy.window_hours * 3600.0
     for _, other, created_at, content_hash, other_store in batch.inserted:
@@ -201,23 +256,24 @@ def _check_semantic_duplicate(batch: PgBatch, vector: FloatArray, store: str) ->
     if batch.index is None:
         cur.execute(
             "SELECT m.content_hash, m.embedding <=> %s FROM memories m "
-            f"WHERE {recent} AND m.embedding IS NOT NULL ORDER BY 2 LIMIT 1",
-            (np.asarray(vector, dtype=np.float32), since, store),
+            f"WHERE {recent} AND m.embedding IS NOT NULL AND m.id <> %s ORDER BY 2 LIMIT 1",
+            (np.asarray(vector, dtype=np.float32), since, store, own),
         )
         row = cur.fetchone()
         if row is not None and 1.0 - float(row[1]) >= policy.threshold:
             _raise_semantic(str(row[0]))
         return
     index = batch.index
-    rows, vecs = queries.tail_vectors(cur, index.position, recent, [since, store])
-    if rows:
-        sims = vecs @ vector
+    tail = [entry for entry in batch.tail(index.position) if entry[0] != own]
+    candidates = [(row, vec) for row, vec, created, st in tail if st == store and created >= since]
+    if candidates:
+        sims = np.stack([vec for _, vec in candidates]) @ vector
         best = int(np.argmax(sims))
         if float(sims[best]) >= policy.threshold:
-            cur.execute("SELECT content_hash FROM memories WHERE id = %s", (rows[best],))
+            cur.execute("SELECT content_hash FROM memories WHERE id = %s", (candidates[best][0],))
             hit = cur.fetchone()
             _raise_semantic(str(hit[0]) if hit else "")
-    rejected: list[int] = list(rows)
+    rejected: list[int] = [row for row, _, _, _ in tail]
     while True:
         nearest = index.nearest(vector, 4, created_since=since, exclude=rejected)
         for rowid, distance in nearest:
@@ -254,7 +310,7 @@ def delete_matching(batch: PgBatch, filters: Filters, content_hash: str | None) 
     targets = queries.select_targets(cur, filters, content_hash)
     if not targets:
         return []
-    cur.execute(
+    batch.write(
         "UPDATE memories SET deleted_at = %s, embedding = NULL "
         "WHERE id = ANY(%s) AND deleted_at IS NULL "
         "RETURNING id, content_hash, tags, memory_type, created_at, store",
@@ -266,6 +322,7 @@ def delete_matching(batch: PgBatch, filters: Filters, content_hash: str | None) 
         if row not in gone:
             continue
         _, content_hash_, tags, memory_type, created_at, store_name = gone[row]
+        batch.deleted_rows.add(row)
         before = Facets(
             tuple(tags_from_db(tags)),
             (memory_type or "").strip().lower() or DEFAULT_TYPE,
@@ -339,7 +396,7 @@ def update(
         assignments.extend(["updated_at = %s", "updated_at_iso = %s"])
         values.extend([updated_at, iso_utc(updated_at)])
     if assignments:
-        cur.execute(f"UPDATE memories SET {', '.join(assignments)} WHERE id = %s", [*values, rowid])
+        batch.write(f"UPDATE memories SET {', '.join(assignments)} WHERE id = %s", [*values, rowid])
     record = attrs.evolve(
         old,
         tags=read_back(tags) if tags is not None else old.tags,

@@ -22,7 +22,7 @@ import attrs
 import outcome
 
 from memhub.errors import DatabaseError, InternalError, ServiceError
-from memhub.storage.engine import Cursor, StorageBusy, WriteCall
+from memhub.storage.engine import Cursor, MoreCalls, StorageBusy, WriteCall
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Change, ChangeBatch, DedupPolicy, StorageStats
 from memhub.storage.sqlite import queries, writes
@@ -161,7 +161,10 @@ class SqliteWriteSession:
 
     # -- batches ---------------------------------------------------------------------------------
 
-    def run_batch(self, calls: Sequence[WriteCall]) -> list[outcome.Outcome[object]]:
+    def run_batch(
+        self, calls: Sequence[WriteCall], more: MoreCalls | None = None
+    ) -> list[outcome.Outcome[object]]:
+        # ``more`` is for engines whose lock waits on other machines; this one's does not.
         try:
             return self._try_batch(calls)
         except apsw.BusyError:
