@@ -17,8 +17,9 @@ import pytest
 
 from memhub.domain.hashing import content_hash
 from memhub.embedding import HashEmbedder
-from memhub.errors import Duplicate
-from memhub.storage.engine import WriteCall
+from memhub.errors import BadRequest, Duplicate
+from memhub.storage.engine import WriteCall, WriteTxn
+from memhub.storage.relations import Edge
 from tests.pgserver import PgDatabase, PgServer
 from tests.storage.builders import make_item
 from tests.storage.engines import Engine, settings_for
@@ -96,3 +97,31 @@ def test_writes_handed_over_under_the_lock_commit_with_the_batch(engine: Engine)
         (b.content_hash, "late"),
     ]
     assert content_hash(b.content) == b.content_hash
+
+
+def test_a_graph_write_then_a_failure_leaves_no_edge(engine: Engine) -> None:
+    """Writes no module counted by hand (the graph's) still make the batch rerun with
+    savepoints: the cursor counts every statement that changed a row."""
+    e = HashEmbedder()
+    a = make_item(e, "the source of an edge that must not survive", skip_semantic=True)
+    b = make_item(e, "the target of an edge that must not survive", skip_semantic=True)
+    c = make_item(e, "a write after the failed one commits", skip_semantic=True)
+    engine.batch([lambda txn: txn.store(a), lambda txn: txn.store(b)])
+    edge = Edge(
+        source=a.content_hash,
+        target=b.content_hash,
+        similarity=0.9,
+        connection_types=["semantic"],
+        metadata={},
+        relationship_type="related",
+        created_at=1.0,
+    )
+
+    def edge_then_fail(txn: WriteTxn) -> object:
+        assert txn.put_edges([edge], replace=False) == 1
+        raise BadRequest("the call fails after its edge was written")
+
+    results = engine.batch([edge_then_fail, lambda txn: txn.store(c)])
+    assert isinstance(results[0], BadRequest)
+    assert results[1].content_hash == c.content_hash
+    assert engine.read(lambda snap: snap.edges([a.content_hash], direction="both", limit=10)) == []
