@@ -80,7 +80,7 @@ def load_all(conn: apsw.Connection, index: VectorIndex, up_to: int) -> int:
     scan of each table (fast start on a large file); returns how many it loaded."""
     created: dict[int, float] = {}
     for rowid, at in conn.execute(
-        "SELECT id, created_at FROM memories WHERE deleted_at IS NULL AND id <= ?", (up_to,)
+        "SELECT id, created_at FROM memories WHERE +deleted_at IS NULL AND id <= ?", (up_to,)
     ):
         created[as_int(rowid)] = float(at) if isinstance(at, int | float) else 0.0
     chunk = np.empty((_CHUNK_ROWS, index.dimension), dtype=np.float32)
@@ -124,6 +124,6 @@ def facet_rows(conn: apsw.Connection, store_sql: str) -> Iterator[tuple[int, lis
     """``(row, tags, store)`` of every active row, for the mirror's facet index (inside the
     caller's read transaction; ``store_sql`` is the store column's SQL over alias ``m``)."""
     for rowid, tags, store in conn.execute(
-        f"SELECT m.id, m.tags, {store_sql} FROM memories m WHERE m.deleted_at IS NULL"
+        f"SELECT m.id, m.tags, {store_sql} FROM memories m WHERE +m.deleted_at IS NULL"
     ):
         yield as_int(rowid), tags_from_db(optional_text(tags)), text(store, DEFAULT_STORE)
