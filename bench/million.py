@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import os
 
-# As memhub serve does for itself; the bench process embeds queries and runs BLAS too.
+# As memhub serve does for itself (the bench process embeds every query too). BLAS keeps its
+# threads: the brute force runs while the daemon is idle, between the timed parts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -81,6 +81,7 @@ from memhub.discovery import read_runtime_file, running_as_daemon_of, spawn_daem
 from memhub.embedding import Embedder  # noqa: E402
 from memhub.protocol import messages as m  # noqa: E402
 from memhub.storage.sqlite import schema as schema_mod  # noqa: E402
+from memhub.storage.sqlite.values import as_int  # noqa: E402
 from memhub.stress.workload import Workload  # noqa: E402
 from memhub.transport.client import open_daemon_client  # noqa: E402
 
@@ -159,15 +160,22 @@ def read_file(db: Path) -> FileFacts:
     if "superseded_by" in cols:
         where.append("(m.superseded_by IS NULL OR m.superseded_by = '')")
     conn.execute("BEGIN")
-    rows = conn.execute(
+    condition = " AND ".join(where)
+    (count,) = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {condition}").fetchall()[0]
+    n = as_int(count)
+    ids = np.zeros(n, dtype=np.int64)
+    created = np.zeros(n, dtype=np.float64)
+    flags = np.zeros((n, 3), dtype=bool)
+    at = 0
+    for rowid, created_at, *row_flags in conn.execute(
         f"SELECT m.id, m.created_at, {store}, {like(mb.COMMON_TAG)}, {like(mb.RARE_TAG)} "
-        f"FROM memories m WHERE {' AND '.join(where)} ORDER BY m.id"
-    ).fetchall()
-    n = len(rows)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    created = np.fromiter((float(r[1] or 0.0) for r in rows), dtype=np.float64, count=n)
-    flags = np.array([(r[2], r[3], r[4]) for r in rows], dtype=bool).reshape(n, 3)
-    del rows
+        f"FROM memories m WHERE {condition} ORDER BY m.id"
+    ):
+        ids[at] = rowid
+        created[at] = float(created_at or 0.0)
+        flags[at] = row_flags
+        at += 1
+    assert at == n
     position = np.full(int(ids.max()) + 1 if n else 1, -1, dtype=np.int64)
     position[ids] = np.arange(n)
     vectors = np.zeros((n, schema.dimension), dtype=np.float32)
@@ -261,7 +269,7 @@ def brute_force(
             distinct.append(mask)
     best_s = np.full((k, nq), -np.inf)
     best_i = np.full((k, nq), np.iinfo(np.int64).max, dtype=np.int64)
-    block = 32768
+    block = 16384
     for at in range(0, facts.rows, block):
         v = facts.vectors[at : at + block].astype(np.float64)
         scores = v @ q.T  # (block, nq)

@@ -256,11 +256,15 @@ class Synth:
 
     def draw(self, rng: np.random.Generator, bases: npt.NDArray[np.int64]) -> F32:
         b = self.spread
-        x = self.real[bases].astype(np.float64)
-        z = rng.standard_normal(x.shape)
-        v = self.mu + math.sqrt(1.0 - b * b) * (x - self.mu) + b * self.sigma * z
+        mu = self.mu.astype(np.float32)
+        v = self.real[bases] - mu
+        v *= np.float32(math.sqrt(1.0 - b * b))
+        noise = rng.standard_normal(v.shape, dtype=np.float32)
+        noise *= (b * self.sigma).astype(np.float32)
+        v += noise
+        v += mu
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        return v.astype(np.float32)
+        return v
 
     def quality(self, rng: np.random.Generator, n: int = 2000) -> dict[str, float]:
         """How synthetic rows relate to their bases and neighbours, next to the real sample's.
