@@ -251,9 +251,10 @@ def search_cases(facts: FileFacts) -> list[Case]:
 
 def brute_force(
     facts: FileFacts, queries: F32, masks: Sequence[npt.NDArray[np.bool_]], k: int = K
-) -> list[list[int]]:
+) -> tuple[list[list[int]], F64]:
     """The exact top ``k`` row ids for each query among the rows of its mask (float64; ties
-    by rowid, as memhub orders them). Streams over the vectors in blocks."""
+    by rowid, as memhub orders them), and their cosines ``(k, queries)``, ``-inf`` where
+    fewer rows match. Streams over the vectors in blocks."""
     q = queries.astype(np.float64)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     nq = len(q)
@@ -284,10 +285,11 @@ def brute_force(
             order = np.lexsort((cand_i, -cand_s), axis=0)[:k]
             best_s[:, cols] = np.take_along_axis(cand_s, order, axis=0)
             best_i[:, cols] = np.take_along_axis(cand_i, order, axis=0)
-    return [
+    ids_out = [
         [int(i) for i, s in zip(best_i[:, j], best_s[:, j], strict=True) if np.isfinite(s)]
         for j in range(nq)
     ]
+    return ids_out, best_s
 
 
 def ids_of_hashes(db: Path, hashes: set[str]) -> dict[str, int]:
@@ -548,15 +550,15 @@ async def timed(fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[float, T]:
     return time.perf_counter() - started, result
 
 
-async def measure(opts: Options, embedder: Embedder, facts: FileFacts) -> dict[str, Any]:
+async def measure(opts: Options, embedder: Embedder, facts: FileFacts, out: dict[str, Any]) -> None:
+    """Every figure into ``out`` as it is taken (so a failure keeps the ones before it)."""
     db = opts.db
     kind = "hash" if facts.embedder.startswith("hash") else "model"
     work = Path(tempfile.mkdtemp(prefix="million-"))
-    out: dict[str, Any] = {}
     cases = search_cases(facts)
     out["cases"] = {c.name: {"matching_rows": int(c.mask.sum()), **c.arguments} for c in cases}
     rng = random.Random(opts.seed)
-    texts = iter(mb.query_texts(opts.seed, 1 + (WARMUP + opts.queries) * len(cases) * 2))
+    texts = mb.query_stream(opts.seed)
 
     peer: Peer | None = None
     if opts.peer:
@@ -617,7 +619,6 @@ async def measure(opts: Options, embedder: Embedder, facts: FileFacts) -> dict[s
             stop_daemon(small)
         out.setdefault("stop", {})["daemon_stop_s"] = stop_daemon(daemon)
     shutil.rmtree(work, ignore_errors=True)
-    return out
 
 
 async def _searches(
@@ -659,25 +660,32 @@ async def _searches(
                     asked.append(("peer", query, ci, hashes))
     began = time.perf_counter()
     vectors = np.stack([embedder.encode([q])[0] for _, q, _, _ in asked])
-    truth = brute_force(facts, vectors, [cases[ci].mask for _, _, ci, _ in asked])
+    truth, cosines = brute_force(facts, vectors, [cases[ci].mask for _, _, ci, _ in asked])
     brute_s = time.perf_counter() - began
     ids = ids_of_hashes(opts.db, {h for *_, hashes in asked for h in hashes})
     recalls: dict[tuple[str, str], list[float]] = {}
-    for (who, _, ci, hashes), exact in zip(asked, truth, strict=True):
+    top: dict[str, list[tuple[float, float]]] = {}
+    for j, (who, _, ci, hashes) in enumerate(asked):
         got = [ids.get(h, -1) for h in hashes]
-        recalls.setdefault((who, cases[ci].name), []).append(recall(got, exact))
+        recalls.setdefault((who, cases[ci].name), []).append(recall(got, truth[j]))
+        finite = cosines[:, j][np.isfinite(cosines[:, j])]
+        if len(finite):
+            top.setdefault(cases[ci].name, []).append((float(finite[0]), float(finite[-1])))
 
     def summary(who: str, latencies: dict[str, list[float]]) -> dict[str, Any]:
         return {
             name: {
                 **ms(values),
-                "recall_at_10": round(statistics.mean(recalls.get((who, name), [float("nan")])), 4),
-                "recall_at_10_min": round(min(recalls.get((who, name), [float("nan")])), 2),
+                "recall_at_10": round(statistics.mean(recalls[who, name]), 4),
+                "recall_at_10_min": round(min(recalls[who, name]), 2),
             }
             for name, values in latencies.items()
         }
 
     search = {"via": "MCP stdio -> memhub bridge -> daemon", **summary("memhub", lat)}
+    for name, pairs in top.items():  # how near the exact neighbours are (context, not speed)
+        search[name]["exact_top1_cos_median"] = round(float(np.median([a for a, _ in pairs])), 4)
+        search[name]["exact_top10_cos_median"] = round(float(np.median([b for _, b in pairs])), 4)
     search["short_answers"] = short
     search["brute_force_s"] = round(brute_s, 1)
     peer_rows = {"search": summary("peer", peer_lat)} if peer is not None else {}
@@ -795,11 +803,16 @@ def run_measure(args: argparse.Namespace) -> dict[str, Any]:
         "host": {"cores": os.cpu_count(), "load_before": [round(x, 2) for x in load]},
         "bench_read_file_s": round(read_s, 1),
     }
-    result.update(trio.run(measure, opts, embedder, facts))
-    result["host"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    try:
+        trio.run(measure, opts, embedder, facts, result)
+    except BaseException as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        result["host"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
     return result
 
 

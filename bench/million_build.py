@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -159,14 +160,18 @@ def synthetic_texts(plan: Plan) -> Iterator[str]:
         n += 1
 
 
-def query_texts(seed: int, count: int) -> list[str]:
+def query_stream(seed: int) -> Iterator[str]:
     """Distinct search queries that are never stored (no ``[ref …]`` suffix, question form)."""
     workload = Workload(seed=seed, client=7)
-    out = []
-    for k in range(count):
+    k = 0
+    while True:
         sentence = workload.text(k).split(". ")[0].rstrip(".").split(" [ref")[0]
-        out.append(f"what do we know about: {sentence.lower()}? ({k})")
-    return out
+        yield f"what do we know about: {sentence.lower()}? ({k})"
+        k += 1
+
+
+def query_texts(seed: int, count: int) -> list[str]:
+    return list(itertools.islice(query_stream(seed), count))
 
 
 # -- real vectors ------------------------------------------------------------------------------
