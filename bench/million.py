@@ -52,12 +52,13 @@ import json
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -353,13 +354,19 @@ class Daemon:
 
 
 async def start_daemon(
-    db: Path, embedder_kind: str, log: Path, first_query: str
+    db: Path,
+    embedder_kind: str,
+    log: Path,
+    first_query: str,
+    profiler: Profiler | None = None,
 ) -> tuple[Daemon, dict[str, Any]]:
     """Spawn ``memhub serve``; time it to the runtime file and to the first search answered."""
     runtime = runtime_paths(db).runtime
     env = process_env(db, embedder_kind)
     started = time.perf_counter()
     proc = spawn_daemon(db, log, env)
+    if profiler is not None:
+        profiler.start("start", proc.pid)
     while True:
         info = read_runtime_file(runtime)
         if info is not None and info.pid == proc.pid:
@@ -386,6 +393,8 @@ async def start_daemon(
                 raise
             await trio.sleep(0.02)
     first = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
     daemon = Daemon(proc, info.url, info.token, proc.pid, log)
     return daemon, {
         "spawn_to_ready_s": round(ready, 3),
@@ -419,6 +428,93 @@ def bridge_pid(db: Path) -> int | None:
         except psutil.Error:
             continue
     return None
+
+
+class Profiler:
+    """``py-spy record`` attached to a daemon for one figure (``--py-spy DIR``), summarised.
+
+    Samples only threads that run (no ``--idle``), 100 per second. The summary names the
+    memhub functions that were on the stack in the largest share of the samples (inclusive)
+    and the innermost frames (self), so the JSON says where a slow figure spends its time.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._path: Path | None = None
+        self.summaries: dict[str, Any] = {}
+
+    def start(self, name: str, pid: int) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._path = self.directory / f"{name}.txt"
+        self._name = name
+        argv = [self.exe, "record", "-p", str(pid), "-o", str(self._path), "--format", "raw"]
+        self._proc = subprocess.Popen(
+            [*argv, "--rate", "100", "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)  # attached before the figure starts
+
+    def stop(self) -> None:
+        proc, path, self._proc = self._proc, self._path, None
+        if proc is None or path is None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        if path.exists():
+            self.summaries[self._name] = profile_summary(path)
+
+
+#: Frames of the event loop, threads and the interpreter: on every stack, never the answer.
+_FRAMEWORK: Final = re.compile(
+    r"\((trio|anyio|outcome|mcp|asyncio|concurrent)/|\((threading|runpy|contextlib|selectors)\.py"
+    r"|<frozen|\(<string>"
+)
+
+
+def profile_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """Shares of the samples: functions on the stack (inclusive; the event loop, thread
+    plumbing and frames on nearly every stack left out) and innermost frames (self)."""
+    inclusive: dict[str, int] = {}
+    innermost: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")[1:]]
+        if not frames:
+            continue
+        total += count
+        innermost[frames[-1]] = innermost.get(frames[-1], 0) + count
+        for frame in set(frames):
+            if not _FRAMEWORK.search(frame):
+                inclusive[frame] = inclusive.get(frame, 0) + count
+
+    def shares(counts: dict[str, int], roots: bool) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        # Without roots: frames on (nearly) every stack that do little themselves (main, serve).
+        kept = [
+            (k, round(v / total, 3))
+            for k, v in ranked
+            if roots or v < 0.95 * total or innermost.get(k, 0) >= 0.5 * total
+        ]
+        return kept[:top]
+
+    return {
+        "samples": total,
+        "inclusive": shares(inclusive, roots=False) if total else [],
+        "innermost": shares(innermost, roots=True) if total else [],
+    }
 
 
 # -- mcp-memory-service 12.4, in its own process -------------------------------------------------
@@ -476,6 +572,15 @@ def peer_python(explicit: Path | None) -> Path | None:
     from tests.compat.mms_env import venv_info, venv_python
 
     return venv_python("12.4.0") if venv_info("12.4.0") is not None else None
+
+
+def copy_database(db: Path, copy: Path) -> float:
+    """Copy the file (and its -wal, if any: a checkpointed file has none); seconds taken."""
+    began = time.perf_counter()
+    shutil.copyfile(db, copy)
+    if Path(f"{db}-wal").exists():
+        shutil.copyfile(f"{db}-wal", f"{copy}-wal")
+    return time.perf_counter() - began
 
 
 class Peer:
@@ -547,6 +652,7 @@ class Options:
     peer_python: Path | None = None
     small_rows: int = 1000
     seed: int = 29
+    py_spy: Path | None = None  # profile the daemon figure by figure into this directory
 
 
 async def timed(fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[float, T]:
@@ -572,16 +678,15 @@ async def measure(opts: Options, embedder: Embedder, facts: FileFacts, out: dict
             out["peer"] = {"error": "no mcp-memory-service 12.4 virtualenv (pass --peer-python)"}
         else:
             copy = work / "peer-copy.db"
-            began = time.perf_counter()
-            shutil.copyfile(db, copy)
-            copy_s = time.perf_counter() - began
+            copy_s = copy_database(db, copy)
             try:
                 peer = Peer(python, copy, work)
                 out["peer"] = {"copy_s": round(copy_s, 1), "init": peer.ready}
             except RuntimeError as exc:
                 out["peer"] = {"error": str(exc)}
 
-    daemon, out["start"] = await start_daemon(db, kind, work / "daemon.log", next(texts))
+    profiler = Profiler(opts.py_spy)
+    daemon, out["start"] = await start_daemon(db, kind, work / "daemon.log", next(texts), profiler)
     print(json.dumps({"start": out["start"]}), file=sys.stderr, flush=True)
     small: Daemon | None = None
     try:
@@ -599,7 +704,9 @@ async def measure(opts: Options, embedder: Embedder, facts: FileFacts, out: dict
                 "daemon_after_searches_mb": rss_mb(daemon.pid),
                 "bridge_mb": rss_mb(bridge_pid(db) or -1),
             }
-            out["reads"] = await _reads(opts, client, daemon, facts)
+            if opts.py_spy is not None:
+                await _profile_searches(client, daemon, cases, texts, profiler)
+            out["reads"] = await _reads(opts, client, daemon, facts, profiler)
             print(json.dumps({"reads": out["reads"]}), file=sys.stderr, flush=True)
             small_db = work / "small.db"
             built = mb.build(
@@ -611,7 +718,9 @@ async def measure(opts: Options, embedder: Embedder, facts: FileFacts, out: dict
             )
             small, _ = await start_daemon(small_db, kind, work / "small.log", next(texts))
             async with Client(bridge_params(small_db, kind), mode="legacy") as small_client:
+                profiler.start("stores", daemon.pid)
                 out["stores"] = await _stores(opts, client, small_client, daemon)
+                profiler.stop()
             out["stores"]["small_store"] = {
                 "rows": built["rows"],
                 "real_vectors": built["real_vectors"]["source"],
@@ -622,7 +731,10 @@ async def measure(opts: Options, embedder: Embedder, facts: FileFacts, out: dict
             peer.close()
         if small is not None:
             stop_daemon(small)
+        profiler.stop()
         out.setdefault("stop", {})["daemon_stop_s"] = stop_daemon(daemon)
+        if profiler.summaries:
+            out["profiles"] = profiler.summaries
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -697,7 +809,21 @@ async def _searches(
     return search, peer_rows
 
 
-async def _reads(opts: Options, client: Client, daemon: Daemon, facts: FileFacts) -> dict[str, Any]:
+async def _profile_searches(
+    client: Client, daemon: Daemon, cases: list[Case], texts: Iterator[str], profiler: Profiler
+) -> None:
+    """Extra searches of one case at a time under the profiler (not in the timed figures)."""
+    for case in cases:
+        profiler.start(f"search_{case.name}", daemon.pid)
+        for _ in range(30):
+            args = {"query": next(texts), "limit": K, **case.arguments}
+            await client.call_tool("memory_search", args)
+        profiler.stop()
+
+
+async def _reads(
+    opts: Options, client: Client, daemon: Daemon, facts: FileFacts, profiler: Profiler
+) -> dict[str, Any]:
     total_pages = max(1, -(-facts.rows // 20))
     span = facts.last - facts.first
     window = {
@@ -721,6 +847,7 @@ async def _reads(opts: Options, client: Client, daemon: Daemon, facts: FileFacts
     }
     out: dict[str, Any] = {}
     for name, (tool, args) in calls.items():
+        profiler.start(name, daemon.pid)
         samples = []
         first_text = ""
         for i in range(opts.repeat + 1):
@@ -733,6 +860,7 @@ async def _reads(opts: Options, client: Client, daemon: Daemon, facts: FileFacts
                 first = elapsed
             else:
                 samples.append(elapsed)
+        profiler.stop()
         out[name] = {**ms(samples), "first_ms": round(first * 1000, 2), "answer": first_text[:160]}
     async with open_daemon_client(daemon.url, daemon.token, client_name="million-ui") as ui:
         requests: dict[str, m.Request] = {
@@ -741,8 +869,10 @@ async def _reads(opts: Options, client: Client, daemon: Daemon, facts: FileFacts
             "ui_count_days": m.CountDays(id=0, days=30),
         }
         for name, request in requests.items():
+            profiler.start(name, daemon.pid)
             first, _ = await timed(ui.call, request)
             samples = [(await timed(ui.call, request))[0] for _ in range(opts.repeat)]
+            profiler.stop()
             out[name] = {**ms(samples), "first_ms": round(first * 1000, 2)}
     return out
 
@@ -797,6 +927,7 @@ def run_measure(args: argparse.Namespace) -> dict[str, Any]:
         stores=args.stores,
         peer=args.peer,
         peer_python=args.peer_python,
+        py_spy=args.py_spy,
     )
     load = os.getloadavg()
     result: dict[str, Any] = {
@@ -832,6 +963,7 @@ def main() -> None:
     measure_p.add_argument("--stores", type=int, default=60, help="stores per store")
     measure_p.add_argument("--peer", action="store_true", help="mcp-memory-service 12.4 too")
     measure_p.add_argument("--peer-python", type=Path, help="the 12.4 virtualenv's python")
+    measure_p.add_argument("--py-spy", type=Path, help="profile each figure into this dir")
     measure_p.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.command == "build":
