@@ -98,6 +98,18 @@ class StoreCounts:
             return by_store.get(store, Totals())
         return _merged(by_store.values())
 
+    async def memories_if_counted(self, store: str | None) -> int | None:
+        """How many memories ``store`` holds (None: every store), exact as of this call, if the
+        totals are being followed; None if only a full count could tell (never started here:
+        a list must not wait seconds for a recount of a large store)."""
+        await self._settle()
+        by_store = self._counts.by_store
+        if by_store is None:
+            return None
+        if store is not None:
+            return by_store[store].memories if store in by_store else 0
+        return sum(t.memories for t in by_store.values())
+
     async def _count_from_scratch(self) -> dict[str, Totals]:
         while True:
             found = await self._readers.submit(lambda snap: snap.aggregate_totals())

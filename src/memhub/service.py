@@ -345,8 +345,10 @@ class MemoryService:
             agent_id=self.rules.pattern("agent_id", req.agent_id) if req.agent_id else req.agent_id,
             store=self.rules.read_store(req.store),
         )
+        # The followed totals answer the count of a store-wide list without a scan.
+        known = await self.counts.memories_if_counted(filters.store) if filters.only_store else None
         records, total = await self.readers.submit(
-            lambda snap: snap.list_page(filters, page=req.page, page_size=size)
+            lambda snap: snap.list_page(filters, page=req.page, page_size=size, total=known)
         )
         total_pages = math.ceil(total / size) if total else 0
         return m.Page(

@@ -123,8 +123,11 @@ class Snapshot(Protocol):
     def get(self, content_hash: str) -> m.MemoryRecord | None: ...
 
     def list_page(
-        self, filters: Filters, *, page: int, page_size: int
-    ) -> tuple[list[m.MemoryRecord], int]: ...
+        self, filters: Filters, *, page: int, page_size: int, total: int | None = None
+    ) -> tuple[list[m.MemoryRecord], int]:
+        """One page newest first and how many rows match; ``total``, when the caller already
+        knows it (the followed counts), spares the engine its count (a scan of the table)."""
+        ...
 
     def matching_hashes(self, filters: Filters, content_hash: str | None) -> list[str]: ...
 

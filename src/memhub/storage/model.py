@@ -95,6 +95,18 @@ class Filters:
     store: str | None = DEFAULT_STORE  # None: every store
 
     @property
+    def only_store(self) -> bool:
+        """True when nothing but the store picks rows (what the followed totals count)."""
+        return not (
+            self.tags
+            or self.memory_type
+            or self.after is not None
+            or self.before is not None
+            or self.stale_before is not None
+            or self.agent_id is not None
+        )
+
+    @property
     def narrowing(self) -> bool:
         """True when the filter can exclude many rows beyond the base visibility rules (a
         named store other than ``default`` usually holds few of them)."""

@@ -79,11 +79,12 @@ def get_by_hash(cur: Cursor, content_hash: str) -> m.MemoryRecord | None:
 
 
 def list_page(
-    cur: Cursor, filters: Filters, *, page: int, page_size: int
+    cur: Cursor, filters: Filters, *, page: int, page_size: int, total: int | None = None
 ) -> tuple[list[m.MemoryRecord], int]:
     where, params = pg_filters.where(filters, for_search=False)
-    cur.execute(f"SELECT count(*) FROM memories m WHERE {where}", params)
-    total = _one_int(cur)
+    if total is None:
+        cur.execute(f"SELECT count(*) FROM memories m WHERE {where}", params)
+        total = _one_int(cur)
     offset = (page - 1) * page_size
     if offset >= total:
         return [], total

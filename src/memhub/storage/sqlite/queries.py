@@ -140,18 +140,27 @@ def get_by_hash(conn: apsw.Connection, schema: Schema, content_hash: str) -> m.M
 
 
 def list_page(
-    conn: apsw.Connection, schema: Schema, filters: Filters, *, page: int, page_size: int
+    conn: apsw.Connection,
+    schema: Schema,
+    filters: Filters,
+    *,
+    page: int,
+    page_size: int,
+    total: int | None = None,
 ) -> tuple[list[m.MemoryRecord], int]:
-    """One page, newest first, and the total count of matching rows."""
+    """One page, newest first, and the count of matching rows (``total`` if already known)."""
     where, params = sql_filters.where(filters, schema, for_search=False)
-    total = conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
+    if total is None:
+        total = as_int(
+            conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
+        )
     rows = conn.execute(
         f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
         # A page past the end is empty; an offset past SQLite's 64-bit range is just as empty.
         [*params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
     ).fetchall()
-    return [reply_record(r) for r in rows], as_int(total)
+    return [reply_record(r) for r in rows], total
 
 
 def select_targets(

@@ -51,9 +51,11 @@ class SqliteSnapshot(GraphReads):
         return queries.get_by_hash(self.conn, self.schema, content_hash)
 
     def list_page(
-        self, filters: Filters, *, page: int, page_size: int
+        self, filters: Filters, *, page: int, page_size: int, total: int | None = None
     ) -> tuple[list[m.MemoryRecord], int]:
-        return queries.list_page(self.conn, self.schema, filters, page=page, page_size=page_size)
+        return queries.list_page(
+            self.conn, self.schema, filters, page=page, page_size=page_size, total=total
+        )
 
     def matching_hashes(self, filters: Filters, content_hash: str | None) -> list[str]:
         targets = queries.select_targets(self.conn, self.schema, filters, content_hash)
