@@ -38,6 +38,7 @@ from memhub.config import Settings
 from memhub.credentials import Credentials
 from memhub.discovery import RuntimeInfo, new_token, remove_runtime_file, write_runtime_file
 from memhub.embedding import Embedder, create_embedder
+from memhub.errors import ServiceError
 from memhub.protocol import messages as m
 from memhub.service import MemoryService
 from memhub.storage import open_storage
@@ -233,6 +234,7 @@ async def _serve(
         edge.start_soon(_idle_upkeep, actors.writer)
         edge.start_soon(_watch_store, actors.writer, shutdown)
         edge.start_soon(_check_integrity, service)
+        edge.start_soon(_count_in_background, actors)
         task_status.started(
             DaemonHandle(
                 port=server.port,
@@ -359,6 +361,17 @@ async def _check_integrity(service: MemoryService) -> None:
                 reporter.integrity_problem,
             )
         await trio.sleep(INTEGRITY_EVERY_S)
+
+
+async def _count_in_background(actors: _Actors) -> None:
+    """Count the store once the mirror is loaded, so that the web UI's first aggregates and
+    every store-wide ``memory_list`` total come from the followed counts (at a million
+    memories the count is seconds of one reader; after it, each write moves the counts)."""
+    await actors.follower.loaded.wait()
+    try:
+        await actors.service.counts.totals(None)
+    except ServiceError as exc:
+        log.warning("could not count the store in the background (%s); counted on request", exc)
 
 
 async def _idle_upkeep(writer: WriterActor) -> None:

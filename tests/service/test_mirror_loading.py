@@ -75,6 +75,7 @@ async def test_searches_and_writes_are_served_before_the_mirror_is_loaded(
         with pytest.raises(Duplicate):  # semantic dedup has its exact path too
             await daemon.call(m.Store(id=0, content="stored while the mirror loads!"))
         assert not mirror.loaded  # all of the above ran on the engine's own scan
+        assert daemon.service.follower.counts.by_store is None  # the count waits for the load
 
         release.set()
         with trio.fail_after(30):
@@ -83,4 +84,11 @@ async def test_searches_and_writes_are_served_before_the_mirror_is_loaded(
         assert len(mirror) == 61  # the write made during the load reached the mirror too
         assert await _hits(daemon, "a question about anything") == before
         assert (await _hits(daemon, "stored while the mirror loads"))[0] == found[0]
+        # Once loaded, the store is counted in the background, without a request asking.
+        counts = daemon.service.follower.counts
+        with trio.fail_after(30):
+            while counts.by_store is None:
+                await trio.sleep(0.01)
+        assert counts.recounts == 1
+        assert counts.by_store["default"].memories == 61
         handle.stop()

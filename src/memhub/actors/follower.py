@@ -57,6 +57,7 @@ class ChangeFollower:
         self._round_over = trio.Event()
         self._round_error: ServiceError | None = None  # why the last round failed
         self.failures = 0  # rounds that failed in a row
+        self.loaded = trio.Event()  # the mirror is loaded and the feed followed from there
 
     @property
     def cursor(self) -> Cursor | None:
@@ -86,6 +87,7 @@ class ChangeFollower:
         else:
             self._cursor = await self._load()
             task_status.started()
+        self.loaded.set()
         async with trio.open_nursery() as nursery:
             if self._storage.has_peers:
                 nursery.start_soon(self._listen)
