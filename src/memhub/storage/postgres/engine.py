@@ -476,3 +476,5 @@ class PgStorage:
                 self._listener = None
         self._writer.close()
         self._pool.close()
+        if self._index is not None:
+            self._index.close()

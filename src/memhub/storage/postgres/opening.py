@@ -19,7 +19,7 @@ from psycopg.types import TypeInfo
 from memhub import __version__
 from memhub.errors import StartupError
 from memhub.storage.embedder_check import EmbedderRecord, check_embedder
-from memhub.storage.mirror import VectorIndex
+from memhub.storage.mirror import VectorIndex, rows_on_disk
 from memhub.storage.model import DedupPolicy
 from memhub.storage.postgres import ddl
 from memhub.storage.postgres.connections import Connector
@@ -72,8 +72,10 @@ class PgOpening:
         meta: dict[str, str],
         versions: tuple[str, str],
         missing: list[str],
+        live_rows: int = 0,
     ) -> None:
         self._settings = settings
+        self._live_rows = live_rows
         self._target = target
         self._vector = vector
         self._meta = meta
@@ -93,7 +95,14 @@ class PgOpening:
         settings = self._settings
         application = f"memhub {__version__} ({settings.machine})"
         connector = Connector(self._target, self._vector, application)
-        index = VectorIndex(model.dimension) if settings.vector_index == "ram" else None
+        index = None
+        if settings.vector_index == "ram":
+            # A large team store keeps its float32 rows in an unlinked file of this user's
+            # state directory (where the daemon's lock and log of this store already are).
+            on_disk = rows_on_disk(settings.mirror_rows, self._live_rows)
+            index = VectorIndex(
+                model.dimension, rows_on_disk=settings.paths.log.parent if on_disk else None
+            )
         if index is None:
             raise StartupError(
                 "MEMHUB_VECTOR_INDEX=vec0 is the SQLite engine's; a team store always searches "
@@ -140,6 +149,7 @@ def open_database(settings: Settings) -> PgOpening:
         meta = read_meta(conn, target)
         versions = server_versions(conn)
         missing = missing_privileges(conn, target.schema)
+        live_rows = live_row_estimate(conn, target)
     if missing:
         log.warning(
             "%s: role %r lacks %s: this daemon serves searches, and refuses writes",
@@ -147,7 +157,27 @@ def open_database(settings: Settings) -> PgOpening:
             target.user,
             ", ".join(missing),
         )
-    return PgOpening(settings, target, vector=info, meta=meta, versions=versions, missing=missing)
+    return PgOpening(
+        settings,
+        target,
+        vector=info,
+        meta=meta,
+        versions=versions,
+        missing=missing,
+        live_rows=live_rows,
+    )
+
+
+def live_row_estimate(conn: psycopg.Connection[Any], target: PgTarget) -> int:
+    """The planner's estimate of the store's rows (free; -1 before the first ANALYZE, then 0):
+    enough to choose where the mirror keeps its rows."""
+    row = conn.execute(
+        "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'memories'",
+        (target.schema,),
+    ).fetchone()
+    conn.rollback()
+    return max(0, int(row[0])) if row is not None else 0
 
 
 def read_meta(conn: psycopg.Connection[Any], target: PgTarget) -> dict[str, str]:
