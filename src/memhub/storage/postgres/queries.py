@@ -192,9 +192,11 @@ Ranked = list[tuple[int, float]]
 
 
 def semantic_search(
-    cur: Cursor, index: VectorIndex, query: FloatArray, filters: Filters, limit: int
+    cur: Cursor, index: VectorIndex | None, query: FloatArray, filters: Filters, limit: int
 ) -> list[m.Hit]:
     where, params = pg_filters.where(filters, for_search=True)
+    if index is None or not index.loaded:
+        return _server_nearest(cur, query, where, params, limit)
     tail = _tail_nearest(cur, index, query, where, params, limit)
     skip = [row for row, _ in tail]
     best, records = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
@@ -205,6 +207,22 @@ def semantic_search(
         m.Hit(memory=records[row], score=score_from_distance(distance))
         for row, distance in ranked
         if row in records
+    ]
+
+
+def _server_nearest(
+    cur: Cursor, query: FloatArray, where: str, params: list[Any], limit: int
+) -> list[m.Hit]:
+    """The exact top ``limit`` by pgvector's cosine distance, on the server: while the daemon's
+    mirror is still loading (no HNSW index exists, so this is an exact scan, filters first)."""
+    cur.execute(
+        f"SELECT m.embedding <=> %s, {COLUMNS} FROM memories m "
+        f"WHERE {where} AND m.embedding IS NOT NULL ORDER BY 1, m.id LIMIT %s",
+        [np.asarray(query, dtype=np.float32), *params, limit],
+    )
+    return [
+        m.Hit(memory=row_to_record(r[1:]), score=score_from_distance(float(r[0])))
+        for r in cur.fetchall()
     ]
 
 
@@ -305,7 +323,7 @@ def keyword_scores(cur: Cursor, query: str, filters: Filters, limit: int) -> dic
 
 def hybrid_search(
     cur: Cursor,
-    index: VectorIndex,
+    index: VectorIndex | None,
     query: str,
     vector: FloatArray,
     filters: Filters,
