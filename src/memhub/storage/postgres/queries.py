@@ -19,6 +19,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.fusion import KEYWORD_WEIGHT, SEMANTIC_WEIGHT, fuse
 from memhub.storage.mirror import VectorIndex, nearest_passing, unit_rows
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
 from memhub.storage.postgres import filters as pg_filters
@@ -329,25 +330,18 @@ def hybrid_search(
     filters: Filters,
     limit: int,
     *,
-    keyword_weight: float = 0.3,
-    semantic_weight: float = 0.7,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    semantic_weight: float = SEMANTIC_WEIGHT,
 ) -> list[m.Hit]:
     semantic = semantic_search(cur, index, vector, filters, limit * 2)
     keyword = keyword_scores(cur, query, filters, limit * 2)
     where, params = pg_filters.where(filters, for_search=True)
-    by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
-        h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
-    }
     records = _records_by_id(cur, list(keyword), where, params)
-    for rowid, kw in keyword.items():
-        record = records.get(rowid)
-        if record is None:
-            continue
-        _, _, sem = by_hash.get(record.content_hash, (record, 0.0, 0.0))
-        by_hash[record.content_hash] = (record, kw, sem)
-    fused = [
-        m.Hit(memory=record, score=keyword_weight * kw + semantic_weight * sem)
-        for record, kw, sem in by_hash.values()
-    ]
-    fused.sort(key=lambda h: h.score, reverse=True)
-    return fused[:limit]
+    return fuse(
+        semantic,
+        keyword,
+        records,
+        limit,
+        keyword_weight=keyword_weight,
+        semantic_weight=semantic_weight,
+    )
