@@ -12,7 +12,8 @@ file counts and chunk counts are capped; binary and unreadable files are clear e
 Differences from 12.4, on purpose: ``chunk_size``/``chunk_overlap`` take effect (12.4's loaders
 build their chunker before the handler sets them, so it always chunks at 1000/200), and
 ``memory_type`` is honoured in directory mode too (12.4 always writes ``document`` there); a
-document shorter than 12.4's minimum chunk still gives one chunk (12.4 stores nothing);
+chunk shorter than 12.4's minimum of 100 characters is kept (12.4 drops it, so a short
+document stores nothing and the end of a text can be lost);
 markdown splits at headings only (12.4 also splits at numbered-list lines); files are taken in
 sorted order; PDF needs ``pypdf`` or ``pdfplumber`` installed (12.4 depends on ``pypdf``).
 """
@@ -44,7 +45,6 @@ MAX_FILES: Final = 1000
 """The most files one call reads, whatever ``max_files`` asks."""
 MAX_CHUNKS: Final = 5000
 """The most chunks one call stores; the rest are reported, not stored."""
-MIN_CHUNK: Final = 100
 SUPPORTED: Final = ("pdf", "docx", "doc", "pptx", "xlsx", "txt", "md", "json", "csv")
 TEXT_EXTENSIONS: Final = frozenset({"txt", "md", "markdown", "rst", "text"})
 READABLE: Final = TEXT_EXTENSIONS | {"json", "pdf"}
@@ -148,7 +148,7 @@ def _overlap_tail(text: str, overlap: int) -> str:
     return tail + " "
 
 
-def character_chunks(text: str, size: int, overlap: int, minimum: int = 10) -> list[str]:
+def character_chunks(text: str, size: int, overlap: int) -> list[str]:
     """Windows of ``size`` characters ending at whitespace where possible, ``overlap`` apart."""
     text = text.strip()
     if len(text) <= size:
@@ -163,11 +163,14 @@ def character_chunks(text: str, size: int, overlap: int, minimum: int = 10) -> l
                     end = i
                     break
         piece = text[start:end].strip()
-        if len(piece) >= minimum:
+        if piece:
             chunks.append(piece)
         if end >= len(text):
             break
         start = max(start + 1, end - overlap)
+        if not text[start - 1].isspace():  # begin the overlap at a word, not inside one
+            space = text.find(" ", start, end)
+            start = space + 1 if space != -1 else start
     return chunks
 
 
@@ -193,8 +196,6 @@ def paragraph_chunks(paragraphs: list[str], size: int, overlap: int) -> list[str
             current = f"{current}\n\n{para}" if current else para
     if current:
         chunks.append(current)
-    if len(chunks) > 1:
-        chunks = [c for c in chunks if len(c) >= MIN_CHUNK] or chunks[:1]
     return chunks
 
 
@@ -267,6 +268,11 @@ def _pdf_pages(data: bytes) -> tuple[list[str], str]:
 
 def load(path: Path, options: Options) -> list[Chunk]:
     """The chunks of one file, with 12.4's metadata (raises IngestError)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # checked again on the opened file
+            raise IngestError(f"not a regular file: {path}")
+    except OSError as exc:
+        raise IngestError(f"cannot open {path}: {exc.strerror or exc}") from None
     ext = path.suffix.lower().lstrip(".")
     if ext not in READABLE:
         raise IngestError(
