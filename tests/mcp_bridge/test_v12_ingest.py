@@ -16,9 +16,11 @@ import trio
 
 from memhub.mcp_bridge.v12_tools import harvest as hv
 from memhub.mcp_bridge.v12_tools import ingest as ing
+from memhub.protocol import messages as m
 from memhub.storage.sqlite import schema as schema_mod
 
 from .e2e import call_ok, call_refused, cleanup_daemons, open_bridge
+from .fakes import FakeDaemon
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -144,6 +146,52 @@ def test_discovery_stays_inside_the_named_directory(tmp_path: Path) -> None:
     flat, _ = ing.discover(root.resolve(), ["md", "txt"], False, 100)
     assert [p.relative_to(root) for p in flat] == [Path("a.md")]
     assert len(ing.discover(root.resolve(), ["md", "txt"], True, 1)[0]) == 1
+
+
+def _stored(request: m.Request) -> m.Reply:
+    return m.Stored(id=1, content_hash="0" * 64, memory_type="document", created_at=1.0)
+
+
+async def test_chunk_byte_and_file_caps_stop_a_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(6):
+        (root / f"f{i}.txt").write_text(f"file {i} " * 100)  # 700 bytes, one chunk each
+    monkeypatch.setattr(ing, "MAX_CHUNKS", 3)
+    daemon = FakeDaemon(*[_stored] * 3)
+    text = (await ing.ingest(daemon, {"directory_path": str(root)})).text
+    assert len(daemon.requests) == 3
+    assert "💾 Total chunks stored: 3" in text
+    assert "   - f3.txt chunk 0: not stored, the limit of 3 chunks per call" in text
+    monkeypatch.setattr(ing, "MAX_CHUNKS", 5000)
+    monkeypatch.setattr(ing, "MAX_TOTAL_BYTES", 1500)
+    daemon = FakeDaemon(*[_stored] * 2)
+    text = (await ing.ingest(daemon, {"directory_path": str(root)})).text
+    assert len(daemon.requests) == 2
+    assert "   - f2.txt: not read: over 1500 bytes in one call" in text
+    monkeypatch.setattr(ing, "MAX_FILES", 4)
+    text = (
+        await ing.ingest(FakeDaemon(*[_stored] * 6), {"directory_path": str(root), "max_files": 50})
+    ).text
+    assert "📁 Files processed: 2/4" in text
+
+
+def test_deep_json_and_long_transcript_lines_are_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ing.IngestError, match="JSON nested too deeply"):
+        ing.load(deep, OPTIONS)
+    monkeypatch.setattr(hv, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "s.jsonl"
+    long_line = _line(
+        "assistant", [{"type": "text", "text": "We chose A over B because " + "x" * 5000}]
+    )
+    path.write_text(long_line + "\n" + TRANSCRIPT, encoding="utf-8")
+    assert [m.role for m in hv.parse_transcript(path)] == ["user", "assistant", "assistant"]
 
 
 # -- harvest heuristics ----------------------------------------------------------------------

@@ -153,17 +153,24 @@ def parse_transcript(path: Path) -> list[Message]:
     """The user and assistant texts of a Claude Code JSONL transcript (a regular file inside
     the session directory; corrupt and oversized lines are skipped)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return []  # unreadable: a session without messages
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             return []
         messages: list[Message] = []
         read = 0
-        for raw in f:
+        while read <= MAX_SESSION_BYTES:
+            raw = f.readline(MAX_LINE_BYTES + 1)
             read += len(raw)
-            if read > MAX_SESSION_BYTES:
+            if not raw:
                 break
-            if len(raw) > MAX_LINE_BYTES:
+            if len(raw) > MAX_LINE_BYTES:  # skip the rest of an oversized line unread
+                while raw and not raw.endswith(b"\n") and read <= MAX_SESSION_BYTES:
+                    raw = f.readline(MAX_LINE_BYTES + 1)
+                    read += len(raw)
                 continue
             try:
                 obj = json.loads(raw)
@@ -390,7 +397,7 @@ async def harvest(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     dry_run = a.as_bool(args.get("dry_run"), "dry_run", True)
     force = a.as_bool(args.get("force_reharvest"), "force_reharvest", False)
     directory = session_directory(a.as_str(args.get("project_path"), "project_path"))
-    if not directory.is_dir():
+    if not await trio.to_thread.run_sync(directory.is_dir):
         return _compact({"error": f"Project directory not found: {directory}"})
     tracked: set[str] = set()
     trackers: list[str] = []

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES: Final = 10 * 1024 * 1024
 MAX_FILES: Final = 1000
 """The most files one call reads, whatever ``max_files`` asks."""
+MAX_TOTAL_BYTES: Final = 200 * 1024 * 1024
+"""The most bytes one directory call reads; later files are reported, not read."""
 MAX_CHUNKS: Final = 5000
 """The most chunks one call stores; the rest are reported, not stored."""
 SUPPORTED: Final = ("pdf", "docx", "doc", "pptx", "xlsx", "txt", "md", "json", "csv")
@@ -299,10 +301,11 @@ def load(path: Path, options: Options) -> list[Chunk]:
     elif ext == "json":
         text, encoding = decode_text(data, path)
         try:
-            parsed = json.loads(text)
+            flat = "".join(f"{line}\n" for line in flatten_json(json.loads(text)))
         except ValueError as exc:
             raise IngestError(f"invalid JSON in {path}: {exc}") from None
-        flat = "".join(f"{line}\n" for line in flatten_json(parsed))
+        except RecursionError:
+            raise IngestError(f"JSON nested too deeply in {path}") from None
         for text_ in character_chunks(flat, size, overlap):
             meta = {
                 "encoding": encoding,
@@ -353,6 +356,8 @@ def discover(
     wanted = {e.lower().lstrip(".") for e in extensions}
     found: list[Path] = []
     skipped: list[str] = []
+    if limit <= 0:
+        return found, skipped
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         if not recursive:
@@ -440,6 +445,13 @@ def _locate(raw: str, directory: bool = False) -> tuple[Path, bool]:
     return path, path.is_dir() if directory else path.exists()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # load says why
+
+
 def _rate(stored: int, processed: int) -> float:
     return stored / processed * 100 if processed else 0.0
 
@@ -488,9 +500,13 @@ async def _ingest_directory(daemon: Daemon, raw: str, args: dict[str, Any]) -> T
         return ToolResult(f"No supported files found in directory: {root}")
     writer = _Writer(daemon, options)
     processed = failed = 0
+    total = 0
     for path in files:
         name = path.name
         try:
+            total += await trio.to_thread.run_sync(_size, path)
+            if total > MAX_TOTAL_BYTES:
+                raise IngestError(f"not read: over {MAX_TOTAL_BYTES} bytes in one call")
             chunks = await trio.to_thread.run_sync(load, path, options)
         except IngestError as exc:
             errors.append(f"{name}: {exc}")
