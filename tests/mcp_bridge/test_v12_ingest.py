@@ -43,7 +43,7 @@ def test_paragraphs_are_packed_up_to_chunk_size_with_overlap() -> None:
     paras = [_paragraph(n, 300) for n in range(8)]
     chunks = ing.paragraph_chunks(paras, 700, 100)
     assert chunks[0] == f"{paras[0]}\n\n{paras[1]}"
-    assert all(len(c) <= 700 for c in chunks)
+    assert all(len(c) <= 700 + 100 for c in chunks)  # 12.4: the overlap comes on top
     # No paragraph is cut: each one is whole in some chunk.
     assert all(any(p in c for c in chunks) for p in paras)
     # Each later chunk begins with the end of the one before (at most 100 characters, from a
@@ -52,11 +52,21 @@ def test_paragraphs_are_packed_up_to_chunk_size_with_overlap() -> None:
         lead = after.split("\n\n")[0]
         overlap = next(lead[: -len(p)] for p in paras if lead.endswith(p)).strip()
         assert 0 < len(overlap) <= 100
-        assert before.endswith(overlap)
+        # 12.4's overlap: the words after the first sentence end in the last 100 characters,
+        # without their punctuation.
+        words = before[-100:].replace(".", "").split()
+        assert overlap.split() == words[-len(overlap.split()) :]
     # Without overlap, chunks are whole paragraphs only; a larger size packs more.
     plain = ing.paragraph_chunks(paras, 700, 0)
     assert plain == [f"{paras[i]}\n\n{paras[i + 1]}" for i in range(0, 8, 2)]
     assert len(ing.paragraph_chunks(paras, 1500, 100)) < len(chunks)
+
+
+def test_the_overlap_is_12_4s() -> None:
+    assert ing._overlap_tail("aaaa. bbbb. cccc. dddd", 12) == "cccc dddd "
+    assert ing._overlap_tail("short", 12) == "short "
+    assert ing._overlap_tail("no sentence end in this tail", 12) == "in this tail "
+    assert ing._overlap_tail("anything", 0) == ""
 
 
 def test_a_paragraph_longer_than_the_chunk_size_is_cut_at_whitespace() -> None:

@@ -9,13 +9,21 @@ FIFO or directory); in a directory only regular files whose real path stays insi
 (a symlink out of it is skipped and reported, symlinked subdirectories are not entered). Sizes,
 file counts and chunk counts are capped; binary and unreadable files are clear errors.
 
-Differences from 12.4, on purpose: ``chunk_size``/``chunk_overlap`` take effect (12.4's loaders
-build their chunker before the handler sets them, so it always chunks at 1000/200), and
-``memory_type`` is honoured in directory mode too (12.4 always writes ``document`` there); a
-chunk shorter than 12.4's minimum of 100 characters is kept (12.4 drops it, so a short
-document stores nothing and the end of a text can be lost);
-markdown splits at headings only (12.4 also splits at numbered-list lines); files are taken in
-sorted order; PDF needs ``pypdf`` or ``pdfplumber`` installed (12.4 depends on ``pypdf``).
+At 12.4's defaults (1000/200) text and JSON files give 12.4's chunks character for character
+(checked against 12.4.0's loaders), so a document ingested by both has the same hashes.
+
+Differences from 12.4, on purpose:
+
+* ``chunk_size``/``chunk_overlap`` take effect (12.4's loaders build their chunker before the
+  handler sets them, so it always chunks at 1000/200);
+* ``memory_type`` is honoured in directory mode too (12.4 always writes ``document`` there);
+* a chunk shorter than 12.4's minimum of 100 characters is kept (12.4 drops it, so a short
+  document stores nothing and the end of a text can be lost);
+* a paragraph longer than ``chunk_size`` is cut (12.4 stores it whole), and no extra chunk
+  repeats the end of a JSON text (12.4's window loop adds one);
+* markdown splits at headings only (12.4 also splits at numbered-list lines);
+* files are taken in sorted order (12.4: per extension, in the file system's order);
+* PDF needs ``pypdf`` or ``pdfplumber`` installed (12.4 depends on ``pypdf``).
 """
 
 from __future__ import annotations
@@ -138,30 +146,32 @@ def base_metadata(path: Path, info: os.stat_result, loader: str) -> dict[str, An
 
 
 def _overlap_tail(text: str, overlap: int) -> str:
-    """12.4's overlap: the last ``overlap`` characters, from a sentence start if there is one."""
+    """12.4's overlap: the last ``overlap`` characters; if a sentence ends in them, what follows
+    the first sentence end, its sentences joined by spaces (12.4 drops their punctuation)."""
     if overlap <= 0:
         return ""
     if len(text) <= overlap:
         return text + " "
     tail = text[-overlap:]
-    parts = SENTENCE_END.split(tail, maxsplit=1)
-    if len(parts) > 1 and parts[1]:
-        tail = parts[1]
-    return tail + " "
+    parts = SENTENCE_END.split(tail)
+    if len(parts) > 1:
+        tail = " ".join(parts[1:])
+    return tail + " " if tail else ""
 
 
-def character_chunks(text: str, size: int, overlap: int) -> list[str]:
-    """Windows of ``size`` characters ending at whitespace where possible, ``overlap`` apart."""
-    text = text.strip()
+def character_chunks(text: str, size: int, overlap: int, *, at_words: bool = False) -> list[str]:
+    """12.4's character chunking: windows of ``size`` characters, each ending before the last
+    whitespace of its final tenth if there is one, the next starting ``overlap`` earlier
+    (``at_words``: at the next word). Unlike 12.4, no extra chunk repeats the text's end."""
     if len(text) <= size:
-        return [text] if text else []
+        return [text.strip()] if text.strip() else []
     chunks: list[str] = []
     start = 0
     while start < len(text):
-        end = min(start + size, len(text))
+        end = start + size
         if end < len(text):
-            for i in range(end, max(start + size // 10, end - size // 10), -1):
-                if text[i - 1].isspace():
+            for i in range(end, max(start + 10, end - size // 10), -1):
+                if text[i].isspace():
                     end = i
                     break
         piece = text[start:end].strip()
@@ -170,34 +180,35 @@ def character_chunks(text: str, size: int, overlap: int) -> list[str]:
         if end >= len(text):
             break
         start = max(start + 1, end - overlap)
-        if not text[start - 1].isspace():  # begin the overlap at a word, not inside one
+        if at_words and not text[start - 1].isspace():
             space = text.find(" ", start, end)
             start = space + 1 if space != -1 else start
     return chunks
 
 
 def paragraph_chunks(paragraphs: list[str], size: int, overlap: int) -> list[str]:
-    """Paragraphs packed into chunks of at most ``size`` characters (12.4's paragraph-aware
-    chunking); a paragraph longer than ``size`` is cut by characters."""
+    """Paragraphs packed into chunks of about ``size`` characters (12.4's paragraph-aware
+    chunking: a chunk is full when the next paragraph would pass ``size``, and the next one
+    starts with the overlap, so it can reach ``size + overlap``); a paragraph longer than
+    ``size`` is cut by characters."""
     chunks: list[str] = []
     current = ""
     for para in (p.strip() for p in paragraphs):
         if not para:
             continue
-        if len(para) > size:
+        if len(para) > size:  # 12.4 keeps it whole, however long
             if current:
-                chunks.append(current)
+                chunks.append(current.strip())
                 current = ""
-            chunks.extend(character_chunks(para, size, overlap))
+            chunks.extend(character_chunks(para, size, overlap, at_words=True))
             continue
         if current and len(current) + len(para) + 2 > size:
-            chunks.append(current)
-            tail = _overlap_tail(current, overlap)
-            current = tail + para if len(tail) + len(para) <= size else para
+            chunks.append(current.strip())
+            current = _overlap_tail(current, overlap) + para
         else:
             current = f"{current}\n\n{para}" if current else para
-    if current:
-        chunks.append(current)
+    if current.strip():
+        chunks.append(current.strip())
     return chunks
 
 
