@@ -366,6 +366,8 @@ async def test_ingest_a_directory_then_again(db: Path, tmp_path: Path) -> None:
         assert (memory_type, store) == ("document", "docs")
         assert meta["chunk_length"] == len(content)
     [json_row] = by_file["config.json"]
+    assert json.loads(json_row[3])["original_keys_count"] == 4
+    assert json.loads(json_row[3])["content_type"] == "json"
     assert json_row[0] == "server.port: 8000\nserver.hosts[0]: a\nserver.hosts[1]: b\ndebug: False"
     # Re-ingesting stores nothing new: every chunk is an exact duplicate, reported, not fatal.
     assert f"📄 Total chunks processed: {n}" in again

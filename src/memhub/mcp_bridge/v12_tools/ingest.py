@@ -33,7 +33,7 @@ import os
 import re
 import stat
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -254,6 +254,15 @@ def flatten_json(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix or 'value'}: {value}"]
 
 
+def count_keys(value: Any) -> int:
+    """The keys of every object in ``value`` (12.4's ``original_keys_count``)."""
+    if isinstance(value, dict):
+        return len(value) + sum(count_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(count_keys(v) for v in value)
+    return 0
+
+
 def _pdf_pages(data: bytes) -> tuple[list[str], str]:
     import io
 
@@ -312,7 +321,9 @@ def load(path: Path, options: Options) -> list[Chunk]:
     elif ext == "json":
         text, encoding = decode_text(data, path)
         try:
-            flat = "".join(f"{line}\n" for line in flatten_json(json.loads(text)))
+            parsed = json.loads(text)
+            flat = "".join(f"{line}\n" for line in flatten_json(parsed))
+            keys = count_keys(parsed)
         except ValueError as exc:
             raise IngestError(f"invalid JSON in {path}: {exc}") from None
         except RecursionError:
@@ -323,6 +334,9 @@ def load(path: Path, options: Options) -> list[Chunk]:
                 "content_type": "json",
                 "flatten_strategy": "dot_notation",
                 "array_handling": "expand",
+                "include_types": False,
+                "max_depth": None,
+                "original_keys_count": keys,
                 "flattened_text_length": len(flat),
                 "chunking_strategy": "character_based",
             }
@@ -345,7 +359,7 @@ def load(path: Path, options: Options) -> list[Chunk]:
                 ]
                 meta["has_code_blocks"] = "```" in text_
             pieces.append((text_, meta))
-    extracted = datetime.now(UTC).isoformat()
+    extracted = datetime.now().isoformat()  # 12.4 writes naive local time
     chunks = []
     for index, (text_, meta) in enumerate(pieces):
         full = {**base, **meta, "chunk_length": len(text_), "total_chunks": len(pieces)}
