@@ -496,6 +496,22 @@ async def test_harvest_dry_run_writes_nothing_and_a_real_run_stores(
             again = await call_ok(
                 c, "memory_harvest", {"project_path": str(project), "dry_run": False}
             )
+            (project / "sess-2.jsonl").write_text(
+                _line(
+                    "assistant",
+                    [
+                        {
+                            "type": "text",
+                            "text": "Turns out the cache was cold. "
+                            "Lesson: warm it first, the key finding of today.",
+                        }
+                    ],
+                ),
+                encoding="utf-8",
+            )
+            second = json.loads(
+                await call_ok(c, "memory_harvest", {"project_path": str(project), "dry_run": False})
+            )
             llm = await call_refused(c, "memory_harvest", {"use_llm": True})
             missing = await call_refused(
                 c, "memory_harvest", {"project_path": str(tmp_path / "gone")}
@@ -518,7 +534,8 @@ async def test_harvest_dry_run_writes_nothing_and_a_real_run_stores(
     harvested = rows(
         db,
         "SELECT content, tags, memory_type, metadata FROM memories "
-        "WHERE deleted_at IS NULL AND tags LIKE 'session-harvest%'",
+        "WHERE deleted_at IS NULL AND tags LIKE 'session-harvest%' "
+        "AND json_extract(metadata, '$.harvest_session_id') = 'sess-1'",
     )
     # 'convention' is no type of 12.4's ontology: the daemon stores it as an observation.
     assert sorted(r[2] for r in harvested) == ["bug", "decision", "observation"]
@@ -531,10 +548,15 @@ async def test_harvest_dry_run_writes_nothing_and_a_real_run_stores(
         assert meta["harvest_session_id"] == "sess-1"
         assert meta["harvest_pipeline_version"] == 3
     assert sorted(kinds) == ["bug", "convention", "decision"]
+    # The second run took only the new session; the tracker was replaced, not added to.
+    assert [r["session_id"] for r in second["results"]] == ["sess-2"]
+    assert second["results"][0]["by_type"] == {"learning": 1}
+    assert second["results"][0]["stored"] == 1
     [(tracker,)] = rows(
         db, "SELECT content FROM memories WHERE deleted_at IS NULL AND tags = 'harvest-tracker'"
     )
-    assert tracker == "harvested_sessions:sess-1"
+    assert tracker == "harvested_sessions:sess-1,sess-2"
+    assert len(rows(db, "SELECT 1 FROM memories WHERE tags = 'harvest-tracker'")) == 2
     decisions = rows(
         db,
         "SELECT content FROM memories WHERE deleted_at IS NULL AND tags = 'decision'",
