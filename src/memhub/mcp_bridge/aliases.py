@@ -301,8 +301,6 @@ ALIASES: Final[dict[str, tuple[str, Transform]]] = _build()
 
 UNSUPPORTED: Final[dict[str, str]] = {
     "memory_consolidate": "dream-style consolidation",
-    "memory_ingest": "document ingestion",
-    "memory_harvest": "transcript harvesting",
     "memory_quality": "quality scoring",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
@@ -338,5 +336,5 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
         f"Error: {requested}{via} is not supported by memhub: {what} is an mcp-memory-service "
         "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
         "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
-        "commits, onboarding guides, bootstrap profile and distill."
+        "commits, onboarding guides, bootstrap profile, distill, ingest and harvest."
     )

@@ -38,6 +38,8 @@ def handlers() -> dict[str, Handler]:
         distill,
         graph,
         guides,
+        harvest,
+        ingest,
         mistakes,
         quarantine,
         sessions,
@@ -57,6 +59,8 @@ def handlers() -> dict[str, Handler]:
         "get_onboarding_guide": guides.onboarding,
         "memory_distill": distill.distill,
         "memory_graph": graph.graph,
+        "memory_ingest": ingest.ingest,
+        "memory_harvest": harvest.harvest,
     }
 
 
