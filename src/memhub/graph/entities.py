@@ -1,0 +1,126 @@
+"""12.4's entity graph without an LLM: which entities a memory names, and how they are stored.
+
+mcp-memory-service 12.4 (``reasoning/entities.py``) finds entities with a few high-precision
+patterns and no model: ``@mentions`` (person), ``#hashtags`` (tag), URLs (url), file paths
+(file), the memory's tags (tag), and the terms configured in ``MCP_ENTITY_CUSTOM_TERMS``
+(custom). The first occurrence of a name wins; names are compared case-insensitively.
+
+Entities have no table of their own: each is the ``target_hash`` of a ``has_entity`` row of
+``memory_graph`` whose source is the memory (similarity 1.0, connection types
+``["entity"]``, metadata ``{"entity_type": …}``), written with "insert or ignore". Its public
+id is a slug of the name (:func:`entity_id`); several stored names may share one id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from memhub.storage.relations import HAS_ENTITY, Edge
+
+_MENTION: Final = re.compile(r"@([\w.-]+)")
+_HASHTAG: Final = re.compile(r"#([\w-]+)")
+_URL: Final = re.compile(r"https?://[^\s<>\"']+")
+# A path starts a line, follows a blank or "(", and ends before a blank, ")", ",", ":", ";"
+# or the end: an absolute path, or a name with a letter and a 1-5 character extension.
+_PATH: Final = re.compile(
+    r"(?:^|[\s(])(/[\w./-]+|[\w./]*[a-zA-Z][\w./]*\.\w{1,5})(?=[\s),:;]|$)", re.MULTILINE
+)
+_NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
+CUSTOM_TERMS_ENV: Final = "MCP_ENTITY_CUSTOM_TERMS"
+
+
+@attrs.frozen
+class Entity:
+    name: str
+    entity_type: str
+    """person, tag, url, file or custom."""
+    source: str
+    """content, metadata (a tag) or config (a custom term)."""
+
+
+def entity_id(name: str) -> str:
+    """12.4's ``normalize_entity_id``: the NFKD form without combining marks, lower-cased and
+    stripped, every run of characters other than ``a-z0-9`` a ``-`` (none at either end);
+    a name with nothing left is ``e-`` and 8 hex digits of its SHA-1."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    slug = _NOT_SLUG.sub("-", plain.lower().strip()).strip("-")
+    if slug:
+        return slug
+    return "e-" + hashlib.sha1((name or "").encode("utf-8")).hexdigest()[:8]
+
+
+def tag_list(value: object) -> list[str]:
+    """Tags as 12.4's extraction takes them: a list, or a comma-separated string."""
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, list | tuple):
+        return [str(t) for t in value]
+    return []
+
+
+def merged_tags(tags: Iterable[str], metadata: Mapping[str, Any]) -> list[str]:
+    """``metadata['tags']`` then the memory's tags, each once (12.4's callers merge both)."""
+    return list(dict.fromkeys([*tag_list(metadata.get("tags")), *tag_list(list(tags))]))
+
+
+def custom_terms(raw: str | None) -> list[str]:
+    """The terms of ``MCP_ENTITY_CUSTOM_TERMS`` (a comma-separated list)."""
+    return [t.strip() for t in (raw or "").split(",") if t.strip()]
+
+
+def extract(content: str, tags: Sequence[str] = (), terms: Sequence[str] = ()) -> list[Entity]:
+    """The entities 12.4's ``EntityExtractor`` finds in ``content`` and ``tags``, in its order
+    (mentions, hashtags, URLs, paths, tags, custom terms), each name once (case-insensitive)."""
+    found: list[Entity] = []
+    seen: set[str] = set()
+
+    def add(name: str, kind: str, source: str = "content") -> None:
+        key = name.lower()
+        if key not in seen:
+            seen.add(key)
+            found.append(Entity(name, kind, source))
+
+    for match in _MENTION.finditer(content):
+        add(match.group(1), "person")
+    for match in _HASHTAG.finditer(content):
+        add(match.group(1), "tag")
+    for match in _URL.finditer(content):
+        add(match.group(0), "url")
+    for match in _PATH.finditer(content):
+        candidate = match.group(1).strip()
+        if "/" in candidate or "." in candidate:
+            add(candidate, "file")
+    for tag in tags:
+        add(tag, "tag", "metadata")
+    for term in terms:
+        bounded = rf"(?<![a-zA-Z0-9_-]){re.escape(term)}(?![a-zA-Z0-9_-])"
+        if re.search(bounded, content, re.IGNORECASE):
+            add(term, "custom", "config")
+    return found
+
+
+def links(memory_hash: str, entities: Iterable[Entity], now: float | None = None) -> list[Edge]:
+    """The ``has_entity`` rows 12.4's ``store_entity_link`` writes for these entities (to be
+    written with ``put_edges(..., replace=False)``: an existing pair is kept)."""
+    at = time.time() if now is None else now
+    return [
+        Edge(
+            source=memory_hash,
+            target=e.name,
+            similarity=1.0,
+            connection_types=["entity"],
+            metadata={"entity_type": e.entity_type},
+            relationship_type=HAS_ENTITY,
+            created_at=at,
+        )
+        for e in entities
+        if e.name
+    ]
