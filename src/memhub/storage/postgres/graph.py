@@ -26,9 +26,11 @@ from memhub.storage.relations import (
     Direction,
     Edge,
     EntityCount,
+    EntityProfile,
     Lineage,
     decode_connection_types,
     decode_edge_metadata,
+    entity_type_of,
 )
 
 if TYPE_CHECKING:
@@ -154,6 +156,35 @@ class GraphReads:
             (name, HAS_ENTITY, limit),
         )
         return [r[0] for r in self.cur.fetchall()]
+
+    def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
+        if not names or not has_graph(self.cur):
+            return {}
+        wanted = list(dict.fromkeys(names))
+        where = "WHERE target_hash = ANY(%s) AND relationship_type = %s"
+        self.cur.execute(
+            f"SELECT target_hash, COUNT(*), MAX(created_at) FROM memory_graph {where} "
+            "GROUP BY target_hash",
+            (wanted, HAS_ENTITY),
+        )
+        counts = {
+            r[0]: (int(r[1]), float(r[2]) if r[2] is not None else None)
+            for r in self.cur.fetchall()
+        }
+        self.cur.execute(
+            f"SELECT DISTINCT target_hash, metadata FROM memory_graph {where}", (wanted, HAS_ENTITY)
+        )
+        types: dict[str, set[str]] = {}
+        for name, meta in self.cur.fetchall():
+            kind = entity_type_of(meta)
+            if kind is not None:
+                types.setdefault(name, set()).add(kind)
+        return {
+            name: EntityProfile(
+                name=name, count=n, last_activity=newest, types=sorted(types.get(name, ()))
+            )
+            for name, (n, newest) in counts.items()
+        }
 
     def conflicts(self) -> list[Conflict]:
         if not has_graph(self.cur):

@@ -27,9 +27,11 @@ from memhub.storage.relations import (
     Direction,
     Edge,
     EntityCount,
+    EntityProfile,
     Lineage,
     decode_connection_types,
     decode_edge_metadata,
+    entity_type_of,
 )
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite import writes
@@ -177,6 +179,37 @@ def entity_memories(conn: apsw.Connection, schema: Schema, name: str, limit: int
     return [text(r[0]) for r in rows]
 
 
+def entity_profiles(
+    conn: apsw.Connection, schema: Schema, names: Sequence[str]
+) -> dict[str, EntityProfile]:
+    """12.x's ``get_entity_profile`` for each of ``names`` (those with rows)."""
+    if not schema.has_graph or not names:
+        return {}
+    counts: dict[str, tuple[int, float | None]] = {}
+    types: dict[str, set[str]] = {}
+    for part in _chunks(list(dict.fromkeys(names))):
+        marks = ",".join("?" * len(part))
+        where = f"WHERE target_hash IN ({marks}) AND relationship_type = ?"
+        for name, n, newest in conn.execute(
+            f"SELECT target_hash, COUNT(*), MAX(created_at) FROM memory_graph {where} "
+            "GROUP BY target_hash",
+            [*part, HAS_ENTITY],
+        ):
+            counts[text(name)] = (as_int(n), epoch(newest))
+        for name, meta in conn.execute(
+            f"SELECT DISTINCT target_hash, metadata FROM memory_graph {where}", [*part, HAS_ENTITY]
+        ):
+            kind = entity_type_of(optional_text(meta))
+            if kind is not None:
+                types.setdefault(text(name), set()).add(kind)
+    return {
+        name: EntityProfile(
+            name=name, count=n, last_activity=newest, types=sorted(types.get(name, ()))
+        )
+        for name, (n, newest) in counts.items()
+    }
+
+
 def conflicts(conn: apsw.Connection, schema: Schema) -> list[Conflict]:
     """12.x's ``get_conflicts``: ``contradicts`` pairs of live, current memories, every store."""
     if not schema.has_graph:
@@ -260,6 +293,9 @@ class GraphReads:
 
     def entity_memories(self, name: str, limit: int) -> list[str]:
         return entity_memories(self.conn, self.schema, name, limit)
+
+    def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
+        return entity_profiles(self.conn, self.schema, names)
 
     def conflicts(self) -> list[Conflict]:
         return conflicts(self.conn, self.schema)
