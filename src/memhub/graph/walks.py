@@ -226,11 +226,12 @@ def infer(snap: Snapshot, rel_type: str, max_hops: int, decay: float = 1.0) -> d
     }
 
 
-def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
-    """12.x's common-neighbour suggestions (rows counted, both directions, every type)."""
+def common_neighbors(snap: Snapshot, node: str) -> tuple[list[tuple[str, int]], int]:
+    """12.x's ``common_neighbors``: the ten nodes sharing the most neighbour rows with ``node``
+    (not ``node``, not its neighbours; rows counted, both directions, every type), most shared
+    first, and ``node``'s degree (its rows)."""
     near = Neighbours(snap)
     mine = near.both(node)
-    degree = len(mine)
     counts: Counter[str] = Counter()
     work = 0
     for neighbour in mine:
@@ -245,6 +246,12 @@ def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
         ((c, n) for c, n in counts.items() if c not in excluded),
         key=lambda item: (-item[1], item[0]),
     )[:10]
+    return ranked, len(mine)
+
+
+def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
+    """12.x's common-neighbour suggestions (rows counted, both directions, every type)."""
+    ranked, degree = common_neighbors(snap, node)
     suggestions: list[dict[str, Any]] = []
     for target, shared in ranked:
         confidence = shared / max(degree, 1)

@@ -36,6 +36,7 @@ def handlers() -> dict[str, Handler]:
     from memhub.mcp_bridge.v12_tools import (
         conflicts,
         distill,
+        explore,
         graph,
         guides,
         mistakes,
@@ -57,6 +58,8 @@ def handlers() -> dict[str, Handler]:
         "get_onboarding_guide": guides.onboarding,
         "memory_distill": distill.distill,
         "memory_graph": graph.graph,
+        "memory_explore": explore.explore,
+        "memory_detail": explore.detail,
     }
 
 
