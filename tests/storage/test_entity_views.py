@@ -6,7 +6,8 @@ nothing. Links carry their times (M1 100, M2 200, M3 300), so "newest first" is 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +17,11 @@ from memhub.graph.explore import Chunk
 from .builders import make_item
 from .engines import Engine
 
+if TYPE_CHECKING:
+    from memhub.protocol import messages as m
+    from memhub.storage.engine import WriteTxn
+    from memhub.storage.model import NewMemory
+
 CONTENT = {
     "M1": "Auth design. Uses tokens. More text",
     "M2": "Second note about auth",
@@ -23,6 +29,10 @@ CONTENT = {
     "M4": "Nothing linked here",
 }
 QUALITY = {"M1": 0.9, "M3": 0.2}  # M2 has none: 12.4 reads 0.5
+
+
+def store_one(txn: WriteTxn, item: NewMemory) -> m.MemoryRecord:
+    return txn.store(item)
 
 
 def link(memory: str, name: str, kind: str, at: float) -> Any:
@@ -35,7 +45,7 @@ def graph(engine: Engine, embedder) -> tuple[Engine, dict[str, str]]:
     for key, content in CONTENT.items():
         metadata = {"quality_score": QUALITY[key]} if key in QUALITY else {}
         item = make_item(embedder, content, skip_semantic=True, metadata=metadata)
-        hashes[key] = engine.write(lambda txn, item=item: txn.store(item)).content_hash
+        hashes[key] = engine.write(partial(store_one, item=item)).content_hash
     h = hashes
     rows = [
         *link(h["M1"], "Auth", "tag", 100.0),
@@ -145,7 +155,9 @@ def test_composite_scoring_adds_proximity_and_centrality_and_reranks(graph):
 
 
 def detail(engine: Engine, eid: str, **kw: Any) -> dict[str, Any]:
-    args = {"limit": 50, "include_related": True, "max_hops": 1, "scoring": None, "store": None}
+    args: dict[str, Any] = {
+        "limit": 50, "include_related": True, "max_hops": 1, "scoring": None, "store": None
+    }  # fmt: skip
     args.update(kw)
     return engine.read(lambda snap: explore.detail(snap, eid, **args))
 
