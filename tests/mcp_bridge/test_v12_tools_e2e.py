@@ -513,3 +513,30 @@ async def test_explore_and_detail_read_124s_entity_rows(db: Path) -> None:
             )
             # read-only: nothing was written by the two tools
             assert len(rows(db, "SELECT 1 FROM memory_graph")) == 3
+
+
+async def test_entity_linking_on_store_feeds_explore(db: Path) -> None:
+    first = "Deploy notes for @ann: run scripts/deploy.sh"
+    with trio.fail_after(90):
+        async with open_bridge(
+            db, MEMHUB_TOOL_SCHEMAS="v12", MCP_ENTITY_LINKING_ENABLED="true"
+        ) as c:
+            a = stored_hash(await call_ok(c, "memory_store", {"content": first, "tags": ["ops"]}))
+            b = stored_hash(
+                await call_ok(c, "memory_store", {"content": "@ann owns the #release train"})
+            )
+            found = json.loads(await call_ok(c, "memory_explore", {"query": first}))
+            assert [(e["entity_id"], e["entity_type"]) for e in found["entities"]][:3] == [
+                ("ann", "person"),
+                ("ops", "tag"),
+                ("scripts-deploy-sh", "file"),
+            ]
+            ann = json.loads(await call_ok(c, "memory_detail", {"entity_id": "ann"}))
+            assert {ch["hash"] for ch in ann["chunks"]} == {a, b}
+    assert rows(
+        db,
+        "SELECT relationship_type, connection_types, metadata FROM memory_graph "
+        "WHERE source_hash = ? AND target_hash = ?",
+        b,
+        a,
+    ) == [("shares_entity", '["entity"]', '{"shared_entity": "ann"}')]

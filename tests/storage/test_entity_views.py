@@ -242,3 +242,39 @@ def test_a_chunk_of_two_entities_carries_each_entity_s_own_score(graph):
     auth, python = run_explore(engine, pool(h), max_entities=2, scoring="composite")["entities"]
     assert auth["top_chunks"][0]["composite_score"] == 0.6 * 0.8 + 0.25 * (1 / 3) + 0.15 * 0.1
     assert python["top_chunks"][0]["composite_score"] == 0.6 * 0.8 + 0.25 * 0.0 + 0.15 * 0.1
+
+
+def test_linking_on_store_writes_124s_has_entity_and_shares_entity_rows(engine, embedder):
+    def stored(content: str, tags: list[str]) -> m.MemoryRecord:
+        item = make_item(embedder, content, tags, skip_semantic=True)
+
+        def write(txn: WriteTxn) -> m.MemoryRecord:
+            record = txn.store(item)
+            entities.link_stored(txn, record, ["Kafka"], now=float(len(content)))
+            return record
+
+        record: m.MemoryRecord = engine.write(write)
+        return record
+
+    first = stored("ask @ann about kafka", ["ops"])
+    second = stored("@ann moved src/app.py to #infra, cc @Ops", [])
+    out = engine.read(lambda snap: snap.edges([first.content_hash], direction="out", limit=20))
+    assert [(e.target, e.relationship_type, e.metadata) for e in out] == sorted(
+        [
+            ("ann", "has_entity", {"entity_type": "person"}),
+            ("ops", "has_entity", {"entity_type": "tag"}),
+            ("Kafka", "has_entity", {"entity_type": "custom"}),
+            (second.content_hash, "shares_entity", {"shared_entity": "ann"}),
+        ]
+    )
+    # "Ops" is not the tag "ops": names are matched exactly, as 12.4 matches them
+    back = engine.read(lambda snap: snap.edges([second.content_hash], direction="out", limit=20))
+    assert {(e.target, e.relationship_type) for e in back} == {
+        ("ann", "has_entity"),
+        ("Ops", "has_entity"),
+        ("src/app.py", "has_entity"),
+        ("infra", "has_entity"),
+        ("untagged", "has_entity"),  # 12.4's Memory tags a memory without tags "untagged"
+        (first.content_hash, "shares_entity"),
+    }
+    assert all(e.connection_types == ["entity"] and e.similarity == 1.0 for e in back)

@@ -18,11 +18,15 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from memhub.storage.relations import HAS_ENTITY, Edge
+
+if TYPE_CHECKING:
+    from memhub.protocol import messages as m
+    from memhub.storage.engine import WriteTxn
 
 _MENTION: Final = re.compile(r"@([\w.-]+)")
 _HASHTAG: Final = re.compile(r"#([\w-]+)")
@@ -33,7 +37,9 @@ _PATH: Final = re.compile(
     r"(?:^|[\s(])(/[\w./-]+|[\w./]*[a-zA-Z][\w./]*\.\w{1,5})(?=[\s),:;]|$)", re.MULTILINE
 )
 _NOT_SLUG: Final = re.compile(r"[^a-z0-9]+")
-CUSTOM_TERMS_ENV: Final = "MCP_ENTITY_CUSTOM_TERMS"
+SHARES_ENTITY: Final = "shares_entity"
+MAX_LINKS_PER_ENTITY: Final = 20
+"""``shares_entity`` edges one stored memory gets per entity (12.4's ``EntityLinker`` cap)."""
 
 
 @attrs.frozen
@@ -124,3 +130,46 @@ def links(memory_hash: str, entities: Iterable[Entity], now: float | None = None
         for e in entities
         if e.name
     ]
+
+
+def link_stored(
+    txn: WriteTxn, record: m.MemoryRecord, terms: Sequence[str] = (), now: float | None = None
+) -> int:
+    """12.4's entity linking on store (``MCP_ENTITY_LINKING_ENABLED``), in the store's own
+    transaction: the memory's ``has_entity`` rows, then ``shares_entity`` edges (both
+    directions, replacing the pair's edge) to the other memories of each entity, newest
+    first, at most :data:`MAX_LINKS_PER_ENTITY` per entity. Returns the edges written."""
+    found = extract(record.content, merged_tags(record.tags, record.metadata), terms)
+    if not found:
+        return 0
+    at = time.time() if now is None else now
+    me = record.content_hash
+    written = txn.put_edges(links(me, found, at), replace=False)
+    pairs: set[tuple[str, str]] = set()
+    shared: list[Edge] = []
+    for name in dict.fromkeys(e.name for e in found):
+        made = 0
+        # 12.4 reads the entity's 20 newest memories (this one among them) and links them
+        for other in txn.entity_memories(name, MAX_LINKS_PER_ENTITY):
+            if other == me or made >= MAX_LINKS_PER_ENTITY:
+                continue
+            pair = (min(me, other), max(me, other))
+            if pair in pairs:
+                continue
+            pairs.add(pair)
+            made += 1
+            for source, target in ((me, other), (other, me)):
+                shared.append(
+                    Edge(
+                        source=source,
+                        target=target,
+                        similarity=1.0,
+                        connection_types=["entity"],
+                        metadata={"shared_entity": name},
+                        relationship_type=SHARES_ENTITY,
+                        created_at=at,
+                    )
+                )
+    if shared:
+        written += txn.put_edges(shared, replace=True)
+    return written

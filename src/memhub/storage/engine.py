@@ -114,6 +114,10 @@ class WriteTxn(Protocol):
 
     def delete_edges(self, pairs: Sequence[tuple[str, str]]) -> int: ...
 
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        """:meth:`Snapshot.entity_memories` as this transaction sees it (entity linking)."""
+        ...
+
     def resolve_conflict(self, winner_hash: str, loser_hash: str) -> None:
         """The loser is superseded by the winner; the winner's confidence is 1.0."""
         ...

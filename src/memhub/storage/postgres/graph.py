@@ -147,15 +147,7 @@ class GraphReads:
         ]
 
     def entity_memories(self, name: str, limit: int) -> list[str]:
-        if not has_graph(self.cur):
-            return []
-        self.cur.execute(
-            "SELECT source_hash FROM memory_graph "
-            "WHERE target_hash = %s AND relationship_type = %s "
-            'ORDER BY created_at DESC, source_hash COLLATE "C" LIMIT %s',
-            (name, HAS_ENTITY, limit),
-        )
-        return [r[0] for r in self.cur.fetchall()]
+        return entity_memories(self.cur, name, limit)
 
     def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
         if not names or not has_graph(self.cur):
@@ -218,6 +210,18 @@ class GraphReads:
         return lineage(self.cur, content_hash)
 
 
+def entity_memories(cur: Cursor, name: str, limit: int) -> list[str]:
+    if not has_graph(cur):
+        return []
+    cur.execute(
+        "SELECT source_hash FROM memory_graph "
+        "WHERE target_hash = %s AND relationship_type = %s "
+        'ORDER BY created_at DESC, source_hash COLLATE "C" LIMIT %s',
+        (name, HAS_ENTITY, limit),
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
 def lineage(cur: Cursor, content_hash: str) -> Lineage | None:
     cur.execute(
         "SELECT parent_id, version, superseded_by, confidence, last_accessed FROM memories "
@@ -273,6 +277,9 @@ class GraphWrites:
 
     def get(self, content_hash: str) -> m.MemoryRecord | None:
         return queries.get_by_hash(self.batch.cur, content_hash)
+
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        return entity_memories(self.batch.cur, name, limit)
 
     def put_edges(self, items: Sequence[Edge], *, replace: bool) -> int:
         cur = self.batch.cur

@@ -172,7 +172,9 @@ def entity_memories(conn: apsw.Connection, schema: Schema, name: str, limit: int
     if not schema.has_graph:
         return []
     rows = conn.execute(
-        "SELECT source_hash FROM memory_graph WHERE target_hash = ? AND relationship_type = ? "
+        # "+": never idx_graph_relationship, which SQLite prefers without statistics (every
+        # has_entity row of the store) to idx_graph_target (this entity's rows)
+        "SELECT source_hash FROM memory_graph WHERE target_hash = ? AND +relationship_type = ? "
         "ORDER BY created_at DESC, source_hash LIMIT ?",
         (name, HAS_ENTITY, limit),
     ).fetchall()
@@ -189,7 +191,7 @@ def entity_profiles(
     types: dict[str, set[str]] = {}
     for part in _chunks(list(dict.fromkeys(names))):
         marks = ",".join("?" * len(part))
-        where = f"WHERE target_hash IN ({marks}) AND relationship_type = ?"
+        where = f"WHERE target_hash IN ({marks}) AND +relationship_type = ?"  # idx_graph_target
         for name, n, newest in conn.execute(
             f"SELECT target_hash, COUNT(*), MAX(created_at) FROM memory_graph {where} "
             "GROUP BY target_hash",
@@ -472,6 +474,9 @@ class GraphWrites:
 
     def get(self, content_hash: str) -> m.MemoryRecord | None:
         return get_in_txn(self.batch, content_hash)
+
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        return entity_memories(self.batch.conn, self.batch.schema, name, limit)
 
     def put_edges(self, items: Sequence[Edge], *, replace: bool) -> int:
         return put_edges(self.batch, items, replace=replace)
