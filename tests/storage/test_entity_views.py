@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from memhub.graph import entities, explore
+from memhub.graph import entities, explore, walks
 from memhub.graph.explore import Chunk
 
 from .builders import make_item
@@ -278,3 +278,13 @@ def test_linking_on_store_writes_124s_has_entity_and_shares_entity_rows(engine, 
         (first.content_hash, "shares_entity"),
     }
     assert all(e.connection_types == ["entity"] and e.similarity == 1.0 for e in back)
+
+
+def test_walks_past_their_bound_lose_proximity_or_say_what_to_ask(graph, monkeypatch):
+    engine, h = graph
+    monkeypatch.setattr(walks, "FANOUT_LIMIT", 1)  # every node of the graph is a "hub" now
+    [auth] = run_explore(engine, pool(h), max_entities=1, scoring="composite")["entities"]
+    assert [c["score_components"]["proximity"] for c in auth["top_chunks"]] == [0.0, 0.0]
+    with pytest.raises(walks.TooLarge, match="related entities of 'Auth': .*include_related"):
+        detail(engine, "auth")
+    assert len(detail(engine, "auth", include_related=False)["chunks"]) == 2

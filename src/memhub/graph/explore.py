@@ -259,7 +259,13 @@ def detail(
     related: dict[str, dict[str, Any]] = {}
     if include_related:
         for h in hashes[: max_hops + 1]:
-            candidates, _ = walks.common_neighbors(snap, h)
+            try:
+                candidates, _ = walks.common_neighbors(snap, h)
+            except walks.TooLarge as exc:
+                raise walks.TooLarge(
+                    f"related entities of {name!r}: {exc.message}; ask with include_related "
+                    "false, or a lower max_hops"
+                ) from None
             names_of = _entities_of(snap, [c for c, _ in candidates])
             for candidate, shared in candidates:
                 for other in names_of.get(candidate, ()):
