@@ -285,6 +285,6 @@ def test_walks_past_their_bound_lose_proximity_or_say_what_to_ask(graph, monkeyp
     monkeypatch.setattr(walks, "FANOUT_LIMIT", 1)  # every node of the graph is a "hub" now
     [auth] = run_explore(engine, pool(h), max_entities=1, scoring="composite")["entities"]
     assert [c["score_components"]["proximity"] for c in auth["top_chunks"]] == [0.0, 0.0]
-    with pytest.raises(walks.TooLarge, match="related entities of 'Auth': .*include_related"):
+    with pytest.raises(walks.TooLarge, match=r"related entities of 'Auth': .*include_related"):
         detail(engine, "auth")
     assert len(detail(engine, "auth", include_related=False)["chunks"]) == 2
