@@ -200,9 +200,7 @@ class MemoryService:
 
     def _write_one(self, item: NewMemory, txn: WriteTxn) -> m.MemoryRecord:
         record = txn.store(item)
-        if self.settings.entity_linking:  # 12.4's opt-in linking, in the same transaction
-            terms = entities.custom_terms(self.settings.entity_custom_terms)
-            entities.link_stored(txn, record, terms)
+        entities.on_store(self.settings, txn, record)  # 12.4's opt-in linking, same transaction
         return record
 
     async def _store_session(self, req: m.StoreSession, client: str) -> m.SessionStored:

@@ -533,6 +533,14 @@ async def test_entity_linking_on_store_feeds_explore(db: Path) -> None:
             ]
             ann = json.loads(await call_ok(c, "memory_detail", {"entity_id": "ann"}))
             assert {ch["hash"] for ch in ann["chunks"]} == {a, b}
+            # a new version is linked too (12.4's post-store step); the old one keeps its rows
+            await call_ok(
+                c,
+                "memory_update",
+                {"content_hash": b, "versioned": True, "updates": {"content": "@ann owns #qa"}},
+            )
+            qa = json.loads(await call_ok(c, "memory_detail", {"entity_id": "qa"}))
+            assert [ch["hash"] for ch in qa["chunks"]] == [content_hash("@ann owns #qa")]
     assert rows(
         db,
         "SELECT relationship_type, connection_types, metadata FROM memory_graph "

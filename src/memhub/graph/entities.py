@@ -25,6 +25,7 @@ import attrs
 from memhub.storage.relations import HAS_ENTITY, Edge
 
 if TYPE_CHECKING:
+    from memhub.config import Settings
     from memhub.protocol import messages as m
     from memhub.storage.engine import WriteTxn
 
@@ -173,3 +174,10 @@ def link_stored(
     if shared:
         written += txn.put_edges(shared, replace=True)
     return written
+
+
+def on_store(settings: Settings, txn: WriteTxn, record: m.MemoryRecord) -> None:
+    """Link a memory just stored (or a new version) when ``MCP_ENTITY_LINKING_ENABLED`` is
+    set, as 12.4's post-store step does."""
+    if settings.entity_linking:
+        link_stored(txn, record, custom_terms(settings.entity_custom_terms))
