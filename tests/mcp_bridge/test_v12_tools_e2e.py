@@ -511,6 +511,14 @@ async def test_explore_and_detail_read_124s_entity_rows(db: Path) -> None:
             assert await call_err(c, "memory_explore", {"max_entities": 5}) == (
                 "Input validation error: 'query' is a required property"
             )
+            # what the daemon refuses is 12.4's exception shape, not flagged
+            bad = json.loads(await call_ok(c, "memory_explore", {"query": "x", "store": "a\x07"}))
+            assert (bad["success"], bad["entities"], bad["count"]) == (False, [], 0)
+            assert bad["error"].startswith("invalid store")
+            everywhere = {"entity_id": "auth", "store": "all", "include_related": False}
+            assert json.loads(await call_ok(c, "memory_detail", everywhere))["chunks"] == [
+                {"hash": a, "content": auth, "relevance": 0.5}
+            ]
             # read-only: nothing was written by the two tools
             assert len(rows(db, "SELECT 1 FROM memory_graph")) == 3
 
