@@ -74,14 +74,25 @@ def composite(
     return score, {"relevance": relevance, "proximity": prox, "centrality": cent}
 
 
-def _hops_from(snap: Snapshot, start: str) -> dict[str, int]:
-    """``{hash: distance}`` of 12.4's ``find_connected(start, 3)`` as a dict (a node reached at
-    several depths keeps the largest); empty when the walk is past its bound."""
-    try:
-        found = walks.connected(snap, start, PROXIMITY_HOPS)["connected"]
-    except walks.TooLarge:
-        return {}
-    return {item["hash"]: item["distance"] for item in found}
+class _Hops:
+    """12.4's ``find_connected(start, 3)`` as ``{hash: distance}`` (a node reached at several
+    depths keeps the largest), empty when the walk is past its bound; one answer's walks share
+    their edge reads (a hub is read once, not once per entity)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self._snap = snap
+        self._near = walks.Neighbours(snap)
+        self._from: dict[str, dict[str, int]] = {}
+
+    def __call__(self, start: str) -> dict[str, int]:
+        if start not in self._from:
+            try:
+                found = walks.connected(self._snap, start, PROXIMITY_HOPS, self._near)
+            except walks.TooLarge:
+                self._from[start] = {}
+            else:
+                self._from[start] = {i["hash"]: i["distance"] for i in found["connected"]}
+        return self._from[start]
 
 
 def _entities_of(snap: Snapshot, hashes: Sequence[str]) -> dict[str, list[str]]:
@@ -110,15 +121,13 @@ def _summary(chunks: Sequence[dict[str, Any]]) -> str:
     return " ".join(s for s in sentences if s)
 
 
-def _score(
-    snap: Snapshot, chunks: list[dict[str, Any]], degree: int | None, *, missing: float = 0.0
-) -> None:
+def _score(hops_from: _Hops, chunks: list[dict[str, Any]], degree: int | None) -> None:
     """Add 12.4's composite score to each chunk and rank them by it (in place)."""
     if not chunks:
         return
-    hops = _hops_from(snap, chunks[0]["hash"])
+    hops = hops_from(chunks[0]["hash"])
     for c in chunks:
-        relevance = c["relevance"] if c["relevance"] is not None else missing
+        relevance = c["relevance"] if c["relevance"] is not None else 0.0
         c["composite_score"], c["score_components"] = composite(
             relevance, hops.get(c["hash"]), degree
         )
@@ -156,6 +165,7 @@ def explore(
     profiles = snap.entity_profiles([name for name, _ in chosen])
     order = {c.hash: i for i, c in enumerate(ranked)}
     by_hash = {c.hash: c for c in pool}
+    hops_from = _Hops(snap)
     entities = []
     for name, count in chosen:
         profile: EntityProfile | None = profiles.get(name)
@@ -168,7 +178,7 @@ def explore(
             for h in mine[:chunks_per_entity]
         ]
         if scoring == "composite":
-            _score(snap, top, degree)
+            _score(hops_from, top, degree)
         entities.append(
             {
                 "entity_id": eid,
@@ -255,7 +265,7 @@ def detail(
         )
     chunks.sort(key=lambda c: c["relevance"] if c["relevance"] is not None else -1, reverse=True)
     if scoring == "composite":
-        _score(snap, chunks, len(hashes))
+        _score(_Hops(snap), chunks, len(hashes))
     related: dict[str, dict[str, Any]] = {}
     if include_related:
         for h in hashes[: max_hops + 1]:

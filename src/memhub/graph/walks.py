@@ -40,8 +40,11 @@ class Neighbours:
         self._relationship = relationship
         self._both: dict[str, list[str]] = {}
         self._out: dict[str, list[str]] = {}
+        self._hubs: set[str] = set()  # nodes past FANOUT_LIMIT (not read twice)
 
     def _read(self, node: str, direction: str) -> list[Edge]:
+        if node in self._hubs:
+            raise TooLarge(f"memory {node} has more than {FANOUT_LIMIT} edges; walk from elsewhere")
         edges = self._snap.edges(
             [node],
             direction="both" if direction == "both" else "out",
@@ -49,6 +52,7 @@ class Neighbours:
             limit=FANOUT_LIMIT,
         )
         if len(edges) > FANOUT_LIMIT:
+            self._hubs.add(node)
             raise TooLarge(f"memory {node} has more than {FANOUT_LIMIT} edges; walk from elsewhere")
         return edges
 
@@ -94,8 +98,11 @@ def _simple_paths(
     return sorted(found, key=lambda item: (item[1], item[0]))
 
 
-def connected(snap: Snapshot, start: str, max_hops: int) -> dict[str, Any]:
-    near = Neighbours(snap)
+def connected(
+    snap: Snapshot, start: str, max_hops: int, near: Neighbours | None = None
+) -> dict[str, Any]:
+    """``near``: the edges already read by other walks of the same snapshot."""
+    near = near or Neighbours(snap)
     found = _simple_paths(start, max_hops, near.both, "connected")
     return {
         "success": True,
