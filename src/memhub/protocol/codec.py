@@ -75,6 +75,8 @@ TAGS: Final[dict[type, str]] = {
     m.ResolveConflict: "resolve_conflict",
     m.VersionedUpdate: "versioned_update",
     m.GraphQuery: "graph_query",
+    m.ExploreEntities: "explore_entities",
+    m.EntityDetail: "entity_detail",
     m.MistakeNoted: "mistake_noted",
     m.ConflictList: "conflict_list",
     m.Versioned: "versioned",

@@ -36,6 +36,7 @@ def handlers() -> dict[str, Handler]:
     from memhub.mcp_bridge.v12_tools import (
         conflicts,
         distill,
+        explore,
         graph,
         guides,
         harvest,
@@ -61,6 +62,8 @@ def handlers() -> dict[str, Handler]:
         "memory_graph": graph.graph,
         "memory_ingest": ingest.ingest,
         "memory_harvest": harvest.harvest,
+        "memory_explore": explore.explore,
+        "memory_detail": explore.detail,
     }
 
 
