@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import evolution, graph, mistakes
+from memhub.extras import evolution, graph, mistakes, quality
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -30,4 +30,10 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await evolution.versioned_update(svc, request, client)
         case m.GraphQuery():
             return await graph.query(svc, request)
+        case m.QualityRate():
+            return await quality.rate(svc, request, client)
+        case m.QualityAnalyze():
+            return await quality.analyze(svc, request)
+        case m.QualityMaintain():
+            return await quality.maintain(svc, request, client)
     raise TypeError(f"not an extra tool's request: {type(request).__name__}")

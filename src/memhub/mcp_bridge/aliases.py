@@ -303,7 +303,6 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "memory_consolidate": "dream-style consolidation",
     "memory_ingest": "document ingestion",
     "memory_harvest": "transcript harvesting",
-    "memory_quality": "quality scoring",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
     # 12.x tools
@@ -338,5 +337,5 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
         f"Error: {requested}{via} is not supported by memhub: {what} is an mcp-memory-service "
         "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
         "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
-        "commits, onboarding guides, bootstrap profile and distill."
+        "commits, onboarding guides, bootstrap profile, distill and memory_quality."
     )

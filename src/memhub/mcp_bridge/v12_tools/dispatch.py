@@ -39,6 +39,7 @@ def handlers() -> dict[str, Handler]:
         graph,
         guides,
         mistakes,
+        quality,
         quarantine,
         sessions,
     )
@@ -57,6 +58,7 @@ def handlers() -> dict[str, Handler]:
         "get_onboarding_guide": guides.onboarding,
         "memory_distill": distill.distill,
         "memory_graph": graph.graph,
+        "memory_quality": quality.quality,
     }
 
 
