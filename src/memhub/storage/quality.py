@@ -19,7 +19,7 @@ The rules both engines apply, as 12.4 reads the fields:
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -66,3 +66,19 @@ class QualitySummary:
     @property
     def average(self) -> float:
         return self.score_sum / self.total if self.total else 0.0
+
+
+def metrics(content_hash: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """12.4's quality record of one memory (MCP ``get``'s JSON, REST's
+    ``QualityMetricsResponse``): these nine keys, in this order, read from its metadata."""
+    return {
+        "content_hash": content_hash,
+        "quality_score": meta.get("quality_score", DEFAULT_SCORE),
+        "quality_provider": meta.get("quality_provider", DEFAULT_PROVIDER),
+        "access_count": meta.get("access_count", 0),
+        "last_accessed_at": meta.get("last_accessed_at"),
+        "ai_scores": meta.get("ai_scores", []),
+        "user_rating": meta.get("user_rating"),
+        "user_feedback": meta.get("user_feedback"),
+        "quality_components": meta.get("quality_components", {}),
+    }

@@ -20,11 +20,13 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from memhub.errors import NotFound, ServiceError
+from memhub.errors import BadRequest, NotFound, ServiceError
 from memhub.mcp_bridge import outcomes
 from memhub.mcp_bridge.calls import ToolResult, expect
+from memhub.mcp_bridge.v12_tools.dispatch import OLD_DAEMON
 from memhub.mcp_bridge.v12_tools.texts import as_json
 from memhub.protocol import messages as m
+from memhub.storage.quality import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -49,6 +51,8 @@ _last_maintain_run: dict[str, Any] = {}
 
 
 def _failure(exc: ServiceError, text: str) -> ToolResult:
+    if isinstance(exc, BadRequest) and exc.message.startswith("unknown message type"):
+        return ToolResult(OLD_DAEMON.format(tool="memory_quality"), is_error=True)
     return ToolResult(text, is_error=outcomes.is_infrastructure_failure(exc))
 
 
@@ -128,17 +132,7 @@ async def get(daemon: Daemon, target: str) -> ToolResult:
     if delivery.error is not None:
         return _failure(delivery.error, f"Error retrieving memory: {delivery.error.message}")
     meta = expect(delivery.unwrap(), m.Found).memory.metadata
-    data = {
-        "content_hash": target,
-        "quality_score": meta.get("quality_score", 0.5),
-        "quality_provider": meta.get("quality_provider", "implicit"),
-        "access_count": meta.get("access_count", 0),
-        "last_accessed_at": meta.get("last_accessed_at"),
-        "ai_scores": meta.get("ai_scores", []),
-        "user_rating": meta.get("user_rating"),
-        "user_feedback": meta.get("user_feedback"),
-        "quality_components": meta.get("quality_components", {}),
-    }
+    data = metrics(target, meta)
     lines = [
         f"🔍 Quality Metrics for Memory: {target}",
         "",
