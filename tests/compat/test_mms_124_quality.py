@@ -89,13 +89,9 @@ async def memhub_side(db: Path, rate: list[tuple[str, str]], read: list[str]) ->
 def test_ratings_read_the_same_on_both_sides(tmp_path: Path) -> None:
     db = tmp_path / "sqlite_vec.db"
     stores = [{"op": "store", "content": c, "metadata": {"source": "compat"}} for c in CONTENTS]
-    theirs = [
-        {"op": "quality", "arguments": {"action": "rate", "content_hash": "$0", "rating": "1",
-                                        "feedback": "from 12.4"}},
-    ]  # fmt: skip
     hashes = run_124(db, stores, tmp_path)
-    theirs[0]["arguments"]["content_hash"] = hashes[0]
-    [rated] = run_124(db, theirs, tmp_path)
+    rate = {"action": "rate", "content_hash": hashes[0], "rating": "1", "feedback": "from 12.4"}
+    [rated] = run_124(db, [{"op": "quality", "arguments": rate}], tmp_path)
     assert rated.startswith("✅ Memory rated successfully: thumbs up")
 
     # memhub rates two more (one of them twice), then reads every one and the distribution
