@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import apsw
 import pytest
 import trio
 
@@ -327,3 +328,61 @@ async def test_maintain_says_what_memhub_does_not_run(db: Path) -> None:
             assert [e.split(":")[0] for e in report["errors"]] == ["insights", "contradictions"]
             assert "memhub does not" in report["steps"]["contradictions"]["error"]
             assert "memhub does not" in report["steps"]["insights"]["error"]
+
+
+async def test_maintain_auto_resolves_and_counts_stale_as_124(db: Path) -> None:
+    day = 86400.0
+    with trio.fail_after(90):
+        async with open_bridge(
+            db,
+            MEMHUB_TOOL_SCHEMAS="v12",
+            MCP_MAINTAIN_AUTO_RESOLVE="true",
+            MCP_MAINTAIN_AUTO_RESOLVE_THRESHOLD="0.9",
+        ) as c:
+            old = stored_hash(await call_ok(c, "memory_store", {"content": "the api runs on v1"}))
+            new = stored_hash(await call_ok(c, "memory_store", {"content": "the api runs on v2"}))
+            near = stored_hash(await call_ok(c, "memory_store", {"content": "deploys on friday"}))
+            other = stored_hash(await call_ok(c, "memory_store", {"content": "deploys on monday"}))
+            conn = apsw.Connection(str(db))
+            conn.execute(
+                "UPDATE memories SET created_at = created_at - ? WHERE content_hash = ?",
+                (40 * day, old),
+            )
+            for a, b, sim in ((old, new, 0.97), (near, other, 0.5)):
+                for s, t in ((a, b), (b, a)):
+                    conn.execute(
+                        "INSERT INTO memory_graph VALUES (?, ?, ?, '[\"semantic\"]', '{}', 1.0, "
+                        "'contradicts')",
+                        (s, t, sim),
+                    )
+            conn.close()
+            dry = json.loads(await call_ok(c, "memory_quality", {"action": "maintain"}))
+            assert dry["config"]["auto_resolve"] is True
+            assert dry["config"]["auto_resolve_threshold"] == 0.9
+            assert dry["steps"]["stale"] == {"stale_days_threshold": 30, "stale_count": 1}
+            assert [d["action"] for d in dry["steps"]["conflicts"]["details"]] == ["skipped"] * 2
+            real = json.loads(
+                await call_ok(c, "memory_quality", {"action": "maintain", "dry_run": False})
+            )
+            conflicts = real["steps"]["conflicts"]
+            assert (conflicts["total"], conflicts["auto_resolved"], conflicts["skipped"]) == (
+                2,
+                1,
+                1,
+            )
+            by_pair = {frozenset((d["hash_a"], d["hash_b"])): d for d in conflicts["details"]}
+            resolved = by_pair[frozenset((old[:12], new[:12]))]
+            assert (resolved["action"], resolved["winner"], resolved["similarity"]) == (
+                "auto_resolved",
+                new[:12],
+                0.97,
+            )
+            assert by_pair[frozenset((near[:12], other[:12]))]["action"] == "below_threshold"
+    conn = schema_mod.connect(db, readonly=True, pragmas={})
+    try:
+        [(superseded,)] = conn.execute(
+            "SELECT superseded_by FROM memories WHERE content_hash = ?", (old,)
+        ).fetchall()
+    finally:
+        conn.close()
+    assert superseded == new
