@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.compat, pytest.mark.slow]
 VERSION = "12.4.0"
 DRIVER = Path(__file__).with_name("mms_quality_driver.py")
 CONTENTS = [
-    "the deploy checklist lives in the ops wiki",
-    "postgres backups run nightly at two",
+    "the deploy checklist lives in the ops wiki, ask @dana (see docs/deploy.md)",
+    "postgres backups run nightly at two #backups https://example.com/runbook",
     "the staging cluster is shared with QA",
     "rotate the API keys every ninety days",
 ]
@@ -83,6 +83,7 @@ async def memhub_side(db: Path, rate: list[tuple[str, str]], read: list[str]) ->
                 args = {"action": "get", "content_hash": h}
                 texts.append((await quality.quality(daemon, args)).text)
             texts.append((await quality.quality(daemon, {"action": "analyze"})).text)
+            texts.append((await quality.quality(daemon, {"action": "maintain"})).text)
     return texts
 
 
@@ -100,9 +101,16 @@ def test_ratings_read_the_same_on_both_sides(tmp_path: Path) -> None:
     )
     reads = [{"op": "quality", "arguments": {"action": "get", "content_hash": h}} for h in hashes]
     reads.append({"op": "quality", "arguments": {"action": "analyze"}})
+    reads.append({"op": "quality", "arguments": {"action": "maintain"}})
     from_124 = run_124(db, reads, tmp_path)
-    assert len(from_124) == len(ours) == 5
-    for mine, upstream in zip(ours, from_124, strict=True):
+    assert len(from_124) == len(ours) == 6
+    for mine, upstream in zip(ours[:-1], from_124[:-1], strict=True):
         assert mine == upstream
-    assert "Total Memories: 4\n" in ours[-1]
+    # the dry-run maintain reports the same steps (times aside)
+    mine, upstream = json.loads(ours[-1]), json.loads(from_124[-1])
+    assert list(mine) == list(upstream)
+    for key in ("action", "dry_run", "config", "steps", "errors", "success"):
+        assert mine[key] == upstream[key], key
+    assert mine["steps"]["entities"]["entities_found"] > len(CONTENTS)
+    assert "Total Memories: 4\n" in ours[-2]
     assert_consistent(db)

@@ -33,7 +33,10 @@ _ROWS: Final = (
     f"CASE WHEN jsonb_typeof(q.j -> 'quality_provider') = 'string' "
     f"THEN q.j ->> 'quality_provider' ELSE '{DEFAULT_PROVIDER}' END AS p "
     f"FROM (SELECT m.content_hash AS h, m.created_at AS c, substr(m.content, 1, {PREVIEW}) AS t, "
-    f"{_JSON} AS j FROM memories m WHERE m.deleted_at IS NULL AND m.store = %(store)s) q"
+    f"{_JSON} AS j FROM memories m WHERE m.deleted_at IS NULL AND m.store = %(store)s "
+    # OFFSET 0 keeps the planner from flattening the subquery (each mention of s would parse
+    # the metadata again)
+    "OFFSET 0) q OFFSET 0"
 )
 _INSIDE: Final = "r.s >= %(lo)s AND r.s <= %(hi)s"
 
@@ -41,22 +44,20 @@ _INSIDE: Final = "r.s >= %(lo)s AND r.s <= %(hi)s"
 def summary(cur: Cursor, store: str, low: float, high: float) -> QualitySummary:
     params = {"store": store, "lo": low, "hi": high}
     cur.execute(
-        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {_INSIDE}), "
-        f"COUNT(*) FILTER (WHERE {_INSIDE} AND r.s >= {HIGH}), "
-        f"COUNT(*) FILTER (WHERE {_INSIDE} AND r.s >= {MEDIUM} AND r.s < {HIGH}), "
-        f"COUNT(*) FILTER (WHERE {_INSIDE} AND r.s < {MEDIUM}), "
-        f"COALESCE(SUM(r.s) FILTER (WHERE {_INSIDE}), 0) FROM ({_ROWS}) r",
-        params,
+        "SELECT COUNT(*) FROM memories m WHERE m.deleted_at IS NULL AND m.store = %s", (store,)
     )
     counted = cur.fetchone()
-    assert counted is not None
-    store_total, total, n_high, n_medium, n_low, score_sum = counted
+    store_total = int(counted[0]) if counted else 0
+    # one scan: the tiers and sums per provider (a handful of groups), newest provider first
     cur.execute(
-        f"SELECT r.p, COUNT(*) FROM ({_ROWS}) r WHERE {_INSIDE} GROUP BY r.p "
+        f"SELECT r.p, COUNT(*), COUNT(*) FILTER (WHERE r.s >= {HIGH}), "
+        f"COUNT(*) FILTER (WHERE r.s >= {MEDIUM} AND r.s < {HIGH}), "
+        f"COUNT(*) FILTER (WHERE r.s < {MEDIUM}), COALESCE(SUM(r.s), 0) "
+        f"FROM ({_ROWS}) r WHERE {_INSIDE} GROUP BY r.p "
         'ORDER BY MAX(r.c) DESC, r.p COLLATE "C"',
         params,
     )
-    providers = [(str(p), int(n)) for p, n in cur.fetchall()]
+    groups = cur.fetchall()
 
     def ranked(order: str) -> list[RankedMemory]:
         cur.execute(
@@ -72,13 +73,13 @@ def summary(cur: Cursor, store: str, low: float, high: float) -> QualitySummary:
     top = ranked('r.s DESC, r.c DESC, r.h COLLATE "C" DESC')
     bottom = ranked('r.s ASC, r.c ASC, r.h COLLATE "C" ASC')
     return QualitySummary(
-        store_total=int(store_total),
-        total=int(total),
-        high=int(n_high),
-        medium=int(n_medium),
-        low=int(n_low),
-        score_sum=float(score_sum),
-        providers=providers,
+        store_total=store_total,
+        total=sum(int(g[1]) for g in groups),
+        high=sum(int(g[2]) for g in groups),
+        medium=sum(int(g[3]) for g in groups),
+        low=sum(int(g[4]) for g in groups),
+        score_sum=sum(float(g[5]) for g in groups),
+        providers=[(str(g[0]), int(g[1])) for g in groups],
         top=top,
         bottom=bottom[::-1],
     )
