@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from memhub.storage.model import Filters
 
 from .builders import make_item
@@ -85,3 +87,21 @@ def test_stale_count(engine, embedder):
     now = time.time()
     assert engine.read(lambda snap: snap.stale_count("default", now + 60)) == 1
     assert engine.read(lambda snap: snap.stale_count("default", now - 3600)) == 0
+
+
+def test_unreadable_metadata_counts_with_the_defaults(engine, embedder, engine_kind):
+    """A 12.x file can hold metadata no JSON parser reads (another writer's): its memory counts
+    with score 0.5 and provider ``implicit`` instead of failing the whole analysis."""
+    if engine_kind != "sqlite":
+        pytest.skip("team stores hold only the metadata memhub wrote")
+    h = store(engine, embedder, "broken metadata", quality_score=0.9)
+    store(engine, embedder, "array metadata")
+    import apsw
+
+    conn = apsw.Connection(str(engine.settings.db_path))
+    conn.execute("UPDATE memories SET metadata = '{not json' WHERE content_hash = ?", (h,))
+    conn.execute("UPDATE memories SET metadata = '[1, 2]' WHERE content_hash <> ?", (h,))
+    conn.close()
+    got = engine.read(lambda snap: snap.quality_summary("default", 0.0, 1.0))
+    assert (got.store_total, got.total, got.medium) == (2, 2, 2)
+    assert got.providers == [("implicit", 2)]
