@@ -6,6 +6,8 @@ the rating keys are those 12.4's ``rate`` handler writes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from memhub.extras.quality import rated
 from memhub.extras.quality_entities import extract, tag_list
 
@@ -60,7 +62,7 @@ def test_tag_lists_from_either_place() -> None:
 
 
 def test_a_rating_seeds_the_machine_score_once_and_caps_the_history() -> None:
-    meta = {"quality_score": 0.6, "other": "kept"}
+    meta: dict[str, Any] = {"quality_score": 0.6, "other": "kept"}
     first = rated(meta, 1, "good", 100.0)
     assert first == {
         "quality_score": 0.9,
