@@ -73,5 +73,26 @@ def test_concurrent_ratings_from_two_machines_all_land(tmp_path, team_url):  # n
                     with pytest.raises(BadRequest, match="rating must be -1, 0, or 1"):
                         await on_b.call(m.QualityRate(id=0, content_hash=h, rating=3))
                     json.dumps(d)  # what travels is plain JSON
+                    # maintain's local steps on the team store: entity links land in its graph
+                    await on_a.call(m.Store(id=0, content="ask @dana about #release-train"))
+                    done = await on_b.call(m.QualityMaintain(id=0, dry_run=False))
+                    assert isinstance(done, m.ToolData)
+                    steps = done.data["steps"]
+                    assert done.data["errors"] == []
+                    assert steps["cleanup"] == {
+                        "duplicates_removed": 0,
+                        "message": "No duplicate memories found",
+                    }
+                    assert steps["stale"]["stale_count"] == 0
+                    assert steps["quality"]["total_scored"] == 3
+                    # dana, release-train, and each memory's "untagged"
+                    assert steps["entities"] == {
+                        "memories_scanned": 3,
+                        "entities_found": 5,
+                        "links_stored": 5,
+                    }
+                    walked = await on_a.call(m.GraphQuery(id=0, action="connected", hash=h))
+                    assert isinstance(walked, m.ToolData)
+                    assert {"hash": "untagged", "distance": 1} in walked.data["connected"]
 
         trio.run(scenario)

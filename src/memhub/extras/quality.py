@@ -214,7 +214,7 @@ async def _quality(svc: MemoryService) -> dict[str, Any]:
 async def _entities(svc: MemoryService, req: m.QualityMaintain, client: str) -> dict[str, Any]:
     limit = req.scan_limit if req.scan_limit > 0 else EVERY_ROW  # 0: all, as 12.4
     records, _ = await svc.readers.submit(
-        lambda snap: snap.list_page(Filters(store=DEFAULT_STORE), page=1, page_size=limit, total=0)
+        lambda snap: snap.list_page(Filters(store=DEFAULT_STORE), page=1, page_size=limit)
     )
     terms = [t.strip() for t in req.custom_terms if t.strip()]
     now = time.time()
