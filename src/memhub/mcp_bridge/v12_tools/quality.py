@@ -47,6 +47,9 @@ NO_CONTRADICTIONS: Final = (
     "(MCP_CONTRADICTION_DETECTION_ENABLED is set); nothing was detected or marked"
 )
 
+#: What stands for an unbounded range bound on the wire (JSON has no infinity).
+FAR: Final = 1e308
+
 _last_maintain_run: dict[str, Any] = {}
 
 
@@ -171,13 +174,23 @@ def _pct(n: int, total: int) -> str:
     return f"{n / total * 100:.1f}%"
 
 
+def _bound(value: object) -> float:
+    """A range bound as a finite float (an integer past float's range is as good as infinite)."""
+    assert isinstance(value, int | float)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
+    return max(-FAR, min(FAR, number))
+
+
 async def analyze(daemon: Daemon, low: object, high: object) -> ToolResult:
     if not _is_number(low) or not _is_number(high):
         return ToolResult(
             "Error analyzing quality distribution: min_quality and max_quality must be numbers"
         )
     delivery = await daemon.call(
-        m.QualityAnalyze(id=0, min_quality=float(low), max_quality=float(high))  # type: ignore[arg-type]
+        m.QualityAnalyze(id=0, min_quality=_bound(low), max_quality=_bound(high))
     )
     if delivery.error is not None:
         return _failure(
