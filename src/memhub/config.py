@@ -313,6 +313,10 @@ class Settings:
     mirror_rows: str = "auto"
     embed_cache_size: int = 1024
     custom_memory_types: str | None = None
+    #: 12.4's opt-in entity linking on store (``MCP_ENTITY_LINKING_ENABLED``) and its custom
+    #: entity terms (``MCP_ENTITY_CUSTOM_TERMS``, a comma-separated list).
+    entity_linking: bool = False
+    entity_custom_terms: str | None = None
     allow_origin: tuple[str, ...] = ()
     log_level: str = "INFO"
     # The HTTP endpoint (REST + MCP Streamable HTTP, memhub.http), upstream's variables.
@@ -391,6 +395,8 @@ class Settings:
             mirror_rows=mirror_rows,
             embed_cache_size=env_int(env, "MEMHUB_EMBED_CACHE", 1024),
             custom_memory_types=env.get("MCP_CUSTOM_MEMORY_TYPES") or None,
+            entity_linking=env_bool(env, "MCP_ENTITY_LINKING_ENABLED", False),
+            entity_custom_terms=env.get("MCP_ENTITY_CUSTOM_TERMS") or None,
             allow_origin=origins,
             log_level=(env.get("MEMHUB_LOG_LEVEL") or "INFO").upper(),
             **http_fields(env),

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MAX_TAGS: Final = 10_000
 MAX_DAYS: Final = 3660
+#: A full count reads every row (about 10 s at a million memories on a busy 2-core host, far
+#: more on a slow disk): it is the daemon's own work and must finish, not a request to cut off.
+COUNT_TIMEOUT_S: Final = 600.0
 
 
 class FeedCounts:
@@ -65,7 +68,7 @@ class FeedCounts:
 class Reads(Protocol):
     """Where reads run (the reader pool)."""
 
-    async def submit(self, fn: Callable[[Snapshot], T]) -> T: ...
+    async def submit(self, fn: Callable[[Snapshot], T], *, timeout_s: float | None = None) -> T: ...
 
 
 class StoreCounts:
@@ -112,7 +115,9 @@ class StoreCounts:
 
     async def _count_from_scratch(self) -> dict[str, Totals]:
         while True:
-            found = await self._readers.submit(lambda snap: snap.aggregate_totals())
+            found = await self._readers.submit(
+                lambda snap: snap.aggregate_totals(), timeout_s=COUNT_TIMEOUT_S
+            )
             if found is not None:
                 break
             await trio.lowlevel.checkpoint()  # a commit raced the snapshot's start: take another

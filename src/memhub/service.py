@@ -26,6 +26,7 @@ from memhub.domain.sessions import session_chunks, session_id_of
 from memhub.domain.timeparse import TimeRangeError, parse_time_expression
 from memhub.errors import BadRequest, NotFound
 from memhub.extras import dispatch as extras
+from memhub.graph import entities
 from memhub.health import HealthReporter
 from memhub.protocol import messages as m
 from memhub.storage.model import Filters, NewMemory
@@ -188,7 +189,7 @@ class MemoryService:
             ),
             store=store,
         )
-        record = await self.writer.submit(lambda txn: txn.store(item), client=client)
+        record = await self.writer.submit(lambda txn: self._write_one(item, txn), client=client)
         return m.Stored(
             id=req.id,
             content_hash=record.content_hash,
@@ -196,6 +197,11 @@ class MemoryService:
             created_at=record.created_at,
             warning=warning,
         )
+
+    def _write_one(self, item: NewMemory, txn: WriteTxn) -> m.MemoryRecord:
+        record = txn.store(item)
+        entities.on_store(self.settings, txn, record)  # 12.4's opt-in linking, same transaction
+        return record
 
     async def _store_session(self, req: m.StoreSession, client: str) -> m.SessionStored:
         if not req.turns:

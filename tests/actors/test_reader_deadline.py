@@ -64,3 +64,32 @@ async def test_reader_cannot_write(tmp_path, nursery):
         await pool.submit(lambda s: conn_of(s).execute("INSERT INTO t VALUES (1)"))
     pool.close()
     conn.close()
+
+
+async def test_a_read_with_its_own_timeout_outlives_the_pools(tmp_path, nursery):
+    """The daemon's own full count passes ``timeout_s``: the pool's deadline does not cut it,
+    and its own still does."""
+    path = tmp_path / "r.db"
+    open_rw(path).close()
+    pool = ReaderPool(plain_reader(path, {"busy_timeout": "5000"}), readers=1, query_timeout_s=0.1)
+    await nursery.start(pool.run)
+    counting = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
+        "SELECT COUNT(*) FROM c"
+    )
+    probe = 100_000
+    started = trio.current_time()
+    await pool.submit(
+        lambda s: conn_of(s).execute(counting.format(n=probe)).fetchall(), timeout_s=60
+    )
+    took = max(trio.current_time() - started, 1e-4)
+    big = int(probe * max(1.0, 1.0 / took))  # a second of work here: ten times the deadline
+    query = counting.format(n=big)
+    with pytest.raises(QueryTimeout):
+        await pool.submit(lambda s: conn_of(s).execute(query).fetchall())
+    rows = await pool.submit(lambda s: conn_of(s).execute(query).fetchall(), timeout_s=60)
+    assert rows == [(big,)]
+    with pytest.raises(QueryTimeout) as stopped:
+        await pool.submit(lambda s: conn_of(s).execute(SLOW).fetchall(), timeout_s=0.3)
+    assert "0.3 s" in str(stopped.value)
+    pool.close()

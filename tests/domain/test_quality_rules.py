@@ -1,7 +1,6 @@
-"""12.4's quality rules that need no store: the rating's metadata and the regex entities.
+"""12.4's quality rules that need no store: the metadata keys 12.4's ``rate`` handler writes.
 
-The entity cases are the ones 12.4.0's own ``EntityExtractor`` was run on (research notes §3);
-the rating keys are those 12.4's ``rate`` handler writes.
+(maintain's regex entities are :mod:`memhub.graph.entities`, tested in tests/graph.)
 """
 
 from __future__ import annotations
@@ -9,56 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from memhub.extras.quality import rated
-from memhub.extras.quality_entities import extract, tag_list
-
-
-def names(content: str, tags: list[str], terms: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    return [(e.name, e.entity_type) for e in extract(content, tags, terms)]
-
-
-def test_entities_as_124_extracts_them() -> None:
-    tags = ["Python", "db"]
-    assert names("Ping @alice and mail bob@example.com about #auth-v2 and #123.", tags) == [
-        ("alice", "person"),
-        ("example.com", "person"),
-        ("auth-v2", "tag"),
-        ("123", "tag"),
-        ("Python", "tag"),
-        ("db", "tag"),
-    ]
-    assert names(
-        "See https://example.com/docs?x=1. Also (src/main.py) and /usr/local/bin, "
-        "e.g. config.yaml: version 1.2 works.",
-        tags,
-    ) == [
-        ("https://example.com/docs?x=1.", "url"),
-        ("src/main.py", "file"),
-        ("/usr/local/bin", "file"),
-        ("config.yaml", "file"),
-        ("Python", "tag"),
-        ("db", "tag"),
-    ]
-    assert names("# Heading\nUse README.md; not v1.2.3 or 3.14 pi", tags) == [
-        ("README.md", "file"),
-        ("v1.2.3", "file"),
-        ("Python", "tag"),
-        ("db", "tag"),
-    ]
-    assert names("Python python PYTHON @Python", tags) == [("Python", "person"), ("db", "tag")]
-
-
-def test_custom_terms_match_whole_words_only() -> None:
-    assert names("the roma-connect gateway", [], ("roma-connect", "roma")) == [
-        ("roma-connect", "custom")
-    ]
-    assert names("an aroma of Kiro", [], ("roma", "kiro")) == [("kiro", "custom")]
-
-
-def test_tag_lists_from_either_place() -> None:
-    assert tag_list("a, b,,c ") == ["a", "b", "c"]
-    assert tag_list(["x", 1]) == ["x", "1"]
-    assert tag_list(None) == []
-    assert tag_list(7) == []
 
 
 def test_a_rating_seeds_the_machine_score_once_and_caps_the_history() -> None:

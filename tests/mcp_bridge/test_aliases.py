@@ -207,8 +207,6 @@ def test_missing_required_argument_names_it(old: Any, key: Any) -> None:
     "name",
     [
         "memory_consolidate",
-        "memory_ingest",
-        "memory_harvest",
         "get_raw_embedding",
         "memory_rate",
     ],
@@ -217,6 +215,12 @@ def test_out_of_scope_tools_are_not_supported(name: Any) -> None:
     text = aliases.unsupported_message(name, name)
     assert text is not None
     assert text.startswith(f"Error: {name} is not supported by memhub")
+
+
+def test_ingest_and_harvest_are_served_now() -> None:
+    assert aliases.unsupported_message("memory_ingest", "memory_ingest") is None
+    assert aliases.unsupported_message("memory_harvest", "memory_harvest") is None
+    assert aliases.unsupported_message("ingest_document", "memory_ingest") is None
 
 
 def test_unsupported_alias_names_both() -> None:

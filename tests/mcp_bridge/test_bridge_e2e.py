@@ -247,8 +247,6 @@ async def test_every_alias_end_to_end(db: Path) -> None:
                 ("trigger_consolidation", {"time_horizon": "daily"}),
                 ("pause_consolidation", {}),
                 ("resume_consolidation", {}),
-                ("ingest_document", {"file_path": "/tmp/x.md"}),
-                ("ingest_directory", {"directory_path": "/tmp"}),
                 ("get_raw_embedding", {"content": "x"}),
                 ("memory_rate", {"content_hash": h}),
             ]

@@ -428,3 +428,131 @@ async def test_memory_graph_texts_and_bad_input(db: Path) -> None:
                 "Error in memory_graph action 'connected': "
                 "max_hops must be between 0 and 16, got 1000000"
             )
+
+
+async def test_explore_and_detail_read_124s_entity_rows(db: Path) -> None:
+    auth = "Auth design uses tokens. Rotate them weekly"
+    pool = "Database pooling notes"
+    with trio.fail_after(90):
+        async with open_bridge(db, MEMHUB_TOOL_SCHEMAS="v12") as c:
+            a = stored_hash(await call_ok(c, "memory_store", {"content": auth, "tags": ["auth"]}))
+            b = stored_hash(await call_ok(c, "memory_store", {"content": pool}))
+            # the rows 12.4's maintain step writes (store_entity_link)
+            conn = apsw.Connection(str(db))
+            for source, name, kind, at in (
+                (a, "auth", "tag", 10.0),
+                (a, "Tokens", "custom", 20.0),
+                (b, "db", "tag", 30.0),
+            ):
+                conn.execute(
+                    "INSERT OR IGNORE INTO memory_graph VALUES "
+                    "(?, ?, 1.0, '[\"entity\"]', ?, ?, 'has_entity')",
+                    (source, name, json.dumps({"entity_type": kind}), at),
+                )
+            conn.close()
+
+            found = json.loads(
+                await call_ok(c, "memory_explore", {"query": auth, "max_entities": 1})
+            )
+            [tokens] = found["entities"]
+            assert found["count"] == 1
+            assert {k: v for k, v in tokens.items() if k != "top_chunks"} == {
+                "entity_id": "tokens",
+                "name": "Tokens",
+                "entity_type": "custom",
+                "summary": "Auth design uses tokens.",
+                "relation_count": 1,
+            }
+            [top] = tokens["top_chunks"]
+            assert (top["hash"], top["content"]) == (a, auth)
+            assert top["relevance"] == pytest.approx(1.0, abs=1e-5)  # the query is its text
+
+            # no retrieved memory has an entity: 12.4's most linked entities, chunkless
+            fallback = json.loads(
+                await call_ok(c, "memory_explore", {"query": auth, "tags": ["nothing"]})
+            )
+            assert [(e["name"], e["top_chunks"]) for e in fallback["entities"]] == [
+                ("Tokens", []),
+                ("auth", []),
+                ("db", []),
+            ]
+
+            detail = json.loads(await call_ok(c, "memory_detail", {"entity_id": "auth"}))
+            assert detail == {
+                "entity_id": "auth",
+                "name": "auth",
+                "chunks": [{"hash": a, "content": auth, "relevance": 0.5}],
+                "related_entities": [],
+            }
+            unknown = json.loads(await call_ok(c, "memory_detail", {"entity_id": "nope"}))
+            assert unknown == {
+                "success": False,
+                "error": "Unknown entity_id: nope",
+                "entity_id": "nope",
+                "chunks": [],
+                "related_entities": [],
+            }
+            assert json.loads(await call_ok(c, "memory_explore", {"query": ""})) == {
+                "success": False,
+                "error": "Missing required parameter: query",
+                "entities": [],
+                "count": 0,
+            }
+            assert json.loads(await call_ok(c, "memory_detail", {"entity_id": ""}))["error"] == (
+                "Missing required parameter: entity_id"
+            )
+            # hostile input meets 12.4's schema first
+            assert await call_err(c, "memory_detail", {"entity_id": "auth", "limit": 10**9}) == (
+                "Input validation error: 1000000000 is greater than the maximum of 200"
+            )
+            assert await call_err(c, "memory_detail", {"entity_id": "auth", "max_hops": 9}) == (
+                "Input validation error: 9 is greater than the maximum of 4"
+            )
+            assert await call_err(c, "memory_explore", {"max_entities": 5}) == (
+                "Input validation error: 'query' is a required property"
+            )
+            # what the daemon refuses is 12.4's exception shape, not flagged
+            bad = json.loads(await call_ok(c, "memory_explore", {"query": "x", "store": "a\x07"}))
+            assert (bad["success"], bad["entities"], bad["count"]) == (False, [], 0)
+            assert bad["error"].startswith("invalid store")
+            everywhere = {"entity_id": "auth", "store": "all", "include_related": False}
+            assert json.loads(await call_ok(c, "memory_detail", everywhere))["chunks"] == [
+                {"hash": a, "content": auth, "relevance": 0.5}
+            ]
+            # read-only: nothing was written by the two tools
+            assert len(rows(db, "SELECT 1 FROM memory_graph")) == 3
+
+
+async def test_entity_linking_on_store_feeds_explore(db: Path) -> None:
+    first = "Deploy notes for @ann: run scripts/deploy.sh"
+    with trio.fail_after(90):
+        async with open_bridge(
+            db, MEMHUB_TOOL_SCHEMAS="v12", MCP_ENTITY_LINKING_ENABLED="true"
+        ) as c:
+            a = stored_hash(await call_ok(c, "memory_store", {"content": first, "tags": ["ops"]}))
+            b = stored_hash(
+                await call_ok(c, "memory_store", {"content": "@ann owns the #release train"})
+            )
+            found = json.loads(await call_ok(c, "memory_explore", {"query": first}))
+            assert [(e["entity_id"], e["entity_type"]) for e in found["entities"]][:3] == [
+                ("ann", "person"),
+                ("ops", "tag"),
+                ("scripts-deploy-sh", "file"),
+            ]
+            ann = json.loads(await call_ok(c, "memory_detail", {"entity_id": "ann"}))
+            assert {ch["hash"] for ch in ann["chunks"]} == {a, b}
+            # a new version is linked too (12.4's post-store step); the old one keeps its rows
+            await call_ok(
+                c,
+                "memory_update",
+                {"content_hash": b, "versioned": True, "updates": {"content": "@ann owns #qa"}},
+            )
+            qa = json.loads(await call_ok(c, "memory_detail", {"entity_id": "qa"}))
+            assert [ch["hash"] for ch in qa["chunks"]] == [content_hash("@ann owns #qa")]
+    assert rows(
+        db,
+        "SELECT relationship_type, connection_types, metadata FROM memory_graph "
+        "WHERE source_hash = ? AND target_hash = ?",
+        b,
+        a,
+    ) == [("shares_entity", '["entity"]', '{"shared_entity": "ann"}')]

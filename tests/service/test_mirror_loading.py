@@ -16,7 +16,7 @@ import trio
 
 from memhub.credentials import Caller
 from memhub.daemon import DaemonHandle, run_daemon
-from memhub.errors import Duplicate
+from memhub.errors import DatabaseError, Duplicate
 from memhub.protocol import messages as m
 from memhub.storage.sqlite.engine import SqliteStorage
 from memhub.storage.sqlite.feed import SqliteCursor
@@ -87,8 +87,39 @@ async def test_searches_and_writes_are_served_before_the_mirror_is_loaded(
         # Once loaded, the store is counted in the background, without a request asking.
         counts = daemon.service.follower.counts
         with trio.fail_after(30):
-            while counts.by_store is None:
+            # a plain attribute the daemon's task sets: nothing to wait on but time
+            while counts.by_store is None:  # noqa: ASYNC110
                 await trio.sleep(0.01)
         assert counts.recounts == 1
         assert counts.by_store["default"].memories == 61
+        handle.stop()
+
+
+async def test_a_failed_mirror_load_is_retried_while_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _fill(tmp_path, 12)
+    attempts: list[int] = []
+    load = SqliteStorage.load_mirror
+
+    def fails_once(self: SqliteStorage) -> SqliteCursor:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise DatabaseError("the disk hiccuped while reading the vectors")
+        return load(self)
+
+    monkeypatch.setattr(SqliteStorage, "load_mirror", fails_once)
+    settings = service_settings(tmp_path)
+    async with trio.open_nursery() as nursery:
+        handle: DaemonHandle = await nursery.start(
+            lambda task_status: run_daemon(settings, write_runtime=False, task_status=task_status)
+        )
+        daemon = InProcess(handle, Caller(name="tests", kind="token"))
+        assert len(await _hits(daemon, "anything at all")) == 5  # served on the engine's scan
+        mirror = daemon.service.storage.mirror
+        with trio.fail_after(30):
+            await daemon.service.follower.loaded.wait()
+        assert len(attempts) == 2
+        assert mirror.loaded
+        assert len(mirror) == 12
         handle.stop()

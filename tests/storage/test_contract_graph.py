@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from memhub.errors import BadRequest, Duplicate, NotFound
+from memhub.graph import entities
 from memhub.storage.model import Filters
-from memhub.storage.relations import Edge
+from memhub.storage.relations import Edge, EntityProfile
 
 from .builders import make_item
 from .engines import Engine
@@ -94,6 +95,37 @@ def test_entities_are_has_entity_rows_counted_and_listed_newest_first(engine, em
     assert counts[0].last_activity == 1_800_000_000.0
     assert engine.read(lambda snap: snap.entity_memories("python", 10)) == [b, a]
     assert engine.read(lambda snap: snap.entity_memories("nothing", 10)) == []
+
+
+def test_entity_profiles_count_rows_and_collect_their_types(engine, embedder):
+    a = store(engine, embedder, "alpha memory").content_hash
+    b = store(engine, embedder, "beta memory").content_hash
+    links = [
+        *entities.links(a, [entities.Entity("Python", "tag", "metadata")], now=100.0),
+        *entities.links(b, [entities.Entity("Python", "person", "content")], now=300.0),
+        *entities.links(b, [entities.Entity("python", "tag", "metadata")], now=200.0),
+        edge(a, "legacy", "has_entity"),  # metadata without an entity_type
+        edge(a, b, "related", entity_type="not an entity"),
+    ]
+    engine.write(lambda txn: txn.put_edges(links, replace=False))
+    found = engine.read(lambda snap: snap.entity_profiles(["Python", "python", "legacy", b, "x"]))
+    assert found == {
+        "Python": EntityProfile(
+            name="Python", count=2, last_activity=300.0, types=["person", "tag"]
+        ),
+        "python": EntityProfile(name="python", count=1, last_activity=200.0, types=["tag"]),
+        "legacy": EntityProfile(name="legacy", count=1, last_activity=1_700_000_000.0, types=[]),
+    }
+    assert engine.read(lambda snap: snap.entity_profiles([])) == {}
+    # what 12.4 reads back: its own row layout
+    [row] = engine.read(
+        lambda snap: snap.edges([a], direction="out", relationship="has_entity", limit=5)
+    )[:1]
+    assert (row.connection_types, row.metadata, row.similarity) == (
+        ["entity"],
+        {"entity_type": "tag"},
+        1.0,
+    )
 
 
 def test_conflicts_list_live_current_pairs_once_and_resolve_supersedes(engine, embedder):

@@ -82,10 +82,13 @@ def test_recall_is_one_against_exact_search(vector_data, k):
         assert {r for r, _ in got} == set(exact_top(data, query, k, everything))
 
 
-def test_filters_apply_before_the_cut(vector_data):
+@pytest.mark.parametrize("share", [0.5, 0.2, 0.01])
+def test_filters_apply_before_the_cut(vector_data, share):
+    """Half the rows (a scan with a mask), a fifth and a hundredth (the first pass gathers
+    the competing rows' codes: with rows on disk even a few hundred rows take two passes)."""
     name, data, fast, reference = vector_data
     rng = np.random.default_rng(5)
-    allowed_rows = np.sort(rng.choice(data.shape[0], data.shape[0] // 2, replace=False))
+    allowed_rows = np.sort(rng.choice(data.shape[0], int(data.shape[0] * share), replace=False))
     allowed = allowed_rows.astype(np.int64) + 1
     recent_from = float(data.shape[0] * 0.6)  # rows were added with created_at = their index
     for query in queries_for(name, data, 10, seed=9):
@@ -101,6 +104,20 @@ def test_filters_apply_before_the_cut(vector_data):
             dtype=np.intp,
         )
         assert [r for r, _ in got] == exact_top(data, query, 10, rows)
+
+
+def test_a_filter_gathering_thousands_of_rows_is_exact(rows_on_disk):
+    """Enough competing rows for two passes in RAM too (4,096 or more), few enough (a quarter
+    or less) for the first pass to gather their codes instead of scanning every row."""
+    data = random_set(4 * TWO_PASS_MIN_ROWS + 500, 384, 13)
+    fast = build(data, two_pass=True, rows_on_disk=rows_on_disk)
+    rng = np.random.default_rng(3)
+    allowed_rows = np.sort(rng.choice(data.shape[0], TWO_PASS_MIN_ROWS + 100, replace=False))
+    assert allowed_rows.shape[0] <= int8codes.GATHER_MAX_SHARE * data.shape[0]
+    allowed = allowed_rows.astype(np.int64) + 1
+    for query in queries_for("random", data, 10, seed=4):
+        got = fast.nearest(query, 10, allowed=allowed)
+        assert [r for r, _ in got] == exact_top(data, query, 10, allowed_rows)
 
 
 def test_first_pass_shortlists_a_small_candidate_set(vector_data):

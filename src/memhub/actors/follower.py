@@ -83,7 +83,7 @@ class ChangeFollower:
             # Serve at once: until the mirror is loaded searches take the engine's own exact
             # scan, and the changes committed meanwhile wait in the feed.
             task_status.started()
-            self._cursor = await self._load()
+            self._cursor = await self._load_while_serving()
         else:
             self._cursor = await self._load()
             task_status.started()
@@ -110,6 +110,23 @@ class ChangeFollower:
                 self._rounds_done = serving
                 self._round_over.set()
                 self._round_over = trio.Event()
+
+    async def _load_while_serving(self) -> Cursor:
+        """Load the mirror, retrying a failed load (the server went away, a read timed out):
+        the daemon already serves, on the engine's own scan, so a failure must not stop it."""
+        delay = 1.0
+        while True:
+            try:
+                return await self._load()
+            except ServiceError as exc:
+                log.warning(
+                    "cannot load the vector mirror (%s); searches use the store's own exact "
+                    "scan meanwhile; retrying in %.0f s",
+                    exc,
+                    delay,
+                )
+                await trio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     async def _load(self) -> Cursor:
         started = time.monotonic()

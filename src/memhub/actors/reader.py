@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar, cast
 
+import attrs
 import outcome
 import trio
 
@@ -23,6 +24,17 @@ from memhub.storage.engine import ReadSession, ReadTimeout, Snapshot
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ReadFn = Callable[[Snapshot], object]
+
+
+@attrs.frozen
+class _Timed:
+    """A read with a deadline of its own instead of the pool's (``submit(timeout_s=…)``)."""
+
+    fn: ReadFn
+    timeout_s: float
+
+    def __call__(self, snap: Snapshot) -> object:
+        return self.fn(snap)
 
 
 class ReaderPool:
@@ -48,10 +60,15 @@ class ReaderPool:
     def size(self) -> int:
         return self._readers
 
-    async def submit(self, fn: Callable[[Snapshot], T]) -> T:
-        """Run ``fn(snapshot)`` on some reader inside one snapshot; ``fn``'s result."""
+    async def submit(self, fn: Callable[[Snapshot], T], *, timeout_s: float | None = None) -> T:
+        """Run ``fn(snapshot)`` on some reader inside one snapshot; ``fn``'s result.
+
+        ``timeout_s`` replaces ``MEMHUB_QUERY_TIMEOUT`` for this read: for the daemon's own
+        work that must finish (a full count of a large store), not for requests.
+        """
+        request: ReadFn = fn if timeout_s is None else _Timed(fn, timeout_s)
         # The inbox holds reads of every result type; the cast restores this one's.
-        return cast("T", await ask(self._send, fn))
+        return cast("T", await ask(self._send, request))
 
     def close(self) -> None:
         self._send.close()
@@ -85,13 +102,14 @@ class ReaderPool:
 
     def _run(self, session: ReadSession, fn: ReadFn) -> outcome.Outcome[object]:
         started = time.monotonic()
+        timeout = fn.timeout_s if isinstance(fn, _Timed) else self._timeout
         try:
-            return outcome.Value(session.run(fn, started + self._timeout))
+            return outcome.Value(session.run(fn, started + timeout))
         except ReadTimeout:
             self.timeouts += 1
             return outcome.Error(
                 QueryTimeout(
-                    f"the query took longer than {self._timeout:g} s and was stopped "
+                    f"the query took longer than {timeout:g} s and was stopped "
                     "(MEMHUB_QUERY_TIMEOUT); narrow it with tags, a time range or a lower limit"
                 )
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import evolution, graph, mistakes, quality
+from memhub.extras import entities, evolution, graph, mistakes, quality
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -30,6 +30,10 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await evolution.versioned_update(svc, request, client)
         case m.GraphQuery():
             return await graph.query(svc, request)
+        case m.ExploreEntities():
+            return await entities.explore_entities(svc, request)
+        case m.EntityDetail():
+            return await entities.entity_detail(svc, request)
         case m.QualityRate():
             return await quality.rate(svc, request, client)
         case m.QualityAnalyze():

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from memhub.domain.hashing import content_hash
 from memhub.errors import BadRequest, NotFound
+from memhub.graph import entities
 from memhub.protocol import messages as m
 from memhub.storage.model import NewMemory
 
@@ -76,7 +77,9 @@ async def versioned_update(svc: MemoryService, req: m.VersionedUpdate, client: s
             skip_semantic_dedup=True,
             store=old.store,
         )
-        return txn.supersede(req.content_hash, item, reason=req.reason or None)
+        record = txn.supersede(req.content_hash, item, reason=req.reason or None)
+        entities.on_store(svc.settings, txn, record)  # 12.4 links a new version too
+        return record
 
     record = await svc.writer.submit(write, client=client)
     return m.Versioned(id=req.id, content_hash=record.content_hash, parent_hash=req.content_hash)

@@ -11,7 +11,7 @@ Quality lives only in a memory's metadata, under 12.4's keys (``quality_score``,
   (:meth:`~memhub.storage.engine.Snapshot.quality_summary`), not a load of the store.
 * ``maintain`` runs 12.4's local steps in its order, each failing on its own (12.4's
   ``errors`` list): duplicates, conflicts (with the opt-in auto-resolve), stale count, quality
-  snapshot, regex entities (:mod:`memhub.extras.quality_entities`). A dry run writes nothing.
+  snapshot, regex entities (:mod:`memhub.graph.entities`). A dry run writes nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from memhub.errors import BadRequest, NotFound, ServiceError
-from memhub.extras import quality_entities
+from memhub.graph import entities as graph_entities
 from memhub.protocol import messages as m
 from memhub.storage.model import DEFAULT_STORE, Filters
 from memhub.storage.quality import DEFAULT_SCORE, QualitySummary
-from memhub.storage.relations import HAS_ENTITY, Edge
+from memhub.storage.relations import Edge
 
 if TYPE_CHECKING:
     from memhub.service import MemoryService
@@ -218,31 +218,21 @@ async def _entities(svc: MemoryService, req: m.QualityMaintain, client: str) -> 
     )
     terms = [t.strip() for t in req.custom_terms if t.strip()]
     now = time.time()
+    found = 0
     edges: list[Edge] = []
     for record in records:
-        tags = dict.fromkeys(
-            [*quality_entities.tag_list(record.metadata.get("tags")), *record.tags]
-        )
-        edges.extend(
-            Edge(
-                source=record.content_hash,
-                target=entity.name,
-                similarity=1.0,
-                connection_types=["entity"],
-                metadata={"entity_type": entity.entity_type},
-                relationship_type=HAS_ENTITY,
-                created_at=now,
-            )
-            for entity in quality_entities.extract(record.content, tags, terms)
-        )
+        tags = graph_entities.merged_tags(record.tags, record.metadata)
+        extracted = graph_entities.extract(record.content, tags, terms)
+        found += len(extracted)
+        edges.extend(graph_entities.links(record.content_hash, extracted, now))
     if req.dry_run:
         return {"skipped_dry_run": True, "memories_scanned": len(records),
-                "entities_found": len(edges)}  # fmt: skip
+                "entities_found": found}  # fmt: skip
     for start in range(0, len(edges), LINK_CHUNK):
         await svc.writer.submit(_linker(edges[start : start + LINK_CHUNK]), client=client)
     # 12.4 counts the link calls, not the rows they added (its INSERT OR IGNORE)
-    return {"memories_scanned": len(records), "entities_found": len(edges),
-            "links_stored": len(edges)}  # fmt: skip
+    return {"memories_scanned": len(records), "entities_found": found,
+            "links_stored": found}  # fmt: skip
 
 
 def _linker(chunk: list[Edge]) -> Callable[[WriteTxn], int]:

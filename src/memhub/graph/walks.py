@@ -40,8 +40,11 @@ class Neighbours:
         self._relationship = relationship
         self._both: dict[str, list[str]] = {}
         self._out: dict[str, list[str]] = {}
+        self._hubs: set[str] = set()  # nodes past FANOUT_LIMIT (not read twice)
 
     def _read(self, node: str, direction: str) -> list[Edge]:
+        if node in self._hubs:
+            raise TooLarge(f"memory {node} has more than {FANOUT_LIMIT} edges; walk from elsewhere")
         edges = self._snap.edges(
             [node],
             direction="both" if direction == "both" else "out",
@@ -49,6 +52,7 @@ class Neighbours:
             limit=FANOUT_LIMIT,
         )
         if len(edges) > FANOUT_LIMIT:
+            self._hubs.add(node)
             raise TooLarge(f"memory {node} has more than {FANOUT_LIMIT} edges; walk from elsewhere")
         return edges
 
@@ -94,8 +98,11 @@ def _simple_paths(
     return sorted(found, key=lambda item: (item[1], item[0]))
 
 
-def connected(snap: Snapshot, start: str, max_hops: int) -> dict[str, Any]:
-    near = Neighbours(snap)
+def connected(
+    snap: Snapshot, start: str, max_hops: int, near: Neighbours | None = None
+) -> dict[str, Any]:
+    """``near``: the edges already read by other walks of the same snapshot."""
+    near = near or Neighbours(snap)
     found = _simple_paths(start, max_hops, near.both, "connected")
     return {
         "success": True,
@@ -226,11 +233,12 @@ def infer(snap: Snapshot, rel_type: str, max_hops: int, decay: float = 1.0) -> d
     }
 
 
-def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
-    """12.x's common-neighbour suggestions (rows counted, both directions, every type)."""
+def common_neighbors(snap: Snapshot, node: str) -> tuple[list[tuple[str, int]], int]:
+    """12.x's ``common_neighbors``: the ten nodes sharing the most neighbour rows with ``node``
+    (not ``node``, not its neighbours; rows counted, both directions, every type), most shared
+    first, and ``node``'s degree (its rows)."""
     near = Neighbours(snap)
     mine = near.both(node)
-    degree = len(mine)
     counts: Counter[str] = Counter()
     work = 0
     for neighbour in mine:
@@ -245,6 +253,12 @@ def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
         ((c, n) for c, n in counts.items() if c not in excluded),
         key=lambda item: (-item[1], item[0]),
     )[:10]
+    return ranked, len(mine)
+
+
+def suggest(snap: Snapshot, node: str) -> dict[str, Any]:
+    """12.x's common-neighbour suggestions (rows counted, both directions, every type)."""
+    ranked, degree = common_neighbors(snap, node)
     suggestions: list[dict[str, Any]] = []
     for target, shared in ranked:
         confidence = shared / max(degree, 1)

@@ -41,6 +41,8 @@ SESSION_IDLE_S: Final = 30 * 60.0  # the SDK's default: a session unused this lo
 class HttpBacking:
     """The surface's daemon for a request: the caller of its session, with its identity."""
 
+    remote = True  # 12.4's local-only tools (they read files) are not listed nor run here
+
     def __init__(self, callers: SessionCallers) -> None:
         self.callers = callers
 
@@ -58,7 +60,9 @@ class HttpBacking:
         return True  # in process: the service is up whenever a request arrives
 
     async def early_answer(self, tool: str) -> ToolResult | None:
-        return None
+        from memhub.mcp_bridge.v12_tools.catalog import remote_refusal
+
+        return remote_refusal(tool)
 
 
 def session_manager(

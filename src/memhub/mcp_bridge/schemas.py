@@ -700,14 +700,15 @@ def input_schema(name: str, environ: Mapping[str, str] | None = None) -> dict[st
     return catalog.input_schema(name)
 
 
-def mcp_tools() -> list[mcp_types.Tool]:
-    """The advertised tools as SDK objects: 10.59's nine, or (``v12``) 12.4's 28, in order."""
+def mcp_tools(*, remote: bool = False) -> list[mcp_types.Tool]:
+    """The advertised tools as SDK objects: 10.59's nine, or (``v12``) 12.4's 28, in order
+    (``remote``: without 12.4's local-only tools)."""
     import mcp_types
 
     if advertises_v12():
         from memhub.mcp_bridge.v12_tools import catalog
 
-        return catalog.mcp_tools()
+        return catalog.mcp_tools(remote=remote)
     return [
         mcp_types.Tool(
             name=t.name,

@@ -101,6 +101,8 @@ class Bridge:
 
     # -- surface.Backing ----------------------------------------------------------------------
 
+    remote = False  # stdio: the user's own machine
+
     def daemon(self, ctx: ServerRequestContext[Any]) -> DaemonLink:
         self._activity.set()
         client = ctx.session.client_params

@@ -39,6 +39,9 @@ TAG_LIST_TIMEOUT_S: Final = 2.0
 class Backing(Protocol):
     """What a carrier of the surface provides."""
 
+    remote: bool
+    """Whether the carrier is a network transport: 12.4's local-only tools are not listed."""
+
     def daemon(self, ctx: ServerRequestContext[Any]) -> Daemon:
         """The daemon that answers this request (a carrier may learn the client's name here)."""
         ...
@@ -85,7 +88,7 @@ class _Surface:
         # Usually before a bridge's warm-up connects: then the link's first hello carries the
         # client's name.
         self.backing.daemon(ctx)
-        return mcp_types.ListToolsResult(tools=schemas.mcp_tools())
+        return mcp_types.ListToolsResult(tools=schemas.mcp_tools(remote=self.backing.remote))
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams

@@ -75,6 +75,8 @@ TAGS: Final[dict[type, str]] = {
     m.ResolveConflict: "resolve_conflict",
     m.VersionedUpdate: "versioned_update",
     m.GraphQuery: "graph_query",
+    m.ExploreEntities: "explore_entities",
+    m.EntityDetail: "entity_detail",
     m.QualityRate: "quality_rate",
     m.QualityAnalyze: "quality_analyze",
     m.QualityMaintain: "quality_maintain",

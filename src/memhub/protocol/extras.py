@@ -96,6 +96,40 @@ class GraphQuery:
 
 
 @attrs.frozen(kw_only=True)
+class ExploreEntities:
+    """12.4's ``memory_explore``: a semantic search for ``query`` (``max(max_entities *
+    chunks_per_entity, max_entities)`` hits with any of ``tags`` in ``store``, ``all``: every
+    store; those scoring at least ``min_score``), then the entities linked to the hits, each
+    with its best hits. ``scoring``: None or ``composite``. Answered with 12.4's JSON in
+    :class:`ToolData`."""
+
+    id: int
+    query: str
+    max_entities: int = 10
+    chunks_per_entity: int = 3
+    tags: list[str] = attrs.field(factory=list)
+    min_score: float = 0.0
+    scoring: str | None = None
+    store: str = "default"
+
+
+@attrs.frozen(kw_only=True)
+class EntityDetail:
+    """12.4's ``memory_detail``: entity ``entity_id``'s newest ``limit`` memories ranked by
+    quality, and (``include_related``) the entities of the memories sharing neighbours with
+    its first ``max_hops + 1`` memories. ``store``: only its memories (None or ``all``: every
+    store). Answered with 12.4's JSON in :class:`ToolData`."""
+
+    id: int
+    entity_id: str
+    limit: int = 50
+    include_related: bool = True
+    max_hops: int = 1
+    scoring: str | None = None
+    store: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class QualityRate:
     """12.4's ``memory_quality rate``: record a user rating (-1, 0 or 1) of the live memory
     ``content_hash`` (any store) in its metadata, in one read-modify-write in the writer.
@@ -189,6 +223,8 @@ REQUESTS = (
     ResolveConflict,
     VersionedUpdate,
     GraphQuery,
+    ExploreEntities,
+    EntityDetail,
     QualityRate,
     QualityAnalyze,
     QualityMaintain,

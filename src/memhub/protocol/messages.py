@@ -17,6 +17,8 @@ import attrs
 from memhub.protocol.extras import BumpSessionCounter as BumpSessionCounter
 from memhub.protocol.extras import ConflictInfo as ConflictInfo
 from memhub.protocol.extras import ConflictList as ConflictList
+from memhub.protocol.extras import EntityDetail as EntityDetail
+from memhub.protocol.extras import ExploreEntities as ExploreEntities
 from memhub.protocol.extras import GraphQuery as GraphQuery
 from memhub.protocol.extras import ListConflicts as ListConflicts
 from memhub.protocol.extras import MistakeNoteAdd as MistakeNoteAdd
@@ -296,6 +298,8 @@ Request = (
     | ResolveConflict
     | VersionedUpdate
     | GraphQuery
+    | ExploreEntities
+    | EntityDetail
     | QualityRate
     | QualityAnalyze
     | QualityMaintain

@@ -49,7 +49,14 @@ if TYPE_CHECKING:
         Totals,
     )
     from memhub.storage.quality import QualitySummary
-    from memhub.storage.relations import Conflict, Direction, Edge, EntityCount, Lineage
+    from memhub.storage.relations import (
+        Conflict,
+        Direction,
+        Edge,
+        EntityCount,
+        EntityProfile,
+        Lineage,
+    )
 
 T = TypeVar("T")
 
@@ -107,6 +114,10 @@ class WriteTxn(Protocol):
         ...
 
     def delete_edges(self, pairs: Sequence[tuple[str, str]]) -> int: ...
+
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        """:meth:`Snapshot.entity_memories` as this transaction sees it (entity linking)."""
+        ...
 
     def resolve_conflict(self, winner_hash: str, loser_hash: str) -> None:
         """The loser is superseded by the winner; the winner's confidence is 1.0."""
@@ -180,6 +191,11 @@ class Snapshot(Protocol):
     def entity_counts(self, limit: int) -> list[EntityCount]: ...
 
     def entity_memories(self, name: str, limit: int) -> list[str]: ...
+
+    def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
+        """The profile of each of ``names`` that has ``has_entity`` rows (by the index on
+        ``target_hash``: no scan of the graph)."""
+        ...
 
     def conflicts(self) -> list[Conflict]: ...
 

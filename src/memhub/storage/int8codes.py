@@ -118,8 +118,8 @@ def candidate_rows(
         # Few rows compete (a filter): gather their codes and bound only those.
         scan = _Scan(q, codes[rows], steps[rows], scaled_slack[rows], k, None)
         scan.over(0, rows.shape[0])
-        found, lower, upper = scan.result()
-        return rows[_final_cut(found, lower, upper, k)]
+        found, lower, upper = scan.result()  # positions in the gathered codes
+        return rows[found[_final_cut(found, lower, upper, k)]]
     threads = _threads() if total >= THREADED_MIN_ROWS else 1
     scan = _Scan(q, codes, steps, scaled_slack, k, rows, threads=threads)
     scan.over(0, total)

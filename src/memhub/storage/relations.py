@@ -76,6 +76,23 @@ class EntityCount:
 
 
 @attrs.frozen(kw_only=True)
+class EntityProfile:
+    """12.x's ``get_entity_profile``: an entity name's ``has_entity`` rows, their newest time
+    and the distinct ``metadata.entity_type`` values (sorted)."""
+
+    name: str
+    count: int
+    last_activity: float | None
+    types: list[str]
+
+
+def entity_type_of(raw: object) -> str | None:
+    """The ``entity_type`` of a ``has_entity`` row's metadata text (None: absent, not JSON)."""
+    value = decode_edge_metadata(raw).get("entity_type")
+    return None if value is None else str(value)
+
+
+@attrs.frozen(kw_only=True)
 class Conflict:
     """A ``contradicts`` pair of two live, current memories (12.x's ``get_conflicts`` row)."""
 

@@ -197,34 +197,119 @@ def _supervise(
         machine.spawn()
     for machine in machines:
         machine.wait_ready()
-    subscribers: list[subprocess.Popen[bytes]] = []
     sub_ledgers = [work / f"{machine.name}.events.jsonl" for machine in machines]
+    subscribers: list[subprocess.Popen[bytes]] = []
     start_seq = 0
     if team is not None:
         from memhub.stress import team_store
 
-        for machine, ledger in zip(machines, sub_ledgers, strict=True):
-            subscribers.append(
-                _start(
-                    [
-                        sys.executable,
-                        "-m",
-                        "memhub.stress.subscriber",
-                        "--db",
-                        machine.store,
-                        "--ledger",
-                        str(ledger),
-                        "--name",
-                        f"subscriber-{machine.name}",
-                    ],
-                    machine.env,
-                )
-            )
-        _await_ready(subscribers, "subscriber")
+        subscribers = _start_subscribers(machines, sub_ledgers)
         start_seq = team_store.last_seq(team)
+    fleet = _start_clients(config, work, machines, db, shared_rate)
+    run = _drive(config, machines, fleet, chaos_list, progress)
+    records = [
+        json.loads(line)
+        for path in fleet.ledgers
+        if path.exists()
+        for line in path.read_text().splitlines()
+    ]
+    from memhub.embedding import create_embedder
+
+    embedder = create_embedder(config.embedder, "all-MiniLM-L6-v2", 2)
+    everything = [*records, *run.chaos.records]
+    if team is not None:
+        from memhub.stress import team_integrity
+
+        final_seq = team_store.last_seq(team)
+        healths = [_caught_up_health(machine, final_seq) for machine in machines]
+        sessions = [_await_sessions(ledger, team, start_seq) for ledger in sub_ledgers]
+        for proc in subscribers:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(30)
+        views = [
+            team_integrity.MachineView(
+                name=machine.name,
+                mirror=health.mirror if health is not None else None,
+                sessions=got,
+                starts=starts,
+                restarted=machine.kills > 0,
+            )
+            for machine, health, (got, starts) in zip(machines, healths, sessions, strict=True)
+        ]
+        checks = team_integrity.verify(
+            team.target,
+            records,
+            expect(everything),
+            views,
+            {k: fleet.homes[k].name for k in range(config.clients)},
+            embedder,
+            start_seq=start_seq,
+            exclusive=team.temporary,
+        )
+        health = healths[0]
+        where = team.target.location
+    else:
+        assert db is not None
+        assert machines[0].info is not None
+        health = trio.run(daemon_health, machines[0].info)
+        checks = integrity.verify(db, everything, embedder, exclusive=config.db is None)
+        where = str(db)
+    return _report(config, where, machines, fleet, records, run, health, checks)
+
+
+@attrs.define
+class _Fleet:
+    """The client processes of a run (workers, then the legacy writer) and their ledgers."""
+
+    starters: list[subprocess.Popen[bytes]]
+    ledgers: list[Path]
+    homes: dict[int, Machine]  # client number -> the machine whose daemon it uses
+
+
+@attrs.define
+class _Run:
+    """What the supervision loop saw: wall time, peak RSS (MB), the chaos that acted."""
+
+    wall: float
+    chaos: ChaosContext
+    peak_daemon: float = 0.0
+    peak_daemons: float = 0.0
+    peak_clients: float = 0.0
+
+
+def _start_subscribers(
+    machines: list[Machine], ledgers: list[Path]
+) -> list[subprocess.Popen[bytes]]:
+    """One subscriber per machine, recording every event its daemon sends."""
+    subscribers = [
+        _start(
+            [
+                sys.executable,
+                "-m",
+                "memhub.stress.subscriber",
+                "--db",
+                machine.store,
+                "--ledger",
+                str(ledger),
+                "--name",
+                f"subscriber-{machine.name}",
+            ],
+            machine.env,
+        )
+        for machine, ledger in zip(machines, ledgers, strict=True)
+    ]
+    _await_ready(subscribers, "subscriber")
+    return subscribers
+
+
+def _start_clients(
+    config: RunConfig, work: Path, machines: list[Machine], db: Path | None, shared_rate: float
+) -> _Fleet:
+    """The workers (round-robin over the machines) and the legacy writer, all ready."""
     ledgers = [work / f"client{k}.jsonl" for k in range(config.clients)]
     homes = {k: machines[k % len(machines)] for k in range(config.clients)}
-    workers = [
+    starters = [
         _start(
             [
                 sys.executable,
@@ -253,40 +338,50 @@ def _supervise(
         )
         for k in range(config.clients)
     ]
-    legacy = None
     if config.legacy_writer:
         if db is None:
             raise ValueError("--legacy-writer writes a SQLite file directly; not a team store")
         ledgers.append(work / "legacy.jsonl")
-        legacy = _start(
-            [
-                sys.executable,
-                "-m",
-                "memhub.stress.legacy_writer",
-                "--db",
-                str(db),
-                "--ledger",
-                str(ledgers[-1]),
-                "--duration",
-                str(config.duration or 10),
-                "--embedder",
-                config.embedder,
-                "--seed",
-                str(config.seed),
-            ],
-            machines[0].env,
+        starters.append(
+            _start(
+                [
+                    sys.executable,
+                    "-m",
+                    "memhub.stress.legacy_writer",
+                    "--db",
+                    str(db),
+                    "--ledger",
+                    str(ledgers[-1]),
+                    "--duration",
+                    str(config.duration or 10),
+                    "--embedder",
+                    config.embedder,
+                    "--seed",
+                    str(config.seed),
+                ],
+                machines[0].env,
+            )
         )
-    starters = [*workers, *([legacy] if legacy else [])]
     _await_ready(starters, "client")
+    return _Fleet(starters=starters, ledgers=ledgers, homes=homes)
+
+
+def _drive(
+    config: RunConfig,
+    machines: list[Machine],
+    fleet: _Fleet,
+    chaos_list: list[Chaos],
+    progress: Any,
+) -> _Run:
+    """Start every client at once and supervise until they end: chaos, progress, peak RSS."""
     started = time.monotonic()
-    for proc in starters:
+    for proc in fleet.starters:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         proc.stdin.flush()
-    ctx = ChaosContext(started=started, machines=machines)
-    peak_daemon = peak_daemons = peak_clients = 0.0
+    run = _Run(wall=0.0, chaos=ChaosContext(started=started, machines=machines))
     sampled_at = 0.0
-    while any(w.poll() is None for w in starters):
+    while any(w.poll() is None for w in fleet.starters):
         now = time.monotonic()
         if now - sampled_at >= 1.0:
             # Sampling costs CPU the daemons need (a children() call scans all of /proc),
@@ -294,76 +389,42 @@ def _supervise(
             sampled_at = now
             mcp = config.via == "mcp"
             daemons = [machine.rss_mb() for machine in machines]
-            peak_daemon = max(peak_daemon, *daemons)
-            peak_daemons = max(peak_daemons, sum(daemons))
-            peak_clients = max(peak_clients, sum(_rss(w.pid, children=mcp) for w in starters))
-        ctx.ops = sum(_lines(p) for p in ledgers)
+            run.peak_daemon = max(run.peak_daemon, *daemons)
+            run.peak_daemons = max(run.peak_daemons, sum(daemons))
+            clients = sum(_rss(w.pid, children=mcp) for w in fleet.starters)
+            run.peak_clients = max(run.peak_clients, clients)
+        run.chaos.ops = sum(_lines(p) for p in fleet.ledgers)
         for act in chaos_list:
-            act(ctx)
+            act(run.chaos)
         if progress is not None:
-            progress(ctx.ops, now - started)
+            progress(run.chaos.ops, now - started)
         time.sleep(0.25)
-    wall = time.monotonic() - started
-    failed = [w.returncode for w in starters if w.returncode != 0]
-    records = [
-        json.loads(line)
-        for path in ledgers
-        if path.exists()
-        for line in path.read_text().splitlines()
-    ]
-    chaos_records = ctx.records
-    from memhub.embedding import create_embedder
+    run.wall = time.monotonic() - started
+    return run
 
-    embedder = create_embedder(config.embedder, "all-MiniLM-L6-v2", 2)
-    views = None
-    if team is not None:
-        from memhub.stress import team_integrity
 
-        final_seq = team_store.last_seq(team)
-        healths = [_caught_up_health(machine, final_seq) for machine in machines]
-        sessions = [_await_sessions(ledger, team, start_seq) for ledger in sub_ledgers]
-        for proc in subscribers:
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(30)
-        views = [
-            team_integrity.MachineView(
-                name=machine.name,
-                mirror=health.mirror if health is not None else None,
-                sessions=got,
-                starts=starts,
-                restarted=machine.kills > 0,
-            )
-            for machine, health, (got, starts) in zip(machines, healths, sessions, strict=True)
-        ]
-        checks = team_integrity.verify(
-            team.target,
-            records,
-            expect([*records, *chaos_records]),
-            views,
-            {k: homes[k].name for k in range(config.clients)},
-            embedder,
-            start_seq=start_seq,
-            exclusive=team.temporary,
-        )
-        health = healths[0]
-    else:
-        assert db is not None
-        assert machines[0].info is not None
-        health = trio.run(daemon_health, machines[0].info)
-        checks = integrity.verify(
-            db, [*records, *chaos_records], embedder, exclusive=config.db is None
-        )
+def _report(
+    config: RunConfig,
+    where: str,
+    machines: list[Machine],
+    fleet: _Fleet,
+    records: list[dict[str, Any]],
+    run: _Run,
+    health: m.HealthReport | None,
+    checks: list[Any],
+) -> dict[str, Any]:
+    failed = [w.returncode for w in fleet.starters if w.returncode != 0]
     errors: dict[str, int] = {}
     for r in records:
         if r["outcome"] == "error":
             key = r.get("error", "error").split(":", 1)[0]
             errors[key] = errors.get(key, 0) + 1
-    report: dict[str, Any] = {
+    wall = run.wall
+    return {
         "config": {
             k: str(v) if isinstance(v, Path) else v for k, v in attrs.asdict(config).items()
         },
-        "db": str(db) if db is not None else team.target.location,
+        "db": where,
         "wall_s": round(wall, 2),
         "ops": len(records),
         "ops_per_s": round(len(records) / wall, 2) if wall else 0.0,
@@ -378,23 +439,22 @@ def _supervise(
         "writer": attrs.asdict(health.writer) if health else None,
         "embedder": attrs.asdict(health.embedder) if health else None,
         "peak_rss_mb": {
-            "daemon": round(peak_daemon),
-            "daemons_total": round(peak_daemons),
-            "clients_total": round(peak_clients),
+            "daemon": round(run.peak_daemon),
+            "daemons_total": round(run.peak_daemons),
+            "clients_total": round(run.peak_clients),
         },
         "machines": [
             {
                 "name": machine.name,
-                "clients": sum(1 for k in homes if homes[k] is machine),
+                "clients": sum(1 for k in fleet.homes if fleet.homes[k] is machine),
                 "kills": machine.kills,
             }
             for machine in machines
         ],
-        "chaos": ctx.notes,
+        "chaos": run.chaos.notes,
         "checks": [attrs.asdict(c) for c in checks],
         "passed": not errors and not failed and all(c.ok for c in checks),
     }
-    return report
 
 
 def _caught_up_health(machine: Machine, seq: int) -> m.HealthReport | None:

@@ -74,3 +74,39 @@ def test_lists_and_recent_reads_walk_the_time_index(tmp_path: Path, generation: 
                 assert "TEMP B-TREE" not in plan, (sql, plan)
                 assert "idx_created_at" in plan, (sql, plan)
     conn.close()
+
+
+@pytest.mark.parametrize("generation", ["v10", "v12"])
+def test_entity_reads_walk_the_graph_by_memory_or_entity(
+    tmp_path: Path, generation: Generation
+) -> None:
+    """Without statistics SQLite prefers ``idx_graph_relationship`` (every ``has_entity`` row of
+    the store) to the index of the one memory or entity asked about; the graph reads of
+    ``memory_explore``/``memory_detail`` must not."""
+    from memhub.storage.sqlite import graph
+
+    path = tmp_path / "memories.db"
+    conn = schema_mod.connect(path, readonly=False, pragmas=dict(DEFAULT_PRAGMAS), create=True)
+    schema = schema_mod.create(conn, path, dimension=384, generation=generation)
+    if not schema.has_graph:
+        pytest.skip("no memory_graph in this generation")
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "idx_graph_relationship" in indexes
+    reads: list[Callable[[], object]] = [
+        functools.partial(graph.entity_memories, conn, schema, "python", 20),
+        functools.partial(graph.entity_profiles, conn, schema, ["python", "Python"]),
+        functools.partial(
+            graph.edges,
+            conn,
+            schema,
+            ["a" * 64],
+            direction="out",
+            relationship="has_entity",
+            limit=10,
+        ),
+    ]
+    for read in reads:
+        for sql, plan in _plans(conn, read):
+            assert "idx_graph_relationship" not in plan, (sql, plan)
+            assert "SCAN" not in plan, (sql, plan)
+    conn.close()

@@ -17,11 +17,24 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     import mcp_types
 
+    from memhub.mcp_bridge.calls import ToolResult
+
 DATA_FILE: Final = "mms-12.4.0-tools.json"
 
 LOCAL_ONLY: Final = frozenset({"memory_harvest", "memory_ingest"})
 """Tools 12.4 hides and refuses on remote transports (SSE, streamable HTTP): they read the
 server machine's files."""
+
+
+def remote_refusal(name: str) -> ToolResult | None:
+    """12.4's answer to a local-only tool (or an old name of one) called over the network."""
+    from memhub.mcp_bridge.aliases import ALIASES
+    from memhub.mcp_bridge.calls import ToolResult
+
+    target = ALIASES[name][0] if name in ALIASES else name
+    if target not in LOCAL_ONLY:
+        return None
+    return ToolResult(json.dumps({"error": f"Tool not available over this transport: {name}"}))
 
 
 @functools.cache

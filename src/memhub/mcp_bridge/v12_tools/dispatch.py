@@ -36,8 +36,11 @@ def handlers() -> dict[str, Handler]:
     from memhub.mcp_bridge.v12_tools import (
         conflicts,
         distill,
+        explore,
         graph,
         guides,
+        harvest,
+        ingest,
         mistakes,
         quality,
         quarantine,
@@ -58,6 +61,10 @@ def handlers() -> dict[str, Handler]:
         "get_onboarding_guide": guides.onboarding,
         "memory_distill": distill.distill,
         "memory_graph": graph.graph,
+        "memory_ingest": ingest.ingest,
+        "memory_harvest": harvest.harvest,
+        "memory_explore": explore.explore,
+        "memory_detail": explore.detail,
         "memory_quality": quality.quality,
     }
 

@@ -32,7 +32,7 @@ from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from memhub.domain.tags import tags_from_db
-from memhub.errors import InternalError, ServiceError
+from memhub.errors import ServiceError
 from memhub.protocol import messages as m
 from memhub.protocol.codec import converter
 from memhub.storage.engine import Cursor as FeedCursor
@@ -118,23 +118,18 @@ class PgSnapshot(GraphReads):
         return queries.recent(self.cur, filters, limit)
 
     def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.semantic_search(self.cur, self._index(), vector, filters, limit)
+        return queries.semantic_search(self.cur, self.index, vector, filters, limit)
 
     def hybrid_search(
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]:
-        return queries.hybrid_search(self.cur, self._index(), query, vector, filters, limit)
+        return queries.hybrid_search(self.cur, self.index, query, vector, filters, limit)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], FeedCursor] | None:
         return count_all(self.cur)
 
     def integrity_problem(self) -> str | None:
         return None  # the server checks its own pages (data checksums, amcheck): not ours
-
-    def _index(self) -> VectorIndex:
-        if self.index is None:
-            raise InternalError("the PostgreSQL engine searches with its vector mirror")
-        return self.index
 
 
 def count_all(cur: Cursor) -> tuple[dict[str, Totals], PgCursor]:
@@ -267,7 +262,7 @@ class PgStorage:
 
     @property
     def searches_without_mirror(self) -> bool:
-        return False  # pgvector's exact scan is not wired as a search path
+        return True  # until the mirror is loaded, pgvector's exact scan on the server answers
 
     def open_reader(self) -> PgReadSession:
         return PgReadSession(self._pool, self._target, self._index)

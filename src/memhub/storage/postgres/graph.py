@@ -26,9 +26,11 @@ from memhub.storage.relations import (
     Direction,
     Edge,
     EntityCount,
+    EntityProfile,
     Lineage,
     decode_connection_types,
     decode_edge_metadata,
+    entity_type_of,
 )
 
 if TYPE_CHECKING:
@@ -145,15 +147,36 @@ class GraphReads:
         ]
 
     def entity_memories(self, name: str, limit: int) -> list[str]:
-        if not has_graph(self.cur):
-            return []
+        return entity_memories(self.cur, name, limit)
+
+    def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
+        if not names or not has_graph(self.cur):
+            return {}
+        wanted = list(dict.fromkeys(names))
+        where = "WHERE target_hash = ANY(%s) AND relationship_type = %s"
         self.cur.execute(
-            "SELECT source_hash FROM memory_graph "
-            "WHERE target_hash = %s AND relationship_type = %s "
-            'ORDER BY created_at DESC, source_hash COLLATE "C" LIMIT %s',
-            (name, HAS_ENTITY, limit),
+            f"SELECT target_hash, COUNT(*), MAX(created_at) FROM memory_graph {where} "
+            "GROUP BY target_hash",
+            (wanted, HAS_ENTITY),
         )
-        return [r[0] for r in self.cur.fetchall()]
+        counts = {
+            r[0]: (int(r[1]), float(r[2]) if r[2] is not None else None)
+            for r in self.cur.fetchall()
+        }
+        self.cur.execute(
+            f"SELECT DISTINCT target_hash, metadata FROM memory_graph {where}", (wanted, HAS_ENTITY)
+        )
+        types: dict[str, set[str]] = {}
+        for name, meta in self.cur.fetchall():
+            kind = entity_type_of(meta)
+            if kind is not None:
+                types.setdefault(name, set()).add(kind)
+        return {
+            name: EntityProfile(
+                name=name, count=n, last_activity=newest, types=sorted(types.get(name, ()))
+            )
+            for name, (n, newest) in counts.items()
+        }
 
     def conflicts(self) -> list[Conflict]:
         if not has_graph(self.cur):
@@ -185,6 +208,18 @@ class GraphReads:
 
     def lineage(self, content_hash: str) -> Lineage | None:
         return lineage(self.cur, content_hash)
+
+
+def entity_memories(cur: Cursor, name: str, limit: int) -> list[str]:
+    if not has_graph(cur):
+        return []
+    cur.execute(
+        "SELECT source_hash FROM memory_graph "
+        "WHERE target_hash = %s AND relationship_type = %s "
+        'ORDER BY created_at DESC, source_hash COLLATE "C" LIMIT %s',
+        (name, HAS_ENTITY, limit),
+    )
+    return [r[0] for r in cur.fetchall()]
 
 
 def lineage(cur: Cursor, content_hash: str) -> Lineage | None:
@@ -242,6 +277,9 @@ class GraphWrites:
 
     def get(self, content_hash: str) -> m.MemoryRecord | None:
         return queries.get_by_hash(self.batch.cur, content_hash)
+
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        return entity_memories(self.batch.cur, name, limit)
 
     def put_edges(self, items: Sequence[Edge], *, replace: bool) -> int:
         cur = self.batch.cur

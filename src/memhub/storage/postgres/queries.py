@@ -19,6 +19,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.fusion import KEYWORD_WEIGHT, SEMANTIC_WEIGHT, fuse
 from memhub.storage.mirror import VectorIndex, nearest_passing, unit_rows
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
 from memhub.storage.postgres import filters as pg_filters
@@ -192,9 +193,11 @@ Ranked = list[tuple[int, float]]
 
 
 def semantic_search(
-    cur: Cursor, index: VectorIndex, query: FloatArray, filters: Filters, limit: int
+    cur: Cursor, index: VectorIndex | None, query: FloatArray, filters: Filters, limit: int
 ) -> list[m.Hit]:
     where, params = pg_filters.where(filters, for_search=True)
+    if index is None or not index.loaded:
+        return _server_nearest(cur, query, where, params, limit)
     tail = _tail_nearest(cur, index, query, where, params, limit)
     skip = [row for row, _ in tail]
     best, records = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
@@ -205,6 +208,22 @@ def semantic_search(
         m.Hit(memory=records[row], score=score_from_distance(distance))
         for row, distance in ranked
         if row in records
+    ]
+
+
+def _server_nearest(
+    cur: Cursor, query: FloatArray, where: str, params: list[Any], limit: int
+) -> list[m.Hit]:
+    """The exact top ``limit`` by pgvector's cosine distance, on the server: while the daemon's
+    mirror is still loading (no HNSW index exists, so this is an exact scan, filters first)."""
+    cur.execute(
+        f"SELECT m.embedding <=> %s, {COLUMNS} FROM memories m "
+        f"WHERE {where} AND m.embedding IS NOT NULL ORDER BY 1, m.id LIMIT %s",
+        [np.asarray(query, dtype=np.float32), *params, limit],
+    )
+    return [
+        m.Hit(memory=row_to_record(r[1:]), score=score_from_distance(float(r[0])))
+        for r in cur.fetchall()
     ]
 
 
@@ -305,31 +324,24 @@ def keyword_scores(cur: Cursor, query: str, filters: Filters, limit: int) -> dic
 
 def hybrid_search(
     cur: Cursor,
-    index: VectorIndex,
+    index: VectorIndex | None,
     query: str,
     vector: FloatArray,
     filters: Filters,
     limit: int,
     *,
-    keyword_weight: float = 0.3,
-    semantic_weight: float = 0.7,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    semantic_weight: float = SEMANTIC_WEIGHT,
 ) -> list[m.Hit]:
     semantic = semantic_search(cur, index, vector, filters, limit * 2)
     keyword = keyword_scores(cur, query, filters, limit * 2)
     where, params = pg_filters.where(filters, for_search=True)
-    by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
-        h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
-    }
     records = _records_by_id(cur, list(keyword), where, params)
-    for rowid, kw in keyword.items():
-        record = records.get(rowid)
-        if record is None:
-            continue
-        _, _, sem = by_hash.get(record.content_hash, (record, 0.0, 0.0))
-        by_hash[record.content_hash] = (record, kw, sem)
-    fused = [
-        m.Hit(memory=record, score=keyword_weight * kw + semantic_weight * sem)
-        for record, kw, sem in by_hash.values()
-    ]
-    fused.sort(key=lambda h: h.score, reverse=True)
-    return fused[:limit]
+    return fuse(
+        semantic,
+        keyword,
+        records,
+        limit,
+        keyword_weight=keyword_weight,
+        semantic_weight=semantic_weight,
+    )

@@ -28,7 +28,7 @@ from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest, Duplicate, NotFound
 from memhub.protocol import messages as m
 from memhub.protocol.codec import converter
-from memhub.storage.mirror import VectorIndex, unit_rows
+from memhub.storage.mirror import VectorIndex, unit_rows, usable
 from memhub.storage.model import (
     DEFAULT_STORE,
     DEFAULT_TYPE,
@@ -253,7 +253,8 @@ def _check_semantic_duplicate(batch: PgBatch, vector: FloatArray, store: str, ow
         ):
             _raise_semantic(content_hash)
     recent = "m.created_at >= %s AND m.deleted_at IS NULL AND m.store = %s"
-    if batch.index is None:
+    index = usable(batch.index)
+    if index is None:  # the mirror is still loading: the server's exact scan decides
         cur.execute(
             "SELECT m.content_hash, m.embedding <=> %s FROM memories m "
             f"WHERE {recent} AND m.embedding IS NOT NULL AND m.id <> %s ORDER BY 2 LIMIT 1",
@@ -263,7 +264,6 @@ def _check_semantic_duplicate(batch: PgBatch, vector: FloatArray, store: str, ow
         if row is not None and 1.0 - float(row[1]) >= policy.threshold:
             _raise_semantic(str(row[0]))
         return
-    index = batch.index
     tail = [entry for entry in batch.tail(index.position) if entry[0] != own]
     candidates = [(row, vec) for row, vec, created, st in tail if st == store and created >= since]
     if candidates:

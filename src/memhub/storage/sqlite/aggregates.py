@@ -48,7 +48,9 @@ def count_all(conn: apsw.Connection, schema: Schema) -> dict[str, Totals]:
     for store_name, kind, count in conn.execute(
         f"SELECT {store}, m.memory_type, COUNT(*) FROM memories m WHERE {active} GROUP BY 1, 2"
     ):
-        totals(store_name).types[text(kind).strip().lower() or DEFAULT_TYPE] += as_int(count)
+        part = totals(store_name)
+        part.types[text(kind).strip().lower() or DEFAULT_TYPE] += as_int(count)
+        part.memories += as_int(count)  # every row has one type: no scan of its own
     for store_name, day, count in conn.execute(
         f"SELECT {store}, date(m.created_at, 'unixepoch', 'localtime'), COUNT(*) FROM memories m "
         f"WHERE {active} AND {_NUMERIC_TIME} GROUP BY 1, 2"
@@ -58,8 +60,4 @@ def count_all(conn: apsw.Connection, schema: Schema) -> dict[str, Totals]:
         f"SELECT {store}, m.created_at FROM memories m WHERE {active} AND NOT ({_NUMERIC_TIME})"
     ):
         totals(store_name).days[local_day(epoch(created) or 0.0)] += 1
-    for store_name, count in conn.execute(
-        f"SELECT {store}, COUNT(*) FROM memories m WHERE {active} GROUP BY 1"
-    ):
-        totals(store_name).memories += as_int(count)
     return by_store

@@ -27,9 +27,11 @@ from memhub.storage.relations import (
     Direction,
     Edge,
     EntityCount,
+    EntityProfile,
     Lineage,
     decode_connection_types,
     decode_edge_metadata,
+    entity_type_of,
 )
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite import writes
@@ -170,11 +172,44 @@ def entity_memories(conn: apsw.Connection, schema: Schema, name: str, limit: int
     if not schema.has_graph:
         return []
     rows = conn.execute(
-        "SELECT source_hash FROM memory_graph WHERE target_hash = ? AND relationship_type = ? "
+        # "+": never idx_graph_relationship, which SQLite prefers without statistics (every
+        # has_entity row of the store) to idx_graph_target (this entity's rows)
+        "SELECT source_hash FROM memory_graph WHERE target_hash = ? AND +relationship_type = ? "
         "ORDER BY created_at DESC, source_hash LIMIT ?",
         (name, HAS_ENTITY, limit),
     ).fetchall()
     return [text(r[0]) for r in rows]
+
+
+def entity_profiles(
+    conn: apsw.Connection, schema: Schema, names: Sequence[str]
+) -> dict[str, EntityProfile]:
+    """12.x's ``get_entity_profile`` for each of ``names`` (those with rows)."""
+    if not schema.has_graph or not names:
+        return {}
+    counts: dict[str, tuple[int, float | None]] = {}
+    types: dict[str, set[str]] = {}
+    for part in _chunks(list(dict.fromkeys(names))):
+        marks = ",".join("?" * len(part))
+        where = f"WHERE target_hash IN ({marks}) AND +relationship_type = ?"  # idx_graph_target
+        for name, n, newest in conn.execute(
+            f"SELECT target_hash, COUNT(*), MAX(created_at) FROM memory_graph {where} "
+            "GROUP BY target_hash",
+            [*part, HAS_ENTITY],
+        ):
+            counts[text(name)] = (as_int(n), epoch(newest))
+        for name, meta in conn.execute(
+            f"SELECT DISTINCT target_hash, metadata FROM memory_graph {where}", [*part, HAS_ENTITY]
+        ):
+            kind = entity_type_of(optional_text(meta))
+            if kind is not None:
+                types.setdefault(text(name), set()).add(kind)
+    return {
+        name: EntityProfile(
+            name=name, count=n, last_activity=newest, types=sorted(types.get(name, ()))
+        )
+        for name, (n, newest) in counts.items()
+    }
 
 
 def conflicts(conn: apsw.Connection, schema: Schema) -> list[Conflict]:
@@ -260,6 +295,9 @@ class GraphReads:
 
     def entity_memories(self, name: str, limit: int) -> list[str]:
         return entity_memories(self.conn, self.schema, name, limit)
+
+    def entity_profiles(self, names: Sequence[str]) -> dict[str, EntityProfile]:
+        return entity_profiles(self.conn, self.schema, names)
 
     def conflicts(self) -> list[Conflict]:
         return conflicts(self.conn, self.schema)
@@ -436,6 +474,9 @@ class GraphWrites:
 
     def get(self, content_hash: str) -> m.MemoryRecord | None:
         return get_in_txn(self.batch, content_hash)
+
+    def entity_memories(self, name: str, limit: int) -> list[str]:
+        return entity_memories(self.batch.conn, self.batch.schema, name, limit)
 
     def put_edges(self, items: Sequence[Edge], *, replace: bool) -> int:
         return put_edges(self.batch, items, replace=replace)

@@ -24,6 +24,7 @@ from memhub.domain.tags import tags_from_db
 from memhub.domain.timestamps import iso_utc
 from memhub.protocol import messages as m
 from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreadable_metadata
+from memhub.storage.fusion import KEYWORD_WEIGHT, SEMANTIC_WEIGHT, fuse
 from memhub.storage.mirror import nearest_passing, usable
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE
 from memhub.storage.sqlite import filters as sql_filters
@@ -474,29 +475,22 @@ def hybrid_search(
     filters: Filters,
     limit: int,
     *,
-    keyword_weight: float = 0.3,
-    semantic_weight: float = 0.7,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    semantic_weight: float = SEMANTIC_WEIGHT,
 ) -> list[m.Hit]:
     """Weighted fusion of BM25 and vector scores over the union of both candidate lists."""
     semantic = semantic_search(conn, schema, index, query_vector, filters, limit * 2)
     keyword = keyword_scores(conn, schema, query, filters, limit * 2)
     where, params = sql_filters.where(filters, schema, for_search=True)
-    by_hash: dict[str, tuple[m.MemoryRecord, float, float]] = {
-        h.memory.content_hash: (h.memory, 0.0, h.score) for h in semantic
-    }
     records = _records_by_id(conn, schema, list(keyword), where, params)
-    for rowid, kw in keyword.items():
-        record = records.get(rowid)
-        if record is None:
-            continue
-        _, _, sem = by_hash.get(record.content_hash, (record, 0.0, 0.0))
-        by_hash[record.content_hash] = (record, kw, sem)
-    fused = [
-        m.Hit(memory=record, score=keyword_weight * kw + semantic_weight * sem)
-        for record, kw, sem in by_hash.values()
-    ]
-    fused.sort(key=lambda h: h.score, reverse=True)
-    return fused[:limit]
+    return fuse(
+        semantic,
+        keyword,
+        records,
+        limit,
+        keyword_weight=keyword_weight,
+        semantic_weight=semantic_weight,
+    )
 
 
 def as_hash(value: object) -> str:
