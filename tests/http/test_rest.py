@@ -183,19 +183,57 @@ def test_tags_types_health(daemon: HttpDaemon) -> None:
         assert anonymous.get("/api/health").json() == {"status": "healthy"}
 
 
-def test_harvest_and_quality_are_501_with_a_reason(daemon: HttpDaemon, tmp_path: Path) -> None:
+def test_harvest_and_quality_evaluation_are_501_with_a_reason(
+    daemon: HttpDaemon, tmp_path: Path
+) -> None:
     with daemon.client() as c:
         h = store(c, "rate me")["content_hash"]
-        for reply in (
-            c.post("/api/harvest", json={"sessions": 1, "project_path": "x"}),
-            c.post(f"/api/quality/memories/{h}/evaluate", json={}),
-            c.post(f"/api/quality/memories/{h}/rate", json={"rating": 1}),
-            c.get(f"/api/quality/memories/{h}"),
-        ):
-            assert reply.status_code == 501
-            assert "not implemented by memhub yet" in reply.json()["detail"]
+        harvest = c.post("/api/harvest", json={"sessions": 1, "project_path": "x"})
+        assert harvest.status_code == 501
+        assert "not implemented by memhub yet" in harvest.json()["detail"]
+        evaluate = c.post(f"/api/quality/memories/{h}/evaluate", json={})
+        assert evaluate.status_code == 501
+        assert "memhub makes no such calls" in evaluate.json()["detail"]
         memory = c.get(f"/api/memories/{h}").json()
     assert memory["metadata"] == {}
+
+
+def test_quality_rate_and_get_as_12_4(daemon: HttpDaemon) -> None:
+    unknown = "f" * 64
+    with daemon.client() as c:
+        h = store(c, "rate me over rest", metadata={"source": "x"})["content_hash"]
+        empty = c.get(f"/api/quality/memories/{h}")
+        assert empty.status_code == 200
+        assert empty.json() == {
+            "content_hash": h,
+            "quality_score": 0.5,
+            "quality_provider": "implicit",
+            "access_count": 0,
+            "last_accessed_at": None,
+            "ai_scores": [],
+            "user_rating": None,
+            "user_feedback": None,
+            "quality_components": {},
+        }
+        rated = c.post(f"/api/quality/memories/{h}/rate", json={"rating": 1, "feedback": "ok"})
+        assert rated.status_code == 200
+        assert rated.json() == {
+            "success": True,
+            "message": "Memory rated successfully: thumbs up",
+            "content_hash": h,
+            "new_quality_score": 0.9,
+            "old_quality_score": 0.5,
+        }
+        got = c.get(f"/api/quality/memories/{h}").json()
+        assert (got["quality_score"], got["user_rating"], got["user_feedback"]) == (0.9, 1, "ok")
+        assert c.get(f"/api/memories/{h}").json()["metadata"]["source"] == "x"
+        assert c.post(f"/api/quality/memories/{h}/rate", json={"rating": 2}).status_code == 422
+        missing = c.post(f"/api/quality/memories/{unknown}/rate", json={"rating": 0})
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {"detail": f"Memory not found: {unknown}"},
+        )
+        assert c.get(f"/api/quality/memories/{unknown}").status_code == 404
 
 
 def test_openapi_describes_what_is_served(daemon: HttpDaemon) -> None:

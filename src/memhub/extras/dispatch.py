@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import entities, evolution, graph, mistakes
+from memhub.extras import entities, evolution, graph, mistakes, quality
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -34,4 +34,10 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await entities.explore_entities(svc, request)
         case m.EntityDetail():
             return await entities.entity_detail(svc, request)
+        case m.QualityRate():
+            return await quality.rate(svc, request, client)
+        case m.QualityAnalyze():
+            return await quality.analyze(svc, request)
+        case m.QualityMaintain():
+            return await quality.maintain(svc, request, client)
     raise TypeError(f"not an extra tool's request: {type(request).__name__}")

@@ -301,7 +301,6 @@ ALIASES: Final[dict[str, tuple[str, Transform]]] = _build()
 
 UNSUPPORTED: Final[dict[str, str]] = {
     "memory_consolidate": "dream-style consolidation",
-    "memory_quality": "quality scoring",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
     # 12.x tools
@@ -334,6 +333,6 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
         f"Error: {requested}{via} is not supported by memhub: {what} is an mcp-memory-service "
         "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
         "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
-        "commits, onboarding guides, bootstrap profile, distill, ingest, harvest, memory_explore "
-        "and memory_detail."
+        "commits, onboarding guides, bootstrap profile, distill, ingest, harvest, memory_explore, "
+        "memory_detail and memory_quality."
     )

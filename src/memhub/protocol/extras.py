@@ -129,6 +129,44 @@ class EntityDetail:
     store: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class QualityRate:
+    """12.4's ``memory_quality rate``: record a user rating (-1, 0 or 1) of the live memory
+    ``content_hash`` (any store) in its metadata, in one read-modify-write in the writer.
+    Answered with :class:`ToolData` ``{"old_score", "new_score"}``."""
+
+    id: int
+    content_hash: str
+    rating: int
+    feedback: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class QualityAnalyze:
+    """12.4's ``memory_quality analyze`` over the default store, scores in ``[min_quality,
+    max_quality]``; answered with :class:`ToolData` (the engine's aggregation)."""
+
+    id: int
+    min_quality: float = 0.0
+    max_quality: float = 1.0
+
+
+@attrs.frozen(kw_only=True)
+class QualityMaintain:
+    """12.4's ``memory_quality maintain`` local steps (duplicates, conflicts, stale, quality,
+    regex entities); ``dry_run`` writes nothing. The knobs are the bridge's ``MCP_MAINTAIN_*``
+    and ``MCP_ENTITY_CUSTOM_TERMS``. Answered with :class:`ToolData` ``{"steps", "errors"}``."""
+
+    id: int
+    dry_run: bool = True
+    stale_days: int = 30
+    auto_resolve: bool = False
+    auto_resolve_threshold: float = 0.95
+    auto_resolve_age_days: float = 7.0
+    scan_limit: int = 2000
+    custom_terms: list[str] = attrs.field(factory=list)
+
+
 # ---------------------------------------------------------------------------------------------
 # Daemon -> client
 
@@ -187,5 +225,8 @@ REQUESTS = (
     GraphQuery,
     ExploreEntities,
     EntityDetail,
+    QualityRate,
+    QualityAnalyze,
+    QualityMaintain,
 )
 REPLIES = (MistakeNoted, ConflictList, Versioned, ToolData)

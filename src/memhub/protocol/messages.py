@@ -23,6 +23,9 @@ from memhub.protocol.extras import GraphQuery as GraphQuery
 from memhub.protocol.extras import ListConflicts as ListConflicts
 from memhub.protocol.extras import MistakeNoteAdd as MistakeNoteAdd
 from memhub.protocol.extras import MistakeNoted as MistakeNoted
+from memhub.protocol.extras import QualityAnalyze as QualityAnalyze
+from memhub.protocol.extras import QualityMaintain as QualityMaintain
+from memhub.protocol.extras import QualityRate as QualityRate
 from memhub.protocol.extras import ResolveConflict as ResolveConflict
 from memhub.protocol.extras import ToolData as ToolData
 from memhub.protocol.extras import Versioned as Versioned
@@ -297,6 +300,9 @@ Request = (
     | GraphQuery
     | ExploreEntities
     | EntityDetail
+    | QualityRate
+    | QualityAnalyze
+    | QualityMaintain
 )
 ClientMsg = Hello | Request
 

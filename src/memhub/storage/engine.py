@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         StorageStats,
         Totals,
     )
+    from memhub.storage.quality import QualitySummary
     from memhub.storage.relations import (
         Conflict,
         Direction,
@@ -199,6 +200,17 @@ class Snapshot(Protocol):
     def conflicts(self) -> list[Conflict]: ...
 
     def lineage(self, content_hash: str) -> Lineage | None: ...
+
+    # -- 12.x's quality fields (storage/quality.py) ----------------------------------------------
+
+    def quality_summary(self, store: str, low: float, high: float) -> QualitySummary:
+        """12.4's ``analyze`` numbers over the live memories of ``store`` scored in
+        ``[low, high]``, aggregated by the engine (no row travels but the 20 ranked)."""
+        ...
+
+    def stale_count(self, store: str, before: float) -> int:
+        """Live memories of ``store`` whose last access (else creation) is before ``before``."""
+        ...
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         """Counts over every active memory by store, and the feed cursor they are exact at;

@@ -42,6 +42,7 @@ def handlers() -> dict[str, Handler]:
         harvest,
         ingest,
         mistakes,
+        quality,
         quarantine,
         sessions,
     )
@@ -64,6 +65,7 @@ def handlers() -> dict[str, Handler]:
         "memory_harvest": harvest.harvest,
         "memory_explore": explore.explore,
         "memory_detail": explore.detail,
+        "memory_quality": quality.quality,
     }
 
 

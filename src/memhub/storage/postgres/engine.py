@@ -47,7 +47,7 @@ from memhub.storage.model import (
     Totals,
     local_day,
 )
-from memhub.storage.postgres import queries, writes
+from memhub.storage.postgres import quality, queries, writes
 from memhub.storage.postgres.connections import (
     Conn,
     Connector,
@@ -59,6 +59,7 @@ from memhub.storage.postgres.connections import (
 from memhub.storage.postgres.graph import GraphReads
 from memhub.storage.postgres.target import PgTarget
 from memhub.storage.postgres.writer import PgWriteSession
+from memhub.storage.quality import QualitySummary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +104,12 @@ class PgSnapshot(GraphReads):
 
     def duplicate_hashes(self) -> list[str]:
         return []
+
+    def quality_summary(self, store: str, low: float, high: float) -> QualitySummary:
+        return quality.summary(self.cur, store, low, high)
+
+    def stale_count(self, store: str, before: float) -> int:
+        return quality.stale_count(self.cur, store, before)
 
     def exact_search(self, query: str, filters: Filters, limit: int) -> list[m.Hit]:
         return queries.exact_search(self.cur, query, filters, limit)

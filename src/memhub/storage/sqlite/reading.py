@@ -19,7 +19,7 @@ from memhub.errors import DatabaseError, InternalError
 from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Totals
-from memhub.storage.sqlite import aggregates, queries
+from memhub.storage.sqlite import aggregates, quality, queries
 from memhub.storage.sqlite.feed import ChangeLog, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
 from memhub.storage.sqlite.schema import Schema
@@ -27,6 +27,7 @@ from memhub.storage.sqlite.schema import Schema
 if TYPE_CHECKING:
     from memhub.protocol import messages as m
     from memhub.storage.model import Filters, FloatArray
+    from memhub.storage.quality import QualitySummary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +87,12 @@ class SqliteSnapshot(GraphReads):
     def integrity_problem(self) -> str | None:
         found = [str(row[0]) for row in self.conn.execute("PRAGMA quick_check(5)")]
         return None if found == ["ok"] else "; ".join(found)
+
+    def quality_summary(self, store: str, low: float, high: float) -> QualitySummary:
+        return quality.summary(self.conn, self.schema, store, low, high)
+
+    def stale_count(self, store: str, before: float) -> int:
+        return quality.stale_count(self.conn, self.schema, store, before)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         if self.log is None:
