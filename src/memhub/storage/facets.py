@@ -157,18 +157,35 @@ class FacetIndex:
                         tagged = np.intersect1d(tagged, other.ids(), assume_unique=True)
                 else:
                     parts = [s.ids() for s in sets if s is not None]
-                    tagged = np.unique(np.concatenate(parts)) if parts else _EMPTY.copy()
+                    if len(parts) == 1:
+                        tagged = parts[0]  # already sorted and unique
+                    else:
+                        tagged = np.unique(np.concatenate(parts)) if parts else _EMPTY.copy()
             if filters.store is None:
                 return tagged
             in_store = self._stores.get(filters.store)
             if in_store is None:
                 return _EMPTY.copy()
+            everything = sum(s.size() for s in self._stores.values())
+            if 2 * in_store.size() >= everything:
+                # A store of most rows narrows little: the snapshot checks the store of each
+                # candidate anyway, and a list of most rows would cost every search a pass
+                # over it (a time filter alone then takes the cheaper nearest-prefix path).
+                return tagged
             if tagged is None:
                 return in_store.ids()
-            if in_store.size() > 4 * tagged.shape[0]:
-                # A big store narrows little: the snapshot checks the store of each candidate.
-                return tagged
-            return np.intersect1d(tagged, in_store.ids(), assume_unique=True)
+            return _intersect_sorted(tagged, in_store.ids())
+
+
+def _intersect_sorted(some: IdArray, others: IdArray) -> IdArray:
+    """The members of both sorted, unique arrays: a binary search of the smaller in the larger
+    (``np.intersect1d`` sorts both again)."""
+    small, big = (some, others) if some.shape[0] <= others.shape[0] else (others, some)
+    if small.shape[0] == 0 or big.shape[0] == 0:
+        return _EMPTY.copy()
+    at = np.minimum(np.searchsorted(big, small), big.shape[0] - 1)
+    found: IdArray = small[big[at] == small]
+    return found
 
 
 def _sorted(ids: array[int]) -> IdArray:
