@@ -8,13 +8,12 @@ accepts the same 34 names with the same mapping, with three differences, all len
   key ``tag``, so every schema-following call failed with ``Error: 'tag'``. Either key works.
 * ``ingest_document``/``ingest_directory`` are fixed. MMS maps them to ``path``/``mode``, but
   its ``memory_ingest`` handler reads ``file_path``/``directory_path``, so both always failed.
-  memhub maps them to the keys the handler reads (and accepts ``path`` as input) before
-  answering that ingestion is not supported.
+  memhub maps them to the keys the handler reads (and accepts ``path`` as input).
 * A missing required argument is a sentence naming the argument, not MMS's bare ``'key'``.
 
-Aliases whose target is an MMS extra (consolidation, ingestion, quality, graph) resolve, then
-meet :data:`UNSUPPORTED`, as do ``get_raw_embedding`` and ``memory_rate``, which MMS routes
-directly without advertising them.
+Aliases whose target memhub does not serve (consolidation) resolve, then meet
+:data:`UNSUPPORTED`, as do ``get_raw_embedding``, ``memory_rate`` and ``memory_observe``, which
+MMS routes directly without advertising them.
 """
 
 from __future__ import annotations
