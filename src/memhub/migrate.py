@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from memhub.migration.edges import CHUNK as EDGE_CHUNK
+from memhub.migration.edges import EdgeRow
 from memhub.migration.rows import Row, SideSummary, problem
 from memhub.migration.sides import Destination, MigrateError, ModelInfo, Source
 
@@ -206,11 +208,12 @@ def _copy(
             bar.update(
                 task, advance=len(rows), description=f"copied {copied}, already there {present}"
             )
+    graph = _copy_edges(source, destination, problems)
     destination.finish()
     copy_s = time.monotonic() - started
     dst_summary = destination.summarize(hashes, with_vector=with_vector)
     extra = destination.extra_rows(hashes)
-    verified = src_summary.same_as(dst_summary)
+    verified = src_summary.same_as(dst_summary) and graph["held"] == graph["source"]
     return {
         "source": source.location,
         "destination": destination.location,
@@ -223,10 +226,37 @@ def _copy(
         "destination_summary": _summary(dst_summary),
         "vectors_compared": with_vector,
         "destination_extra_rows": extra,
+        "graph_edges": graph,
         "verified": verified,
         "copy_s": round(copy_s, 2),
         "total_s": round(time.monotonic() - started, 2),
     }
+
+
+def _copy_edges(source: Source, destination: Destination, problems: list[str]) -> dict[str, int]:
+    """Copy ``memory_graph`` after the memories (its rows name memories by hash), in chunks;
+    how many the source has, were copied, and the destination holds of them afterwards."""
+    keys: set[tuple[str, str]] = set()
+    copied = 0
+    chunk: list[EdgeRow] = []
+    can_hold = destination.has_graph
+    for edge in source.edges():
+        keys.add((str(edge[0]), str(edge[1])))
+        if not can_hold:
+            continue
+        chunk.append(edge)
+        if len(chunk) == EDGE_CHUNK:
+            copied += destination.write_edges(chunk)
+            chunk = []
+    if chunk:
+        copied += destination.write_edges(chunk)
+    if keys and not can_hold:
+        problems.append(
+            f"{len(keys)} memory_graph rows not copied: {destination.location} has no "
+            "memory_graph table (a 10.x layout); migrate with --layout v12 to keep them"
+        )
+    held = destination.edges_held(keys) if can_hold else 0
+    return {"source": len(keys), "copied": copied, "held": held}
 
 
 def _summary(summary: SideSummary) -> dict[str, Any]:
@@ -263,6 +293,12 @@ def _print(report: dict[str, Any]) -> None:
             s["digest"],
         )
     console.print(table)
+    graph = report["graph_edges"]
+    if graph["source"]:
+        console.print(
+            f"memory_graph: {graph['copied']} of {graph['source']} edges copied, the destination "
+            f"holds {graph['held']} of them"
+        )
     what = "every column and the vectors" if report["vectors_compared"] else "every column"
     if report["verified"]:
         console.print(f"[green]✓ both sides hold the same {report['rows']} rows ({what})[/]")

@@ -89,6 +89,38 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
+EDGES: list[tuple[Any, ...]] = [
+    # 12.x's relations between two of ROWS, and an entity link of its entity graph
+    (
+        content_hash(ROWS[0]["content"]),
+        content_hash(ROWS[1]["content"]),
+        0.875,
+        '["semantic", "temporal"]',
+        '{"why": "same deploy"}',
+        1_700_000_050.5,
+        "related",
+    ),
+    (
+        content_hash(ROWS[1]["content"]),
+        content_hash(ROWS[0]["content"]),
+        0.875,
+        '["semantic"]',
+        None,
+        1_700_000_050.5,
+        "contradicts",
+    ),
+    (content_hash(ROWS[0]["content"]), "python", 1.0, '["entity"]', "{}", 1.0, "has_entity"),
+]
+
+
+def dump_edges(path: Path) -> list[tuple[Any, ...]]:
+    conn = schema_mod.connect(path, readonly=True, pragmas={})
+    try:
+        return sorted(tuple(r) for r in conn.execute("SELECT * FROM memory_graph"))
+    finally:
+        conn.close()
+
+
 def build_v12(path: Path, rows: list[dict[str, Any]], *, embedder: str | None) -> None:
     """A 12.x-layout file holding ``rows`` as written, vectors not of unit length."""
     conn = open_rw(path)
@@ -114,6 +146,7 @@ def build_v12(path: Path, rows: list[dict[str, Any]], *, embedder: str | None) -
                     "VALUES (?, ?, ?)",
                     (conn.last_insert_rowid(), vector, row.get("store", "default")),
                 )
+        conn.executemany("INSERT INTO memory_graph VALUES (?, ?, ?, ?, ?, ?, ?)", EDGES)
     conn.close()
 
 
@@ -167,6 +200,8 @@ def test_round_trip_of_a_12x_file_is_exact(pg_server: PgServer, tmp_path: Path) 
     url = fresh_store(pg_server)
     there = round_trip(tmp_path, src, url, "v12")
     assert there["copied"] == len(ROWS)
+    assert there["graph_edges"] == {"source": len(EDGES), "copied": len(EDGES), "held": len(EDGES)}
+    assert dump_edges(tmp_path / "back.db") == sorted(EDGES)  # the graph came back exactly
     assert there["source_summary"] == there["destination_summary"]
     assert there["source_summary"]["deleted"] == 1
     assert there["source_summary"]["with_vector"] == 2
@@ -174,6 +209,17 @@ def test_round_trip_of_a_12x_file_is_exact(pg_server: PgServer, tmp_path: Path) 
     code, again, _ = migrate(str(src), url)
     assert code == 0
     assert (again["copied"], again["already_there"], again["verified"]) == (0, len(ROWS), True)
+    assert again["graph_edges"]["copied"] == 0
+    # mcp-memory-service 10.x's own files have no memory_graph: the copy says so, unverified
+    build_mms_v10_db(tmp_path / "old.db", [])
+    conn = open_rw(tmp_path / "old.db")
+    with conn:  # the same (test) model as the source, so that only the graph is in question
+        conn.execute("INSERT INTO metadata (key, value) VALUES ('memhub_embedder', 'hash:v1')")
+    conn.close()
+    code, old, err = migrate(str(src), str(tmp_path / "old.db"))
+    assert code == 1, err
+    assert not old["verified"]
+    assert any("memory_graph rows not copied" in line for line in old["problems"])
 
 
 def test_round_trip_of_a_10x_file_is_exact(pg_server: PgServer, tmp_path: Path) -> None:

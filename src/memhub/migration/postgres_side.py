@@ -24,6 +24,8 @@ import numpy as np
 import psycopg
 
 from memhub.errors import StartupError
+from memhub.migration import edges
+from memhub.migration.edges import EdgeRow
 from memhub.migration.rows import COLUMNS, DEFAULTS, REAL, Row, SideSummary, make_row
 from memhub.migration.sides import MigrateError, ModelInfo
 from memhub.storage.model import Change
@@ -127,6 +129,10 @@ class PgSource:
     def chunks(self, size: int) -> Iterator[list[Row]]:
         return _stream(self._conn, self._target.schema, self._columns, size)
 
+    def edges(self) -> Iterator[EdgeRow]:
+        with self._conn.cursor() as cur:  # the same snapshot as the rows
+            yield from edges.pg_edges(cur, self._target.schema)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -223,7 +229,7 @@ class PgDestination:
         describing the store before it (a seq scan where a key lookup belongs), and every row
         unmarked as visible, so that the daemons' first reads of each page would write it."""
         schema = self._target.schema
-        for table in ("memories", "changes"):
+        for table in ("memories", "changes", "memory_graph"):
             with contextlib.suppress(psycopg.Error):  # a writer that does not own the tables
                 self._conn.execute(f"VACUUM (ANALYZE) {schema}.{table}")
 
@@ -245,6 +251,29 @@ class PgDestination:
 
     def extra_rows(self, hashes: set[str]) -> int:
         return sum(1 for row in self._held() if row.content_hash not in hashes)
+
+    @property
+    def has_graph(self) -> bool:
+        return True  # `memhub team init` creates memory_graph with the store
+
+    def write_edges(self, rows: Sequence[EdgeRow]) -> int:
+        with self._conn.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._target.lock_id,))
+                copied = edges.pg_put_edges(cur, self._target.schema, rows)
+                cur.execute("COMMIT")
+            except BaseException:
+                if not self._conn.closed:
+                    self._conn.rollback()
+                raise
+        return copied
+
+    def edges_held(self, keys: set[tuple[str, str]]) -> int:
+        with self._conn.cursor() as cur:
+            held = edges.pg_held(cur, self._target.schema, keys)
+        self._conn.rollback()
+        return held
 
     def close(self) -> None:
         self._conn.close()

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import attrs
 
+from memhub.migration.edges import EdgeRow
 from memhub.migration.rows import Row, SideSummary
 
 
@@ -36,6 +37,10 @@ class Source(Protocol):
     def count(self) -> int: ...
 
     def chunks(self, size: int) -> Iterator[list[Row]]: ...
+
+    def edges(self) -> Iterator[EdgeRow]:
+        """Every ``memory_graph`` row, in the same snapshot as the memories."""
+        ...
 
     def close(self) -> None: ...
 
@@ -66,6 +71,19 @@ class Destination(Protocol):
 
     def extra_rows(self, hashes: set[str]) -> int:
         """Rows held that are not among ``hashes`` (left as they were)."""
+        ...
+
+    @property
+    def has_graph(self) -> bool:
+        """Whether the store can hold ``memory_graph`` rows (a 10.x file cannot)."""
+        ...
+
+    def write_edges(self, edges: Sequence[EdgeRow]) -> int:
+        """Copy the edges not held yet, in one transaction; how many were copied."""
+        ...
+
+    def edges_held(self, keys: set[tuple[str, str]]) -> int:
+        """How many of the ``(source_hash, target_hash)`` keys the store holds."""
         ...
 
     def close(self) -> None: ...

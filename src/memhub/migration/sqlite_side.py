@@ -22,6 +22,8 @@ from memhub.config import DEFAULT_PRAGMAS, runtime_paths
 from memhub.discovery.files import DaemonLock
 from memhub.discovery.identity import FileClaim, FileIdentity, claim_file
 from memhub.errors import StartupError
+from memhub.migration import edges
+from memhub.migration.edges import EdgeRow
 from memhub.migration.rows import COLUMNS, DEFAULTS, Row, SideSummary, make_row, vector_bytes
 from memhub.migration.sides import MigrateError, ModelInfo
 from memhub.storage.sqlite import schema as schema_mod
@@ -83,6 +85,9 @@ class SqliteSource:
                 chunk = []
         if chunk:
             yield chunk
+
+    def edges(self) -> Iterator[EdgeRow]:
+        return edges.sqlite_edges(self._conn)
 
     def close(self) -> None:
         with contextlib.suppress(apsw.Error):
@@ -202,6 +207,16 @@ class SqliteDestination:
 
     def finish(self) -> None:
         pass  # SQLite plans without statistics unless asked to keep them
+
+    @property
+    def has_graph(self) -> bool:
+        return edges.sqlite_has_graph(self._conn)
+
+    def write_edges(self, rows: Sequence[EdgeRow]) -> int:
+        return edges.sqlite_put_edges(self._conn, rows)
+
+    def edges_held(self, keys: set[tuple[str, str]]) -> int:
+        return edges.sqlite_held(self._conn, keys)
 
     @staticmethod
     def _value(row: Row, column: str) -> Any:
