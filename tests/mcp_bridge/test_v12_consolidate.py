@@ -1,7 +1,10 @@
 """``memory_consolidate``'s texts, against a scripted daemon.
 
 The texts are 12.4's (``server/handlers/consolidation.py``; the recommendation itself from
-``consolidation/consolidator.py``'s ``get_consolidation_recommendations``).
+``consolidation/consolidator.py``'s ``get_consolidation_recommendations``). The first
+recommendation text below is what 12.4's handler printed for the same recommendation; 12.4
+answers ``scheduler`` without a scheduler with ``Consolidation scheduler: DISABLED``, memhub
+with the shape 12.4 gives a disabled scheduler and its reason.
 """
 
 from __future__ import annotations

@@ -247,3 +247,16 @@ async def test_recommend_counts_the_window_oldest_first(svc: InProcess) -> None:
     assert empty.data["memory_count"] == 0
     with pytest.raises(BadRequest, match="limit"):
         await svc.call(m.ConsolidateRecommend(id=0, now=now, window_days=1, limit=0))
+
+
+async def test_a_superseded_source_is_found_and_deleted_as_in_12_4(svc: InProcess) -> None:
+    old = await store(svc, "the first version")
+    versioned = await svc.call(m.VersionedUpdate(id=0, content_hash=old, content="version two"))
+    assert isinstance(versioned, m.Versioned)
+    other = await store(svc, "another memory")
+    done = await svc.call(
+        m.ConsolidateMerge(id=0, content_hashes=[old, other], merged_content="all merged")
+    )
+    assert isinstance(done, m.ToolData)
+    assert (done.data["ok"], done.data["deleted"]) == (True, [old, other])
+    assert await get(svc, versioned.content_hash) is not None  # the newer version stays
