@@ -14,6 +14,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memhub.errors import BadRequest, Duplicate, NotFound, Unavailable
 from memhub.mcp_bridge.calls import Delivery
@@ -226,3 +228,36 @@ async def test_merge_failures_from_the_daemon() -> None:
     )  # fmt: skip
     assert result.is_error
     assert "predates memory_consolidate" in result.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+keys = st.sampled_from(
+    ["action", "time_horizon", "content_hashes", "merged_content", "tags", "memory_type"]
+)
+
+
+@settings(
+    max_examples=200,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(["memory_consolidate", "consolidate_memories",
+                          "consolidation_recommendations", "pause_consolidation"]),
+    args=st.dictionaries(keys, json_values, max_size=6),
+    action=st.sampled_from(["run", "status", "recommend", "scheduler", "merge", None]),
+)  # fmt: skip
+async def test_any_arguments_give_a_text(
+    on: None, name: str, args: dict[str, Any], action: str | None
+) -> None:
+    if action is not None:
+        args["action"] = action
+    reply = data(ok=True, content_hash="c" * 64, merged=[], deleted=[], failed=None,
+                 memory_count=0, memory_types={}, total_size_bytes=0, old_count=0)  # fmt: skip
+    daemon = FakeDaemon(*([health_report()] if args.get("action") == "status" else [reply]))
+    result = await call_tool(daemon, name, args)
+    assert result.text.strip()

@@ -107,7 +107,7 @@ async def consolidate(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
 
 
 def run(horizon: object) -> ToolResult:
-    if horizon not in WINDOWS:
+    if not isinstance(horizon, str) or horizon not in WINDOWS:
         return ToolResult(
             "Error: Invalid time_horizon. Must be one of: daily, weekly, monthly, quarterly, "
             "yearly, incremental"
