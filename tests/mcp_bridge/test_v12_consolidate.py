@@ -121,6 +121,9 @@ async def test_status_in_12_4s_shape(on: None) -> None:
     )
     down = await consolidate(FakeDaemon(Unavailable("daemon not reachable")), action="status")
     assert "  storage_backend: UNHEALTHY\n    Error: daemon not reachable\n" in down
+    sick = health_report(status="unhealthy", message="write batches are failing")
+    text = await consolidate(FakeDaemon(sick), action="status")
+    assert "  storage_backend: UNHEALTHY\n    Error: write batches are failing\n" in text
 
 
 def data(**values: Any) -> m.ToolData:

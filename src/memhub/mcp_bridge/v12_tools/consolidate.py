@@ -122,7 +122,9 @@ async def status(daemon: Daemon) -> ToolResult:
     if delivery.error is not None:
         components.append(("storage_backend", "unhealthy", delivery.error.message))
     else:
-        components.append(("storage_backend", "healthy", ""))
+        report = expect(delivery.unwrap(), m.HealthReport)
+        state = "healthy" if report.status == "healthy" else "unhealthy"
+        components.append(("storage_backend", state, report.message))
     overall = "unhealthy"  # the worst component, as 12.4 folds them
     lines = [
         f"Consolidation System Status: {overall.upper()}",
