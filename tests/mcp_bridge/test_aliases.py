@@ -206,7 +206,6 @@ def test_missing_required_argument_names_it(old: Any, key: Any) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "memory_consolidate",
         "get_raw_embedding",
         "memory_rate",
     ],
@@ -224,10 +223,9 @@ def test_ingest_and_harvest_are_served_now() -> None:
 
 
 def test_unsupported_alias_names_both() -> None:
-    text = aliases.unsupported_message("consolidate_memories", "memory_consolidate")
+    text = aliases.unsupported_message("old_name", "memory_rate")
     assert text is not None
-    assert text.startswith(
-        "Error: consolidate_memories (now memory_consolidate) is not supported by memhub"
-    )
+    assert text.startswith("Error: old_name (now memory_rate) is not supported by memhub")
+    assert aliases.unsupported_message("consolidate_memories", "memory_consolidate") is None
     assert aliases.unsupported_message("rate_memory", "memory_quality") is None
     assert aliases.unsupported_message("store_memory", "memory_store") is None

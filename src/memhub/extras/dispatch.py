@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import entities, evolution, graph, mistakes, quality
+from memhub.extras import consolidation, entities, evolution, graph, mistakes, quality
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -40,4 +40,8 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await quality.analyze(svc, request)
         case m.QualityMaintain():
             return await quality.maintain(svc, request, client)
+        case m.ConsolidateRecommend():
+            return await consolidation.recommend(svc, request)
+        case m.ConsolidateMerge():
+            return await consolidation.merge(svc, request, client)
     raise TypeError(f"not an extra tool's request: {type(request).__name__}")

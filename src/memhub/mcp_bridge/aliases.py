@@ -11,9 +11,9 @@ accepts the same 34 names with the same mapping, with three differences, all len
   memhub maps them to the keys the handler reads (and accepts ``path`` as input).
 * A missing required argument is a sentence naming the argument, not MMS's bare ``'key'``.
 
-Aliases whose target memhub does not serve (consolidation) resolve, then meet
-:data:`UNSUPPORTED`, as do ``get_raw_embedding``, ``memory_rate`` and ``memory_observe``, which
-MMS routes directly without advertising them.
+``get_raw_embedding``, ``memory_rate`` and ``memory_observe``, which MMS routes directly without
+advertising them, meet :data:`UNSUPPORTED`. The consolidation aliases resolve to
+``memory_consolidate``, which answers its unserved ``run`` with 12.4's error shape.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _build() -> dict[str, tuple[str, Transform]]:
         },
     )
 
-    # Consolidation -> memory_consolidate (not served; arguments kept for the record)
+    # Consolidation -> memory_consolidate
     alias(
         "consolidate_memories",
         "memory_consolidate",
@@ -299,7 +299,6 @@ ALIASES: Final[dict[str, tuple[str, Transform]]] = _build()
 """Old name -> (new name, argument transform), as MMS v10.59's ``DEPRECATED_TOOLS``."""
 
 UNSUPPORTED: Final[dict[str, str]] = {
-    "memory_consolidate": "dream-style consolidation",
     "get_raw_embedding": "raw embedding export",
     "memory_rate": "quality rating",
     # 12.x tools
@@ -333,5 +332,5 @@ def unsupported_message(requested: str, resolved: str) -> str | None:
         "extra memhub does not implement yet. memhub serves the nine core tools and 12.4's "
         "mistake notes, quarantine, conflicts, memory_graph, versioned updates, session "
         "commits, onboarding guides, bootstrap profile, distill, ingest, harvest, memory_explore, "
-        "memory_detail and memory_quality."
+        "memory_detail, memory_quality and memory_consolidate (all but its 'run')."
     )

@@ -80,6 +80,8 @@ TAGS: Final[dict[type, str]] = {
     m.QualityRate: "quality_rate",
     m.QualityAnalyze: "quality_analyze",
     m.QualityMaintain: "quality_maintain",
+    m.ConsolidateRecommend: "consolidate_recommend",
+    m.ConsolidateMerge: "consolidate_merge",
     m.MistakeNoted: "mistake_noted",
     m.ConflictList: "conflict_list",
     m.Versioned: "versioned",

@@ -167,6 +167,35 @@ class QualityMaintain:
     custom_terms: list[str] = attrs.field(factory=list)
 
 
+@attrs.frozen(kw_only=True)
+class ConsolidateRecommend:
+    """12.4's ``memory_consolidate recommend`` selection: the oldest ``limit`` live memories of
+    every store (superseded ones too) created in ``[now - window_days days, now]``. Answered
+    with :class:`ToolData` ``{"memory_count", "memory_types" (oldest first), "total_size_bytes"
+    (characters of content), "old_count" (more than 30 whole days old at ``now``)}``."""
+
+    id: int
+    now: float
+    window_days: int
+    limit: int = 500
+
+
+@attrs.frozen(kw_only=True)
+class ConsolidateMerge:
+    """12.4's ``memory_consolidate merge``, in one write transaction: ``merged_content`` is
+    stored in the default store (no semantic dedup; ``tags`` or the sorted union of the
+    sources' tags; ``memory_type`` or the first source's), then each source (found in any
+    store) is soft-deleted from the default store, its graph edges with it. Answered with
+    :class:`ToolData` 12.4's ``{"ok", "content_hash", "merged", "deleted", "failed"}``;
+    ``not_found`` ("memories not found: …", nothing written) if a source is missing."""
+
+    id: int
+    content_hashes: list[str]
+    merged_content: str
+    tags: list[str] | None = None
+    memory_type: str | None = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Daemon -> client
 
@@ -228,5 +257,7 @@ REQUESTS = (
     QualityRate,
     QualityAnalyze,
     QualityMaintain,
+    ConsolidateRecommend,
+    ConsolidateMerge,
 )
 REPLIES = (MistakeNoted, ConflictList, Versioned, ToolData)

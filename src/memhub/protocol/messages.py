@@ -17,6 +17,8 @@ import attrs
 from memhub.protocol.extras import BumpSessionCounter as BumpSessionCounter
 from memhub.protocol.extras import ConflictInfo as ConflictInfo
 from memhub.protocol.extras import ConflictList as ConflictList
+from memhub.protocol.extras import ConsolidateMerge as ConsolidateMerge
+from memhub.protocol.extras import ConsolidateRecommend as ConsolidateRecommend
 from memhub.protocol.extras import EntityDetail as EntityDetail
 from memhub.protocol.extras import ExploreEntities as ExploreEntities
 from memhub.protocol.extras import GraphQuery as GraphQuery
@@ -303,6 +305,8 @@ Request = (
     | QualityRate
     | QualityAnalyze
     | QualityMaintain
+    | ConsolidateRecommend
+    | ConsolidateMerge
 )
 ClientMsg = Hello | Request
 

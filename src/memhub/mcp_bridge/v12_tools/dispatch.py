@@ -35,6 +35,7 @@ def handlers() -> dict[str, Handler]:
     """The served extra tools (imported on first use: the bridge starts without them)."""
     from memhub.mcp_bridge.v12_tools import (
         conflicts,
+        consolidate,
         distill,
         explore,
         graph,
@@ -66,6 +67,7 @@ def handlers() -> dict[str, Handler]:
         "memory_explore": explore.explore,
         "memory_detail": explore.detail,
         "memory_quality": quality.quality,
+        "memory_consolidate": consolidate.consolidate,
     }
 
 
