@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,12 +66,14 @@ def machine(base: Path, name: str, url: str) -> Iterator[RuntimeInfo]:
 
 
 @pytest.fixture
-def team_url(pg_server: PgServer) -> str:
-    name = f"team_{os.getpid()}_{id(pg_server) % 10000}"
+def team_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh team store of its own for each test that asks (dropped afterwards)."""
+    name = f"team_{uuid.uuid4().hex[:12]}"
     pg_server.create_database(name, vector=False)
     url = pg_server.passwordless_url(dbname=name)
     prepare_team_store(url)
-    return url
+    yield url
+    pg_server.drop_database(name)
 
 
 def test_an_acked_write_on_one_machine_reaches_every_machine_in_commit_order(tmp_path, team_url):
