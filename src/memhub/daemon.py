@@ -47,6 +47,9 @@ from memhub.transport.server import serve_websocket_api
 
 log = logging.getLogger(__name__)
 DRAIN_GRACE_S: Final = 30.0
+#: How long reads in progress at a stop may take to end before they are interrupted: enough for
+#: any request's read, not for a full count of a million memories.
+READ_GRACE_S: Final = 2.0
 IDLE_UPKEEP_S: Final = 5.0
 STORE_CHECK_S: Final = 2.0  # how often the store is checked between write batches
 STORE_LOST_GRACE_S: Final = 1.0  # writes refused, health unhealthy, then the daemon stops
@@ -292,7 +295,7 @@ async def _stop(actors: _Actors, storage: Storage) -> None:
         await actors.writer_done.wait()
     with trio.move_on_after(10, shield=True):
         await trio.to_thread.run_sync(lambda: storage.writer.upkeep(thorough=True))
-    actors.readers.close()
+    await actors.readers.stop(READ_GRACE_S)
 
 
 async def _watch_signals(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import trio
 
@@ -93,3 +95,33 @@ async def test_a_read_with_its_own_timeout_outlives_the_pools(tmp_path, nursery)
         await pool.submit(lambda s: conn_of(s).execute(SLOW).fetchall(), timeout_s=0.3)
     assert "0.3 s" in str(stopped.value)
     pool.close()
+
+
+async def test_a_stop_interrupts_a_long_read_after_its_grace(tmp_path, nursery):
+    """A stop waits ``grace_s`` for the reads in progress, then interrupts what still runs
+    (the daemon's own full count has a deadline of minutes; a stop must not wait for it)."""
+    path = tmp_path / "r.db"
+    open_rw(path).close()
+    pool = ReaderPool(plain_reader(path, {"busy_timeout": "5000"}), readers=1, query_timeout_s=5)
+    await nursery.start(pool.run)
+    stopped: list[BaseException] = []
+    running = threading.Event()
+
+    def endless(s):
+        running.set()
+        return conn_of(s).execute(SLOW).fetchall()
+
+    async def long_read() -> None:
+        try:
+            await pool.submit(endless, timeout_s=600)
+        except QueryTimeout as exc:
+            stopped.append(exc)
+
+    async with trio.open_nursery() as inner:
+        inner.start_soon(long_read)
+        await trio.to_thread.run_sync(running.wait, 10)  # the read runs on the reader's thread
+        began = trio.current_time()
+        with trio.fail_after(10):
+            await pool.stop(0.2)
+    assert len(stopped) == 1
+    assert trio.current_time() - began < 5

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Final, TypeVar, cast
 
 import attrs
 import outcome
@@ -24,6 +24,7 @@ from memhub.storage.engine import ReadSession, ReadTimeout, Snapshot
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ReadFn = Callable[[Snapshot], object]
+INTERRUPT_EVERY_S: Final = 0.05
 
 
 @attrs.frozen
@@ -52,6 +53,8 @@ class ReaderPool:
         self._readers = readers
         self._timeout = query_timeout_s
         self._send, self._recv = trio.open_memory_channel[Call[ReadFn, object]](queue_size)
+        self._sessions: list[ReadSession] = []
+        self._done = trio.Event()  # every reader has ended
         self.queries = 0
         self.timeouts = 0
         self._total_ms = 0.0
@@ -71,13 +74,29 @@ class ReaderPool:
         return cast("T", await ask(self._send, request))
 
     def close(self) -> None:
+        """Take no more reads; those queued and running go on (see :meth:`stop`)."""
         self._send.close()
 
+    async def stop(self, grace_s: float) -> None:
+        """Close, give the reads in progress ``grace_s`` to end, then interrupt what still runs
+        (a stop must not wait for a full count of a large store)."""
+        self.close()
+        with trio.move_on_after(grace_s):
+            await self._done.wait()
+        # Again and again: an interrupt between two statements of a read is a no-op, and
+        # reads still queued start after it. (Sessions close only once _done is set, and
+        # nothing awaits between the check and the interrupts.)
+        while not self._done.is_set():
+            for session in self._sessions:
+                session.interrupt()
+            with trio.move_on_after(INTERRUPT_EVERY_S):
+                await self._done.wait()
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        sessions: list[ReadSession] = []
+        sessions = self._sessions
         try:
             for _ in range(self._readers):
-                sessions.append(  # noqa: PERF401  (each open awaits a thread)
+                sessions.append(  # each open awaits a thread
                     await trio.to_thread.run_sync(self._open_reader)
                 )
             async with trio.open_nursery() as nursery:
@@ -86,6 +105,7 @@ class ReaderPool:
                 self._recv.close()
                 task_status.started()
         finally:
+            self._done.set()
             for session in sessions:
                 session.close()
 

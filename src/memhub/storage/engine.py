@@ -291,6 +291,11 @@ class ReadSession(Protocol):
         """
         ...
 
+    def interrupt(self) -> None:
+        """Stop the read running now, if any (from any thread): it ends with ReadTimeout.
+        For a daemon that stops while a long read of its own (a full count) still runs."""
+        ...
+
     def close(self) -> None: ...
 
 

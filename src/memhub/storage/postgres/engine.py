@@ -186,12 +186,16 @@ class PgReadSession:
         self._pool = pool
         self._target = target
         self._index = index
+        self._running: Conn | None = None  # the connection of the read in progress
+        self._running_lock = threading.Lock()
 
     def run(self, fn: Callable[[PgSnapshot], T], deadline: float) -> T:
         if deadline - time.monotonic() <= 0:
             raise ReadTimeout
 
         def work(conn: Conn) -> T:
+            with self._running_lock:
+                self._running = conn
             with DeadlineCursor(conn) as cur:
                 cur.format = BINARY
                 cur.deadline = deadline
@@ -204,6 +208,8 @@ class PgReadSession:
                     )
                     return fn(PgSnapshot(cur, self._index))
                 finally:
+                    with self._running_lock:
+                        self._running = None
                     conn.rollback()
 
         try:
@@ -216,6 +222,15 @@ class PgReadSession:
             raise unreachable(self._target, exc, "be reached for a read") from None
         except psycopg.Error as exc:
             raise explain(self._target, exc, "be read") from None
+
+    def interrupt(self) -> None:
+        with self._running_lock:
+            conn = self._running
+        if conn is not None:
+            try:
+                conn.cancel_safe(timeout=5)  # the statement ends with QueryCanceled
+            except psycopg.Error as exc:
+                log.info("could not cancel a read: %s", exc)
 
     def close(self) -> None:
         pass  # the pool's connections are closed with the storage

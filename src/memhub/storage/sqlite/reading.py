@@ -139,6 +139,9 @@ class SqliteReadSession:
             raise DatabaseError(f"the database could not be read: {ended}")
         return result
 
+    def interrupt(self) -> None:
+        self._conn.interrupt()  # SQLite's own thread-safe stop; a no-op between statements
+
     def close(self) -> None:
         self._conn.close()
 
