@@ -8,6 +8,7 @@ signals, spawning) stays in tests/daemon.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from memhub.config import DEFAULT_PRAGMAS, Settings
 from memhub.credentials import Caller
 from memhub.daemon import DaemonHandle, run_daemon
 from memhub.protocol import messages as m
+from tests.pgserver import PgServer
+from tests.storage.engines import ENGINES, prepare_team_store
 
 
 @attrs.define
@@ -58,6 +61,29 @@ async def daemon(tmp_path: Path) -> AsyncIterator[InProcess]:
             lambda task_status: run_daemon(
                 service_settings(tmp_path), write_runtime=False, task_status=task_status
             )
+        )
+        yield InProcess(handle, Caller(name="tests", kind="token"))
+        handle.stop()
+
+
+_team_databases = itertools.count()
+
+
+@pytest.fixture(params=ENGINES)
+async def engine_daemon(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcess]:
+    """:func:`daemon` on each engine: a SQLite file, and a team store on the test server."""
+    overrides: dict[str, Any] = {}
+    if request.param == "postgresql":
+        server: PgServer = request.getfixturevalue("pg_server")
+        name = f"service_{next(_team_databases)}"
+        server.create_database(name, vector=False)
+        url = server.passwordless_url(dbname=name)
+        prepare_team_store(url)
+        overrides["database_url"] = url
+    settings = service_settings(tmp_path, semantic_dedup=False, **overrides)
+    async with trio.open_nursery() as nursery:
+        handle: DaemonHandle = await nursery.start(
+            lambda task_status: run_daemon(settings, write_runtime=False, task_status=task_status)
         )
         yield InProcess(handle, Caller(name="tests", kind="token"))
         handle.stop()

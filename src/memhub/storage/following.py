@@ -35,7 +35,7 @@ def next_batch(storage: Storage, cursor: Cursor) -> ChangeBatch:
             for c in batch.changes
         ]
         batch = ChangeBatch(changes, batch.cursor, resync=batch.resync, foreign=batch.foreign)
-    mirror.apply(batch.changes, batch.cursor.mirror_position)
+    mirror.apply(batch.changes, batch.cursor.mirror_position, batch.cursor)
     if batch.foreign:
         mirror.facets.invalidate()
         storage.load_facets()

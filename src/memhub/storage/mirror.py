@@ -15,7 +15,8 @@ Consistency rule: the mirror is a *cache of vectors*, never the authority on whi
 exist. Every search joins its candidates back to the store in the caller's own snapshot, so a
 row deleted or hidden in that snapshot is never returned even if the mirror still holds it, and
 the snapshot itself scores the rows committed after :attr:`VectorIndex.position` (those the
-mirror may not hold yet). The mirror is filled once by its engine
+mirror may not hold yet) and the rows changed in place since (an update's new tags or content,
+which the mirror and its facets may not reflect yet). The mirror is filled once by its engine
 (:meth:`~memhub.storage.engine.Storage.load_mirror`) and from then on advanced only by the
 change follower, in the feed's commit order (:meth:`VectorIndex.apply`).
 
@@ -37,6 +38,7 @@ from memhub.storage.facets import FacetIndex
 from memhub.storage.rowfile import RowFile
 
 if TYPE_CHECKING:
+    from memhub.storage.engine import Cursor
     from memhub.storage.model import Change
 
 FloatArray = npt.NDArray[np.float32]
@@ -131,6 +133,10 @@ class VectorIndex:
         #: The engine's mirror position (see ``Cursor.mirror_position``) that the rows held
         #: reflect: a snapshot searches the rows past it itself. Set by :meth:`apply`.
         self.position = 0
+        #: The feed cursor that :attr:`position` came from (None before the load and after
+        #: :meth:`clear`): an engine whose position counts rows, not changes, finds the rows
+        #: changed in place since (a tag added by an update) from it.
+        self.followed: Cursor | None = None
         #: False until the engine's load is complete (and again after :meth:`clear`): until
         #: then searches use the engine's own exact scan (:func:`usable`), so a daemon answers
         #: while a large store's vectors are still being read.
@@ -178,12 +184,15 @@ class VectorIndex:
             self._slot.clear()
             self._digest = 0
             self.position = 0
+            self.followed = None
         self.facets.invalidate()
 
-    def mark_loaded(self, position: int) -> None:
-        """The engine's load is complete: the rows held are the store's at ``position``."""
+    def mark_loaded(self, position: int, followed: Cursor | None = None) -> None:
+        """The engine's load is complete: the rows held are the store's at ``position``
+        (the mirror position of the feed cursor ``followed``)."""
         with self._lock:
             self.position = position
+            self.followed = followed
             self.loaded = True
 
     def reserve(self, rows: int) -> None:
@@ -285,7 +294,9 @@ class VectorIndex:
                 self._slot[moved] = slot
             self._count = last
 
-    def apply(self, changes: Sequence[Change], position: int) -> None:
+    def apply(
+        self, changes: Sequence[Change], position: int, followed: Cursor | None = None
+    ) -> None:
         """Follow the change feed: add stored rows, drop deleted ones, then record ``position``.
 
         Only :class:`memhub.actors.follower.ChangeFollower` calls this, in feed order. A stored
@@ -303,8 +314,13 @@ class VectorIndex:
                     [c.memory.created_at if c.memory is not None else 0.0 for c in stored],
                 )
             self._remove_locked(removed)
-            self.position = max(self.position, position)
+        # The facets before the position: a snapshot that reads the new position must find
+        # the changes up to it in the facets too (it scores the rows after it itself).
         self.facets.apply(changes)
+        with self._lock:
+            self.position = max(self.position, position)
+            if followed is not None:
+                self.followed = followed
 
     # -- search --------------------------------------------------------------------------------
 

@@ -300,7 +300,7 @@ class PgStorage:
                         self._index.clear()  # a second attempt starts from nothing again
                         loaded = self._load_vectors(cur, self._index)
                         self._index.facets.load(self._facet_rows(cur))
-                        self._index.mark_loaded(at.seq)
+                        self._index.mark_loaded(at.seq, at)
                         log.info("vector index: %d vectors in RAM", loaded)
                 finally:
                     conn.rollback()

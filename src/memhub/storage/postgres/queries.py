@@ -159,14 +159,17 @@ def _matching_ids(cur: Cursor, ids: Sequence[int], where: str, params: list[Any]
 
 
 def tail_ids(cur: Cursor, position: int) -> list[int]:
-    """Rows stored after the mirror's feed position (a range scan of ``changes``' key).
+    """Rows stored or updated after the mirror's feed position (a range scan of ``changes``'
+    key). An updated row is in the mirror already, but maybe with its old tags in the facets
+    or its old vector: a search that took it from there could miss an acknowledged update.
 
     A query of its own rather than a join: the join's plan had to be made anew on each run
     (0.6 ms), and made on a table not analyzed yet (right after a bulk import) it scanned every
     vector; this one is a primary-key range scan whatever the statistics say.
     """
     cur.execute(
-        "SELECT DISTINCT memory_id FROM changes WHERE seq > %s AND kind = 'stored'", (position,)
+        "SELECT DISTINCT memory_id FROM changes WHERE seq > %s AND kind <> 'deleted'",
+        (position,),
     )
     return [int(r[0]) for r in cur.fetchall()]
 
@@ -174,7 +177,8 @@ def tail_ids(cur: Cursor, position: int) -> list[int]:
 def tail_vectors(
     cur: Cursor, position: int, where: str, params: list[Any]
 ) -> tuple[list[int], FloatArray]:
-    """Rows stored after the mirror's feed position that pass ``where``, with unit vectors."""
+    """Rows stored or updated after the mirror's feed position that pass ``where``, with
+    their unit vectors as this snapshot holds them."""
     ids = tail_ids(cur, position)
     if not ids:
         return [], np.zeros((0, 0), dtype=np.float32)
@@ -198,8 +202,7 @@ def semantic_search(
     where, params = pg_filters.where(filters, for_search=True)
     if index is None or not index.loaded:
         return _server_nearest(cur, query, where, params, limit)
-    tail = _tail_nearest(cur, index, query, where, params, limit)
-    skip = [row for row, _ in tail]
+    tail, skip = _tail_nearest(cur, index, query, where, params, limit)
     best, records = _mirror_nearest(cur, index, query, filters, where, params, limit, skip)
     ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
     missing = [row for row, _ in ranked if row not in records]
@@ -229,13 +232,15 @@ def _server_nearest(
 
 def _tail_nearest(
     cur: Cursor, index: VectorIndex, query: FloatArray, where: str, params: list[Any], limit: int
-) -> Ranked:
+) -> tuple[Ranked, list[int]]:
+    """The best ``limit`` matching tail rows, and every tail row (the mirror pass skips them
+    all: what it holds of an updated row may be out of date)."""
     rows, vecs = tail_vectors(cur, index.position, where, params)
     if not rows:
-        return []
+        return [], []
     dists = index.distances(vecs @ np.asarray(query, dtype=np.float32))
     ranked = sorted(zip(rows, (float(d) for d in dists), strict=True), key=lambda x: (x[1], x[0]))
-    return ranked[:limit]
+    return ranked[:limit], rows
 
 
 def _mirror_nearest(

@@ -386,7 +386,7 @@ class SqliteStorage:
                     if self._index is not None:
                         load_all(conn, self._index, cursor.max_id)
                         self._index.facets.load(facet_rows(conn, queries.store_column(self.schema)))
-                        self._index.mark_loaded(cursor.max_id)
+                        self._index.mark_loaded(cursor.max_id, cursor)
                     return cursor
                 finally:
                     conn.execute("COMMIT")

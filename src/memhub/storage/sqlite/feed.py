@@ -109,6 +109,23 @@ class ChangeLog:
         with self._lock:
             return SqliteCursor(self._seq, self._max_id)
 
+    def rows_changed_after(self, followed: SqliteCursor | None) -> list[int]:
+        """The rows stored or updated by the entries after ``followed`` (all entries held when
+        None): what a mirror that reflects the log up to ``followed`` may hold out of date.
+
+        Walks back from the newest entry, so it costs what the follower has still to apply
+        (usually nothing), not the log's length.
+        """
+        after = followed.seq if followed is not None else 0
+        rows: set[int] = set()
+        with self._lock:
+            for seq, change in reversed(self._entries):
+                if seq <= after:
+                    break
+                if not isinstance(change, str) and change.kind != "deleted":
+                    rows.add(change.row)
+        return sorted(rows)
+
     def since(self, cursor: SqliteCursor, limit: int = BATCH_LIMIT) -> ChangeBatch:
         """The changes after ``cursor`` (at most ``limit``), oldest first.
 

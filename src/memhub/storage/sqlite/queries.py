@@ -242,19 +242,20 @@ def semantic_search(
     query_vector: FloatArray,
     filters: Filters,
     limit: int,
+    changed: Sequence[int] = (),
 ) -> list[m.Hit]:
     """Exact nearest neighbours among the rows that pass the filters, best first.
 
-    The mirror holds the rows up to its position; the rows committed after it (usually none:
-    the follower applies each commit within milliseconds) are scored here from the snapshot,
-    so an acknowledged write is found at once.
+    The mirror holds the rows up to its position; the rows committed after it, and the rows
+    ``changed`` in place since the feed cursor the mirror follows (usually none: the follower
+    applies each commit within milliseconds), are scored here from the snapshot, so an
+    acknowledged write is found at once: a new row, and an update's new tags or content too.
     """
     where, params = sql_filters.where(filters, schema, for_search=True)
     index = usable(index)
     if index is None:
         return _vec0_search(conn, schema, query_vector, filters, where, params, limit)
-    tail = _tail_nearest(conn, index, query_vector, where, params, limit)
-    skip = [row for row, _ in tail]
+    tail, skip = _tail_nearest(conn, index, query_vector, where, params, limit, changed)
     best = _mirror_nearest(conn, index, query_vector, filters, where, params, limit, skip)
     ranked = sorted([*best, *tail], key=lambda hit: (hit[1], hit[0]))[:limit]
     records = _records_by_id(conn, schema, [row for row, _ in ranked], where, params)
@@ -272,15 +273,18 @@ def _tail_nearest(
     where: str,
     params: list[Any],
     limit: int,
-) -> list[tuple[int, float]]:
-    """``(row, distance)`` of the matching rows past the mirror's position, nearest first."""
-    rows, vecs = tail_vectors(conn, index.position, index.dimension, where, params)
+    changed: Sequence[int],
+) -> tuple[list[tuple[int, float]], list[int]]:
+    """``(row, distance)`` of the best matching rows past the mirror's position or changed in
+    place, nearest first, and all of those rows (the mirror pass skips them: what it holds of
+    a changed row may be out of date)."""
+    rows, vecs = tail_vectors(conn, index.position, index.dimension, where, params, changed)
     if not rows:
-        return []
+        return [], []
     sims = vecs @ np.asarray(query_vector, dtype=np.float32)
     dists = index.distances(sims)
     ranked = sorted(zip(rows, (float(d) for d in dists), strict=True), key=lambda x: (x[1], x[0]))
-    return ranked[:limit]
+    return ranked[:limit], rows
 
 
 def _mirror_nearest(
@@ -477,9 +481,10 @@ def hybrid_search(
     *,
     keyword_weight: float = KEYWORD_WEIGHT,
     semantic_weight: float = SEMANTIC_WEIGHT,
+    changed: Sequence[int] = (),
 ) -> list[m.Hit]:
     """Weighted fusion of BM25 and vector scores over the union of both candidate lists."""
-    semantic = semantic_search(conn, schema, index, query_vector, filters, limit * 2)
+    semantic = semantic_search(conn, schema, index, query_vector, filters, limit * 2, changed)
     keyword = keyword_scores(conn, schema, query, filters, limit * 2)
     where, params = sql_filters.where(filters, schema, for_search=True)
     records = _records_by_id(conn, schema, list(keyword), where, params)

@@ -20,7 +20,7 @@ from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Totals
 from memhub.storage.sqlite import aggregates, quality, queries
-from memhub.storage.sqlite.feed import ChangeLog, snapshot_cursor
+from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
 from memhub.storage.sqlite.schema import Schema
 
@@ -75,14 +75,29 @@ class SqliteSnapshot(GraphReads):
         return queries.recent(self.conn, self.schema, filters, limit)
 
     def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.semantic_search(self.conn, self.schema, self.index, vector, filters, limit)
+        changed = self._changed_in_place()
+        return queries.semantic_search(
+            self.conn, self.schema, self.index, vector, filters, limit, changed
+        )
 
     def hybrid_search(
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]:
+        changed = self._changed_in_place()
         return queries.hybrid_search(
-            self.conn, self.schema, self.index, query, vector, filters, limit
+            self.conn, self.schema, self.index, query, vector, filters, limit, changed=changed
         )
+
+    def _changed_in_place(self) -> list[int]:
+        """Rows this daemon committed that the mirror may hold out of date: its position
+        counts rows, so an update of an older row (new tags, new content) is found only in
+        the log, after the cursor the mirror follows. Read before the search's statements:
+        the cursor only moves on, so what it misses is in the snapshot's tail or the facets."""
+        index = self.index
+        if index is None or self.log is None:
+            return []
+        followed = index.followed
+        return self.log.rows_changed_after(followed if isinstance(followed, SqliteCursor) else None)
 
     def integrity_problem(self) -> str | None:
         found = [str(row[0]) for row in self.conn.execute("PRAGMA quick_check(5)")]

@@ -8,6 +8,7 @@ reason for a search or a start-up to fail.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -56,9 +57,15 @@ def vectors_of(conn: apsw.Connection, rows: Sequence[int], dimension: int) -> di
 
 
 def tail_vectors(
-    conn: apsw.Connection, position: int, dimension: int, where: str, params: list[Any]
+    conn: apsw.Connection,
+    position: int,
+    dimension: int,
+    where: str,
+    params: list[Any],
+    changed: Sequence[int] = (),
 ) -> tuple[list[int], FloatArray]:
-    """Rows past ``position`` that pass ``where`` (over alias ``m``), and their unit vectors."""
+    """Rows past ``position``, and rows ``changed`` in place, that pass ``where`` (over alias
+    ``m``), with their unit vectors as this snapshot holds them."""
     candidates = [
         as_int(r[0])
         for r in conn.execute(
@@ -66,6 +73,16 @@ def tail_vectors(
             [position, *params],
         )
     ]
+    earlier = sorted({row for row in changed if row <= position})
+    if earlier:
+        candidates[:0] = [
+            as_int(r[0])
+            for r in conn.execute(
+                "SELECT m.id FROM memories m WHERE m.id IN (SELECT value FROM json_each(?)) "
+                f"AND {where} ORDER BY m.id",
+                [json.dumps(earlier), *params],
+            )
+        ]
     if not candidates:
         return [], np.zeros((0, dimension), dtype=np.float32)
     found = vectors_of(conn, candidates, dimension)
