@@ -60,3 +60,37 @@ async def test_a_tag_removed_by_an_update_is_not_found(engine_daemon: InProcess)
         )
         assert isinstance(found, m.SearchResult)
         assert content_hash not in {hit.memory.content_hash for hit in found.hits}
+
+
+async def test_a_listing_by_a_rare_tag_sees_every_acknowledged_write(
+    engine_daemon: InProcess,
+) -> None:
+    """Without a query a rare tag reads only the rows the facet index names, plus the rows it
+    may not reflect yet: a new row and an updated one are both found at once."""
+    hashes = await _stored(engine_daemon)
+    for i in range(UPDATES):
+        fresh = await engine_daemon.call(
+            m.Store(id=0, content=f"a fresh note {i} on quinces", tags=[f"new-{i}"])
+        )
+        assert isinstance(fresh, m.Stored)
+        await engine_daemon.call(
+            m.Update(id=0, content_hash=hashes[i], tags=["orchard", f"new-{i}"])
+        )
+        found = await engine_daemon.call(m.Search(id=0, tags=[f"new-{i}"], limit=5))
+        assert isinstance(found, m.SearchResult)
+        got = {hit.memory.content_hash for hit in found.hits}
+        assert got == {fresh.content_hash, hashes[i]}, i
+    nothing = await engine_daemon.call(m.Search(id=0, tags=["no-such-tag"], limit=5))
+    assert isinstance(nothing, m.SearchResult)
+    assert nothing.hits == []
+
+
+async def test_a_listing_by_tag_is_the_same_newest_first_page(engine_daemon: InProcess) -> None:
+    """The facet path orders as the scan does: newest first, then the latest row first."""
+    await _stored(engine_daemon)
+    found = await engine_daemon.call(m.Search(id=0, tags=["orchard"], limit=100))
+    page = await engine_daemon.call(m.ListMemories(id=0, tags=["orchard"], page_size=100))
+    assert isinstance(found, m.SearchResult)
+    assert isinstance(page, m.Page)
+    assert [h.memory.content_hash for h in found.hits] == [r.content_hash for r in page.memories]
+    assert len(found.hits) == 100

@@ -115,7 +115,7 @@ class PgSnapshot(GraphReads):
         return queries.exact_search(self.cur, query, filters, limit)
 
     def recent(self, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.recent(self.cur, filters, limit)
+        return queries.recent(self.cur, self.index, filters, limit)
 
     def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
         return queries.semantic_search(self.cur, self.index, vector, filters, limit)

@@ -22,6 +22,7 @@ from memhub.protocol.limits import MAX_METADATA_DEPTH, metadata_problem, unreada
 from memhub.storage.fusion import KEYWORD_WEIGHT, SEMANTIC_WEIGHT, fuse
 from memhub.storage.mirror import VectorIndex, nearest_passing, unit_rows
 from memhub.storage.model import DEFAULT_STORE, DEFAULT_TYPE, Filters, FloatArray
+from memhub.storage.narrowing import few_rows
 from memhub.storage.postgres import filters as pg_filters
 
 log = logging.getLogger(__name__)
@@ -293,12 +294,20 @@ def exact_search(cur: Cursor, query: str, filters: Filters, limit: int) -> list[
     return [m.Hit(memory=row_to_record(r), score=1.0) for r in cur.fetchall()]
 
 
-def recent(cur: Cursor, filters: Filters, limit: int) -> list[m.Hit]:
+def recent(cur: Cursor, index: VectorIndex | None, filters: Filters, limit: int) -> list[m.Hit]:
+    """Matching memories newest first with the neutral score 0.5; a rare tag or store reads
+    only the rows the facet index names (:mod:`memhub.storage.narrowing`)."""
     where, params = pg_filters.where(filters, for_search=True)
+    pick, pick_params = "", []
+    if index is not None and filters.narrowing and index.loaded:
+        changed = tail_ids(cur, index.position)  # the position first, the facets last
+        among = few_rows(index, filters, past=None, changed=changed)
+        if among is not None:
+            pick, pick_params = "m.id = ANY(%s) AND ", [list(among.rows)]
     cur.execute(
-        f"SELECT {COLUMNS} FROM memories m WHERE {where} "
-        "ORDER BY m.created_at DESC NULLS LAST LIMIT %s",
-        [*params, limit],
+        f"SELECT {COLUMNS} FROM memories m WHERE {pick}{where} "
+        "ORDER BY m.created_at DESC NULLS LAST, m.id DESC LIMIT %s",
+        [*pick_params, *params, limit],
     )
     return [m.Hit(memory=row_to_record(r), score=0.5) for r in cur.fetchall()]
 

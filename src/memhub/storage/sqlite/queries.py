@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from memhub.storage.mirror import VectorIndex
     from memhub.storage.model import Filters, FloatArray
+    from memhub.storage.narrowing import FewRows
     from memhub.storage.sqlite.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -425,13 +426,32 @@ def exact_search(
     return [m.Hit(memory=reply_record(r), score=1.0) for r in rows]
 
 
-def recent(conn: apsw.Connection, schema: Schema, filters: Filters, limit: int) -> list[m.Hit]:
-    """Matching memories newest first with upstream's neutral score 0.5 (no query given)."""
+def recent(
+    conn: apsw.Connection,
+    schema: Schema,
+    filters: Filters,
+    limit: int,
+    among: FewRows | None = None,
+) -> list[m.Hit]:
+    """Matching memories newest first with upstream's neutral score 0.5 (no query given).
+
+    With ``among`` (the few rows the facet index says may match, see :class:`FewRows`) only
+    those are sorted: walking the time index newest first for a rare tag reads every row that
+    lacks it (0.5 s at a million memories for a tag no memory carries).
+    """
     where, params = sql_filters.where(filters, schema, for_search=True)
+    pick, pick_params = "", []
+    if among is not None:
+        assert among.past is not None  # SQLite numbers rows in commit order
+        pick = (
+            "m.id IN (SELECT value FROM json_each(?) "
+            "UNION ALL SELECT id FROM memories WHERE id > ?) AND "
+        )
+        pick_params = [json.dumps(list(among.rows)), among.past]
     rows = conn.execute(
-        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
-        "ORDER BY m.created_at DESC LIMIT ?",
-        [*params, limit],
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {pick}{where} "
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+        [*pick_params, *params, limit],
     ).fetchall()
     return [m.Hit(memory=reply_record(r), score=0.5) for r in rows]
 

@@ -19,6 +19,7 @@ from memhub.errors import DatabaseError, InternalError
 from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Totals
+from memhub.storage.narrowing import few_rows
 from memhub.storage.sqlite import aggregates, quality, queries
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
@@ -72,7 +73,11 @@ class SqliteSnapshot(GraphReads):
         return queries.exact_search(self.conn, self.schema, query, filters, limit)
 
     def recent(self, filters: Filters, limit: int) -> list[m.Hit]:
-        return queries.recent(self.conn, self.schema, filters, limit)
+        among = None
+        if self.index is not None and filters.narrowing:
+            past, changed = self.index.position, self._changed_in_place()
+            among = few_rows(self.index, filters, past=past, changed=changed)
+        return queries.recent(self.conn, self.schema, filters, limit, among)
 
     def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
         changed = self._changed_in_place()
