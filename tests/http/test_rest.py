@@ -183,14 +183,9 @@ def test_tags_types_health(daemon: HttpDaemon) -> None:
         assert anonymous.get("/api/health").json() == {"status": "healthy"}
 
 
-def test_harvest_and_quality_evaluation_are_501_with_a_reason(
-    daemon: HttpDaemon, tmp_path: Path
-) -> None:
+def test_quality_evaluation_is_501_with_a_reason(daemon: HttpDaemon, tmp_path: Path) -> None:
     with daemon.client() as c:
         h = store(c, "rate me")["content_hash"]
-        harvest = c.post("/api/harvest", json={"sessions": 1, "project_path": "x"})
-        assert harvest.status_code == 501
-        assert "not implemented by memhub yet" in harvest.json()["detail"]
         evaluate = c.post(f"/api/quality/memories/{h}/evaluate", json={})
         assert evaluate.status_code == 501
         assert "memhub makes no such calls" in evaluate.json()["detail"]
