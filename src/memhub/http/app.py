@@ -40,7 +40,6 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
         rest_harvest,
         rest_health,
         rest_memories,
-        rest_pending,
         rest_quality,
         rest_search,
     )
@@ -55,8 +54,7 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.memhub = RestContext(service=service, auth=auth)
-    modules = (rest_health, rest_memories, rest_search, rest_harvest, rest_pending, rest_quality)
-    for module in modules:
+    for module in (rest_health, rest_memories, rest_search, rest_harvest, rest_quality):
         app.include_router(module.router)
 
     @app.exception_handler(Exception)
