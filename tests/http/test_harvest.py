@@ -109,7 +109,9 @@ def test_a_dry_run_reports_and_a_real_run_stores(daemon: HttpDaemon, home: Path)
         ).json()
     assert again["results"][0]["stored"] == 0
     assert len(db_state(db).active) == 4
-    assert sorted(m["content"] for m in stored) == sorted(c["content"] for c in EXPECTED_CANDIDATES)
+    assert sorted(m["content"] for m in stored) == sorted(
+        str(c["content"]) for c in EXPECTED_CANDIDATES
+    )
     for memory in stored:
         kind = memory["tags"][2].removeprefix("harvest:")
         assert memory["tags"] == ["session-harvest", "harvest:method:heuristic", f"harvest:{kind}"]
