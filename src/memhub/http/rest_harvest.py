@@ -19,6 +19,7 @@ naming it, and then nothing is stored (12.4 reads them as empty sessions or drop
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -28,10 +29,12 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from memhub.credentials import Caller
+from memhub.errors import ServiceError
 from memhub.http.local import LocalDaemon
-from memhub.http.rest_common import REST_CLIENT, Authenticated, context, require
+from memhub.http.rest_common import BUSY, REST_CLIENT, Authenticated, context, require
 from memhub.mcp_bridge.v12_tools import harvest as hv
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
 NO_PROJECT: Final = (
     "project_path is required for HTTP harvest (CWD inference only works in MCP context)"
@@ -142,6 +145,11 @@ async def harvest_sessions(
             for session in found:
                 stored, _ = await hv.store_candidates(daemon, session)
                 results.append(hv.session_result(session, stored))
+        except BUSY as exc:
+            raise HTTPException(503, detail=exc.message) from None
+        except ServiceError:
+            log.exception("harvest failed while storing")
+            raise HTTPException(500, detail="Harvest failed") from None
         finally:
             service.connection_closed(local.caller)
     return {"dry_run": body.dry_run, "results": results}

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from memhub.errors import BadRequest
+from memhub.errors import BadRequest, Duplicate, TooLarge
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge.calls import ToolResult, expect
 from memhub.mcp_bridge.v12_tools import sessions
@@ -139,7 +139,8 @@ class Candidate:
 @attrs.frozen
 class Session:
     session_id: str
-    messages: list[Message]
+    total_messages: int
+    """The messages read (only the candidates are kept: a long transcript is not held)."""
     candidates: list[Candidate]
 
 
@@ -362,13 +363,14 @@ def harvest_files(
             for c in extract(msg)
             if c.confidence >= min_confidence and c.memory_type in types
         ]
-        result.append(Session(path.stem, messages, candidates))
+        result.append(Session(path.stem, len(messages), candidates))
     return result
 
 
 async def store_candidates(daemon: Daemon, session: Session) -> tuple[int, int]:
     """Store each candidate of ``session`` through the daemon with 12.4's tags and metadata:
-    (stored, skipped); a refused one (a duplicate) is skipped."""
+    (stored, skipped). A candidate the daemon refuses (a duplicate, too large) is skipped; any
+    other failure (overloaded, stopping) is raised, the candidates before it stored."""
     stored = skipped = 0
     for c in session.candidates:
         delivery = await daemon.call(
@@ -389,8 +391,10 @@ async def store_candidates(daemon: Daemon, session: Session) -> tuple[int, int]:
         )
         if delivery.error is None:
             stored += 1
-        else:
+        elif isinstance(delivery.error, Duplicate | BadRequest | TooLarge):
             skipped += 1
+        else:
+            raise delivery.error
     return stored, skipped
 
 
@@ -401,7 +405,7 @@ def session_result(session: Session, stored: int) -> dict[str, Any]:
         by_type[c.memory_type] = by_type.get(c.memory_type, 0) + 1
     return {
         "session_id": session.session_id,
-        "total_messages": len(session.messages),
+        "total_messages": session.total_messages,
         "found": len(session.candidates),
         "stored": stored,
         "by_type": by_type,
