@@ -95,6 +95,8 @@ def test_a_dry_run_reports_and_a_real_run_stores(daemon: HttpDaemon, home: Path)
         # 12.4 without an LLM provider answers use_llm with the heuristic result
         llm = c.post("/api/harvest", json={"project_path": PROJECT, "use_llm": True})
         assert llm.json() == dry.json()
+        listed = c.post("/api/harvest", json={"project_path": PROJECT, "session_ids": []})
+        assert listed.json() == dry.json()
         assert db_state(db).active == {}
         only = c.post("/api/harvest", json={"project_path": PROJECT, "types": ["bug"]}).json()
         assert only["results"][0]["by_type"] == {"bug": 1}

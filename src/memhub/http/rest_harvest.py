@@ -111,7 +111,8 @@ def project_directory(project_path: str | None) -> Path:
 def _read(body: HarvestRequest) -> list[hv.Session]:
     """Resolve, list and read, all in one worker thread; nothing is stored yet."""
     directory = project_directory(body.project_path)
-    paths = hv.strict_session_files(directory, body.session_ids, body.sessions)
+    ids = body.session_ids or None  # [] lists the newest sessions, as 12.4 does
+    paths = hv.strict_session_files(directory, ids, body.sessions)
     return hv.harvest_files(paths, set(body.types), body.min_confidence, strict=True)
 
 
