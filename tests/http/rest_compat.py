@@ -23,7 +23,14 @@ _HASH_REF = re.compile(r"\$hash\(([^)]*)\)")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 _REASON_SCORE = re.compile(r"(Semantic similarity|Composite|semantic|quality): \d\.\d+")
 VOLATILE_NUMBERS = frozenset(
-    {"created_at", "updated_at", "processing_time_ms", "uptime_seconds", "timestamp"}
+    {
+        "created_at",
+        "updated_at",
+        "processing_time_ms",
+        "uptime_seconds",
+        "timestamp",
+        "evaluation_time_ms",
+    }
 )
 
 
@@ -49,8 +56,30 @@ def _resolve_json(value: Any, key: str) -> Any:
     return value
 
 
-def run(base_url: str, key: str) -> dict[str, dict[str, Any]]:
-    """``{step id: {"status": int, "body": JSON or text}}`` for every step, in order."""
+PROJECT = "-home-dev-proj"
+TRANSCRIPT = HERE / "data" / "claude_session.jsonl"
+
+
+def claude_project(home: Path) -> None:
+    """The Claude Code project the harvest steps read, in ``home``."""
+    project = home / ".claude" / "projects" / PROJECT
+    project.mkdir(parents=True, exist_ok=True)
+    (project / TRANSCRIPT.name).write_bytes(TRANSCRIPT.read_bytes())
+
+
+def _scrub(value: Any, home: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(home, "<HOME>")
+    if isinstance(value, list):
+        return [_scrub(v, home) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, home) for k, v in value.items()}
+    return value
+
+
+def run(base_url: str, key: str, home: Path | None = None) -> dict[str, dict[str, Any]]:
+    """``{step id: {"status": int, "body": JSON or text}}`` for every step, in order; the
+    server's ``home`` reads ``<HOME>`` in the bodies."""
     out: dict[str, dict[str, Any]] = {}
     with httpx2.Client(base_url=base_url, timeout=120) as http:
         for step in steps():
@@ -69,6 +98,8 @@ def run(base_url: str, key: str) -> dict[str, dict[str, Any]]:
                 body: Any = reply.json()
             except ValueError:
                 body = reply.text
+            if home is not None:
+                body = _scrub(body, str(home.resolve()))
             out[step["id"]] = {"status": reply.status_code, "body": body}
     return out
 

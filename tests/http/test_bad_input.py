@@ -30,6 +30,8 @@ ROUTES = [
     ("GET", "/api/types"),
     ("POST", "/api/harvest"),
     ("POST", f"/api/quality/memories/{'a' * 64}/evaluate"),
+    ("GET", "/api/quality/distribution"),
+    ("GET", "/api/quality/trends"),
     ("POST", "/mcp"),
 ]
 BODY = {"content": "must not be stored", "query": "q", "tags": ["t"]}

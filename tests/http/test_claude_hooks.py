@@ -1,8 +1,8 @@
 """mcp-memory-service 12.4's own claude-hooks (JavaScript from its published sdist, run with
 node as Claude Code runs them) against memhub's HTTP endpoint: session-start finds the
-project's memories over HTTP, session-end stores its consolidation; the same script against real
-12.4's HTTP server has the same outcome (one difference: 12.4 then also scores the summary's
-quality, which memhub answers 501 for until that tool exists; the hook ignores the answer)."""
+project's memories over HTTP, session-end stores its consolidation and asks for its quality
+score (fire and forget); the same script against real 12.4's HTTP server has the same
+outcome."""
 
 from __future__ import annotations
 

@@ -22,11 +22,14 @@ def test_rest_differs_from_12_4_exactly_as_documented(tmp_path: Path) -> None:
     ours_dir, theirs_dir = tmp_path / "memhub", tmp_path / "mms"
     ours_dir.mkdir()
     theirs_dir.mkdir()
-    env = {"MEMHUB_EMBEDDER": "model", "MCP_API_KEY": KEY}
+    ours_home, theirs_home = ours_dir / "home", theirs_dir / "home"  # mms_http_server's
+    for home in (ours_home, theirs_home):
+        rest_compat.claude_project(home)
+    env = {"MEMHUB_EMBEDDER": "model", "MCP_API_KEY": KEY, "HOME": str(ours_home)}
     with http_daemon(ours_dir / "sqlite_vec.db", env) as daemon:
-        ours = rest_compat.run(daemon.url, KEY)
+        ours = rest_compat.run(daemon.url, KEY, ours_home)
     with mms_http_server(theirs_dir, KEY) as url:
-        theirs = rest_compat.run(url, KEY)
+        theirs = rest_compat.run(url, KEY, theirs_home)
     assert list(ours) == [s["id"] for s in rest_compat.steps()]
     problems = rest_compat.compare(ours, theirs)
     assert not problems, "\n\n".join(problems)

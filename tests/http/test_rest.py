@@ -183,19 +183,136 @@ def test_tags_types_health(daemon: HttpDaemon) -> None:
         assert anonymous.get("/api/health").json() == {"status": "healthy"}
 
 
-def test_harvest_and_quality_evaluation_are_501_with_a_reason(
+def test_quality_evaluation_scores_the_implicit_signals_as_12_4(
     daemon: HttpDaemon, tmp_path: Path
 ) -> None:
+    unknown = "e" * 64
     with daemon.client() as c:
-        h = store(c, "rate me")["content_hash"]
-        harvest = c.post("/api/harvest", json={"sessions": 1, "project_path": "x"})
-        assert harvest.status_code == 501
-        assert "not implemented by memhub yet" in harvest.json()["detail"]
-        evaluate = c.post(f"/api/quality/memories/{h}/evaluate", json={})
-        assert evaluate.status_code == 501
-        assert "memhub makes no such calls" in evaluate.json()["detail"]
+        h = store(c, "evaluate me", metadata={"source": "x"})["content_hash"]
+        first = c.post(f"/api/quality/memories/{h}/evaluate", json={})
+        # no body at all, and a query (unused by the implicit signals), are accepted too
+        second = c.post(f"/api/quality/memories/{h}/evaluate")
+        third = c.post(f"/api/quality/memories/{h}/evaluate", json={"query": "q"})
+        got = c.get(f"/api/quality/memories/{h}").json()
         memory = c.get(f"/api/memories/{h}").json()
-    assert memory["metadata"] == {}
+        missing = c.post(f"/api/quality/memories/{unknown}/evaluate", json={})
+        bad = c.post(f"/api/quality/memories/{h}/evaluate", json={"query": 5})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body.pop("evaluation_time_ms") >= 0
+    # never accessed: 0.4 * 0 + 0.3 * 0.1 (recency) + 0.3 * 0.5 (rank) = 0.18
+    assert body == {
+        "success": True,
+        "content_hash": h,
+        "quality_score": pytest.approx(0.18),
+        "quality_provider": "implicit_signals",
+        "ai_score": pytest.approx(0.18),
+        "implicit_score": pytest.approx(0.18),
+        "message": "Quality evaluated: 0.180 (was 0.500)",
+    }
+    assert second.json()["message"] == "Quality evaluated: 0.180 (was 0.180)"
+    assert third.status_code == 200
+    assert got["quality_score"] == pytest.approx(0.18)
+    assert got["quality_provider"] == "implicit_signals"
+    assert [s["provider"] for s in got["ai_scores"]] == ["implicit_signals"] * 3
+    assert got["quality_components"] == {
+        "ai_score": pytest.approx(0.18),
+        "implicit_score": pytest.approx(0.18),
+        "implicit_blend_enabled": False,
+        "implicit_weight": 0.3,
+        "boost_enabled": False,
+        "boost_weight": 0.3,
+    }
+    assert memory["metadata"]["source"] == "x"
+    assert memory["metadata"]["computed_quality"] == pytest.approx(0.18)
+    assert memory["updated_at"] == memory["created_at"]  # timestamps preserved
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": f"Memory not found: {unknown}"},
+    )
+    assert bad.status_code == 422
+
+
+def test_a_rating_outranks_an_evaluation(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        h = store(c, "rated, then evaluated")["content_hash"]
+        c.post(f"/api/quality/memories/{h}/rate", json={"rating": 1})
+        done = c.post(f"/api/quality/memories/{h}/evaluate").json()
+        got = c.get(f"/api/quality/memories/{h}").json()
+    assert done["quality_score"] == 0.9
+    assert done["implicit_score"] == pytest.approx(0.18)
+    assert got["quality_score"] == 0.9
+
+
+def test_quality_distribution_and_trends_as_12_4(daemon: HttpDaemon) -> None:
+    with daemon.client() as c:
+        empty = c.get("/api/quality/distribution").json()
+        hashes = [store(c, f"distribution memory {i} " + "x" * 120 * (i % 2))["content_hash"]
+                  for i in range(12)]  # fmt: skip
+        c.post(f"/api/quality/memories/{hashes[3]}/rate", json={"rating": -1})
+        c.post(f"/api/quality/memories/{hashes[4]}/rate", json={"rating": 1})
+        c.post(f"/api/quality/memories/{hashes[5]}/evaluate")
+        store(c, "in another store", store="s2")
+        dist = c.get("/api/quality/distribution").json()
+        ranged = c.get("/api/quality/distribution", params={"min_quality": 0.6}).json()
+        nan = c.get("/api/quality/distribution", params={"min_quality": "nan"})
+        trends = c.get("/api/quality/trends").json()
+        none = c.get("/api/quality/trends", params={"days": -1}).json()
+        huge = c.get("/api/quality/trends", params={"days": 10**9})
+        typed = c.get("/api/quality/trends", params={"days": "x"})
+    assert empty == {
+        "total_memories": 0,
+        "high_quality_count": 0,
+        "medium_quality_count": 0,
+        "low_quality_count": 0,
+        "average_score": 0.0,
+        "provider_breakdown": {},
+        "top_memories": [],
+        "bottom_memories": [],
+        "quality_range": {"min": 0.0, "max": 1.0},
+    }
+    assert dist["total_memories"] == 12
+    assert (dist["high_quality_count"], dist["medium_quality_count"]) == (1, 9)
+    assert dist["low_quality_count"] == 2
+    assert dist["average_score"] == round((0.9 + 0.25 + 0.18 + 9 * 0.5) / 12, 3)
+    assert dist["provider_breakdown"] == {"implicit": 11, "implicit_signals": 1}
+    top = dist["top_memories"]
+    assert [m["content_hash"] for m in top[:2]] == [hashes[4], hashes[11]]
+    assert len(top) == 10
+    assert [m["content_hash"] for m in dist["bottom_memories"][-2:]] == [hashes[3], hashes[5]]
+    assert list(top[0]) == [
+        "content_hash",
+        "content",
+        "created_at",
+        "memory_type",
+        "quality_score",
+        "quality_provider",
+        "tags",
+        "access_count",
+    ]
+    assert top[0]["memory_type"] == "note"
+    assert top[1]["content"].endswith("...")
+    assert len(top[1]["content"]) == 103
+    assert ranged["total_memories"] == 1
+    assert ranged["quality_range"] == {"min": 0.6, "max": 1.0}
+    assert nan.status_code == 422
+    [today] = trends["trend_data"]
+    assert trends["days_analyzed"] == 30
+    assert trends["total_memories"] == 13  # every store
+    assert today["memory_count"] == 13
+    assert (today["max_score"], today["min_score"]) == (0.9, pytest.approx(0.18))
+    assert today["average_quality_score"] == round((0.9 + 0.25 + 0.18 + 10 * 0.5) / 13, 3)
+    assert list(trends) == [
+        "start_date",
+        "end_date",
+        "days_analyzed",
+        "trend_data",
+        "total_memories",
+    ]
+    assert (none["trend_data"], none["total_memories"]) == ([], 0)
+    assert huge.status_code == 400
+    assert huge.json() == {"detail": f"days is out of range: {10**9}"}
+    assert typed.status_code == 422
 
 
 def test_quality_rate_and_get_as_12_4(daemon: HttpDaemon) -> None:
@@ -255,7 +372,14 @@ def test_openapi_describes_what_is_served(daemon: HttpDaemon) -> None:
         "/api/quality/memories/{content_hash}/evaluate",
         "/api/quality/memories/{content_hash}/rate",
         "/api/quality/memories/{content_hash}",
+        "/api/quality/distribution",
+        "/api/quality/trends",
     }
+    tags = {t for ops in paths.values() for op in ops.values() for t in op.get("tags", [])}
+    assert "pending" not in tags
+    assert paths["/api/harvest"]["post"]["tags"] == ["harvest"]
+    evaluate = paths["/api/quality/memories/{content_hash}/evaluate"]["post"]
+    assert evaluate["tags"] == ["quality"]
     assert set(paths["/api/memories/{content_hash}"]) == {"get", "put", "delete"}
     create = doc["components"]["schemas"]["MemoryCreateRequest"]
     assert create["required"] == ["content"]

@@ -105,3 +105,20 @@ def test_unreadable_metadata_counts_with_the_defaults(engine, embedder, engine_k
     got = engine.read(lambda snap: snap.quality_summary("default", 0.0, 1.0))
     assert (got.store_total, got.total, got.medium) == (2, 2, 2)
     assert got.providers == [("implicit", 2)]
+
+
+def test_score_buckets_of_every_store(engine, embedder):
+    before = time.time()
+    known_set(engine, embedder)
+    gone = make_item(embedder, "good memory")
+    engine.write(lambda txn: txn.delete_matching(Filters(store=None), gone.content_hash))
+    after = time.time()
+    got = engine.read(lambda snap: snap.score_buckets(before - 1, after + 1))
+    assert sum(b.count for b in got) == 7  # the other store counts, the deleted one not
+    assert abs(sum(b.score_sum for b in got) - (0.9 + 0.5 + 0.5 + 0.25 + 0 + 0.1 + 0.95)) < 1e-9
+    assert max(b.best for b in got) == 0.95
+    assert min(b.worst for b in got) == 0.0
+    for b in got:
+        assert b.start % 900 == 0
+        assert b.start <= after < b.start + 900 or b.start <= before < b.start + 900
+    assert engine.read(lambda snap: snap.score_buckets(after + 10, after + 20)) == []

@@ -9,6 +9,11 @@ Quality lives only in a memory's metadata, under 12.4's keys (``quality_score``,
   metadata key is lost.
 * ``analyze`` and the ``quality`` step of ``maintain`` are the engine's SQL aggregation
   (:meth:`~memhub.storage.engine.Snapshot.quality_summary`), not a load of the store.
+* ``evaluate`` (REST only) is 12.4's scorer as it runs with no AI tier available (no ONNX
+  runtime installed, no provider configured): the implicit-signals score of the memory's
+  metadata, one read-modify-write in the writer.
+* ``distribution`` and ``trends`` (REST only) are engine aggregations too: the ``analyze``
+  summary plus the 20 ranked rows, and per-quarter-hour buckets merged into local days.
 * ``maintain`` runs 12.4's local steps in its order, each failing on its own (12.4's
   ``errors`` list): duplicates, conflicts (with the opt-in auto-resolve), stale count, quality
   snapshot, regex entities (:mod:`memhub.graph.entities`). A dry run writes nothing.
@@ -19,18 +24,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from memhub.errors import BadRequest, NotFound, ServiceError
 from memhub.graph import entities as graph_entities
 from memhub.protocol import messages as m
 from memhub.storage.model import DEFAULT_STORE, Filters
-from memhub.storage.quality import DEFAULT_SCORE, QualitySummary
+from memhub.storage.quality import (
+    DEFAULT_PROVIDER,
+    DEFAULT_SCORE,
+    QualitySummary,
+    RankedMemory,
+    ScoreBucket,
+)
 from memhub.storage.relations import Edge
 
 if TYPE_CHECKING:
     from memhub.service import MemoryService
-    from memhub.storage.engine import WriteTxn
+    from memhub.storage.engine import Snapshot, WriteTxn
 
 #: 12.4's ``USER_RATING_TO_QUALITY``: a human rating replaces the machine score.
 RATING_SCORE: Final = {-1: 0.25, 0: 0.5, 1: 0.9}
@@ -111,6 +123,147 @@ async def analyze(svc: MemoryService, req: m.QualityAnalyze) -> m.ToolData:
     low, high = req.min_quality, req.max_quality
     found = await svc.readers.submit(lambda snap: snap.quality_summary(DEFAULT_STORE, low, high))
     return m.ToolData(id=req.id, data=summary_data(found))
+
+
+# -- evaluate, distribution, trends (REST) ----------------------------------------------------
+
+IMPLICIT_PROVIDER: Final = "implicit_signals"
+#: 12.4's ``QualityConfig`` defaults: no blend of implicit signals, no search-side boost.
+COMPONENT_KNOBS: Final = {
+    "implicit_blend_enabled": False,
+    "implicit_weight": 0.3,
+    "boost_enabled": False,
+    "boost_weight": 0.3,
+}
+
+
+def _number(value: object, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return default
+    return float(value)
+
+
+def implicit_score(meta: dict[str, Any], now: float) -> float:
+    """12.4's ``ImplicitSignalsEvaluator``: access count, recency of the last access and the
+    average search rank, read from the metadata (a non-number counts as its default)."""
+    access_count = max(_number(meta.get("access_count"), 0.0), 0.0)
+    access_score = min(1.0, math.log(access_count + 1) / math.log(100))
+    last = meta.get("last_accessed_at")
+    if last is None or isinstance(last, bool) or not isinstance(last, int | float):
+        recency_score = 0.1  # never accessed
+    else:
+        days = (now - float(last)) / (24 * 3600)
+        recency_score = max(0.0, min(1.0, math.exp(-0.1 * days)))
+    ranking_score = 1.0 - _number(meta.get("avg_ranking"), 0.5)
+    score = 0.4 * access_score + 0.3 * recency_score + 0.3 * ranking_score
+    return max(0.0, min(1.0, score))
+
+
+def evaluated(meta: dict[str, Any], now: float) -> dict[str, Any]:
+    """The metadata keys 12.4's evaluate route writes when the implicit signals score it."""
+    score = implicit_score(meta, now)
+    history = meta.get("ai_scores")
+    history = list(history) if isinstance(history, list) else []
+    history.append({"score": score, "timestamp": now, "provider": IMPLICIT_PROVIDER})
+    rating = meta.get("user_rating")
+    # a human rating replaces the machine score (12.4's effective_quality)
+    effective = RATING_SCORE.get(rating, score) if isinstance(rating, int) else score
+    return {
+        "quality_score": effective,
+        "computed_quality": score,
+        "quality_provider": IMPLICIT_PROVIDER,
+        "ai_scores": history[-HISTORY:],
+        "quality_components": {"ai_score": score, "implicit_score": score, **COMPONENT_KNOBS},
+    }
+
+
+async def evaluate(svc: MemoryService, content_hash: str, client: str) -> dict[str, Any]:
+    """Score one memory (any store) and keep the score: ``old_score`` and the keys written."""
+    target = svc.rules.pattern("content_hash", content_hash)
+
+    def write(txn: WriteTxn) -> dict[str, Any]:
+        found = txn.get(target)
+        if found is None:
+            raise NotFound(f"Memory not found: {target}")
+        updates = evaluated(found.metadata, time.time())
+        txn.update(target, tags=None, memory_type=None, metadata=updates, preserve_timestamps=True)
+        return {"old_score": _score(found.metadata.get("quality_score", DEFAULT_SCORE)), **updates}
+
+    return await svc.writer.submit(write, client=client)
+
+
+def _ranked_json(snap: Snapshot, ranked: list[RankedMemory]) -> list[dict[str, Any]]:
+    rows = []
+    for r in ranked:
+        record = snap.get(r.content_hash)
+        if record is None:  # not possible inside one snapshot; skip rather than fail
+            continue
+        meta = record.metadata
+        content = record.content
+        rows.append(
+            {
+                "content_hash": r.content_hash,
+                "content": content[:100] + "..." if len(content) > 100 else content,
+                "created_at": record.created_at,
+                "memory_type": record.memory_type or "note",
+                "quality_score": r.score,
+                "quality_provider": meta.get("quality_provider", DEFAULT_PROVIDER),
+                "tags": record.tags,
+                "access_count": meta.get("access_count", 0),
+            }
+        )
+    return rows
+
+
+async def distribution(svc: MemoryService, low: float, high: float) -> dict[str, Any]:
+    """12.4's ``GET /api/quality/distribution`` over the default store, in one snapshot."""
+
+    def read(snap: Snapshot) -> dict[str, Any]:
+        found = snap.quality_summary(DEFAULT_STORE, low, high)
+        return {
+            "total_memories": found.total,
+            "high_quality_count": found.high,
+            "medium_quality_count": found.medium,
+            "low_quality_count": found.low,
+            "average_score": round(found.average, 3),
+            "provider_breakdown": dict(found.providers),
+            "top_memories": _ranked_json(snap, found.top),
+            "bottom_memories": _ranked_json(snap, found.bottom),
+            "quality_range": {"min": low, "max": high},
+        }
+
+    return await svc.readers.submit(read)
+
+
+def trend_days(buckets: list[ScoreBucket]) -> list[dict[str, Any]]:
+    """Buckets merged into the local days 12.4 groups by (``datetime.fromtimestamp``)."""
+    days: dict[str, list[float]] = {}
+    for b in buckets:
+        day = datetime.fromtimestamp(b.start).date().isoformat()
+        acc = days.get(day)
+        if acc is None:
+            days[day] = [b.count, b.score_sum, b.best, b.worst]
+        else:
+            acc[0] += b.count
+            acc[1] += b.score_sum
+            acc[2] = max(acc[2], b.best)
+            acc[3] = min(acc[3], b.worst)
+    return [
+        {
+            "date": day,
+            "average_quality_score": round(total / count, 3),
+            "memory_count": int(count),
+            "max_score": best,
+            "min_score": worst,
+        }
+        for day, (count, total, best, worst) in sorted(days.items())
+    ]
+
+
+async def trends(svc: MemoryService, start: float, end: float) -> list[dict[str, Any]]:
+    """12.4's daily quality statistics of the memories (every store) created in the range."""
+    buckets = await svc.readers.submit(lambda snap: snap.score_buckets(start, end))
+    return trend_days(buckets)
 
 
 # -- maintain ----------------------------------------------------------------------------------

@@ -36,7 +36,13 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
-    from memhub.http import rest_health, rest_memories, rest_pending, rest_quality, rest_search
+    from memhub.http import (
+        rest_harvest,
+        rest_health,
+        rest_memories,
+        rest_quality,
+        rest_search,
+    )
     from memhub.http.rest_common import RestContext
 
     app = FastAPI(
@@ -48,7 +54,7 @@ def rest_app(service: MemoryService, auth: AuthPolicy) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.memhub = RestContext(service=service, auth=auth)
-    for module in (rest_health, rest_memories, rest_search, rest_pending, rest_quality):
+    for module in (rest_health, rest_memories, rest_search, rest_harvest, rest_quality):
         app.include_router(module.router)
 
     @app.exception_handler(Exception)

@@ -1,8 +1,10 @@
 """What the REST routes share: who is asking, which store, one service call, one memory's JSON.
 
-Every route reaches the daemon through :func:`ask`, i.e. :meth:`MemoryService.handle`, the path
-the websocket clients take: writes queue for the writer actor and are answered after their
-commit, and each write is named ``rest-api`` in the change feed.
+The routes reach the daemon through :func:`ask`, i.e. :meth:`MemoryService.handle`, the path
+the websocket clients take; harvest through :class:`~memhub.http.local.LocalDaemon` (the same
+requests), and quality evaluate, distribution and trends through :mod:`memhub.extras.quality`'s
+functions, which have no request of their own. Either way writes queue for the writer actor
+and are answered after their commit, and each write is named ``rest-api`` in the change feed.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
         StorageStats,
         Totals,
     )
-    from memhub.storage.quality import QualitySummary
+    from memhub.storage.quality import QualitySummary, ScoreBucket
     from memhub.storage.relations import (
         Conflict,
         Direction,
@@ -210,6 +210,11 @@ class Snapshot(Protocol):
 
     def stale_count(self, store: str, before: float) -> int:
         """Live memories of ``store`` whose last access (else creation) is before ``before``."""
+        ...
+
+    def score_buckets(self, start: float, end: float) -> list[ScoreBucket]:
+        """The quality scores of the live memories of every store created in ``[start, end]``,
+        aggregated by the engine per :data:`~memhub.storage.quality.BUCKET_S` of creation."""
         ...
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:

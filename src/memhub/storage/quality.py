@@ -12,6 +12,10 @@ The rules both engines apply, as 12.4 reads the fields:
   12.4 fails on a non-number, memhub counts it as the default);
 * the provider is ``metadata.quality_provider`` when it is a string, else ``implicit``;
 * tiers: high ``>= 0.7``, medium ``0.5 <= s < 0.7``, low ``< 0.5``;
+* trends (REST ``/api/quality/trends``) count the live memories of every store created in a
+  time range, per 15-minute bucket of ``created_at`` (:data:`BUCKET_S`): the REST route merges
+  the buckets into the days of the daemon's local time, exactly, since every UTC offset in use
+  is a whole number of quarter hours;
 * rows: the live memories of the store (superseded ones included), 12.4's order
   ``created_at DESC, content_hash DESC``: provider counts list providers by first appearance
   in it, and ties of score keep it (top) or its reverse (bottom).
@@ -30,6 +34,7 @@ MEDIUM: Final = 0.5
 #: Characters of content each ranked row carries (12.4 shows 60, then "...").
 PREVIEW: Final = 61
 RANKED: Final = 10
+BUCKET_S: Final = 900
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +71,17 @@ class QualitySummary:
     @property
     def average(self) -> float:
         return self.score_sum / self.total if self.total else 0.0
+
+
+@attrs.frozen(kw_only=True)
+class ScoreBucket:
+    """The scores of the memories created in ``[start, start + BUCKET_S)``."""
+
+    start: float
+    count: int
+    score_sum: float
+    best: float
+    worst: float
 
 
 def metrics(content_hash: str, meta: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """``memory_harvest``: decisions, bugs, conventions and learnings mined from Claude Code
 session transcripts (JSONL) with 12.4's heuristic patterns.
 
-The bridge reads the transcripts (local only: the tool is neither listed nor run over HTTP). A
-dry run (the default) reports the candidates and writes nothing; a real run stores each one
+The bridge reads the transcripts (local only: the MCP tool is neither listed nor run over HTTP).
+A dry run (the default) reports the candidates and writes nothing; a real run stores each one
 through the daemon (exact and semantic duplicates refused there, counted as skipped), records
 the harvested sessions in 12.4's tracker memory, and with ``auto_commit`` hands them to
 ``commit_session_legacy`` as 12.4 does.
+
+The daemon's ``POST /api/harvest`` (:mod:`memhub.http.rest_harvest`) runs the same reading,
+extraction, storing and result code over an in-process daemon; it reads strictly
+(:class:`Refused` for a transcript too large or not JSONL, where the tool skips what it cannot
+read).
 
 Differences from 12.4, on purpose: ``use_llm`` is refused (memhub makes no LLM calls; 12.4
 without a provider silently returns the heuristic result); a near-duplicate of an earlier
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
+from memhub.errors import BadRequest, Duplicate, TooLarge
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge.calls import ToolResult, expect
 from memhub.mcp_bridge.v12_tools import sessions
@@ -47,6 +53,7 @@ PREVIEW: Final = 200
 MAX_SESSION_BYTES: Final = 64 * 1024 * 1024
 MAX_LINE_BYTES: Final = 4 * 1024 * 1024
 MAX_SESSIONS: Final = 100
+MAX_ID: Final = 200
 TRACKER_TAG: Final = "harvest-tracker"
 TRACKER_PREFIX: Final = "harvested_sessions:"
 NO_LLM: Final = (
@@ -112,6 +119,10 @@ META_TERMS: Final = (
 NOISE: Final = ("<system-reminder>", "</system-reminder>", "<command-name>", "<command-message>")
 
 
+class Refused(BadRequest):
+    """A transcript that a strict read will not harvest (too large, not JSONL, not a file)."""
+
+
 @attrs.frozen
 class Message:
     role: str
@@ -128,7 +139,8 @@ class Candidate:
 @attrs.frozen
 class Session:
     session_id: str
-    messages: list[Message]
+    total_messages: int
+    """The messages read (only the candidates are kept: a long transcript is not held)."""
     candidates: list[Candidate]
 
 
@@ -151,32 +163,57 @@ def _texts(content: object) -> list[str]:
 
 def parse_transcript(path: Path) -> list[Message]:
     """The user and assistant texts of a Claude Code JSONL transcript (a regular file inside
-    the session directory; corrupt and oversized lines are skipped)."""
+    the session directory; corrupt and oversized lines are skipped, an unreadable file or what
+    lies past :data:`MAX_SESSION_BYTES` is read as no messages)."""
+    try:
+        return read_transcript(path, strict=False)
+    except Refused:
+        return []
+
+
+def read_transcript(path: Path, *, strict: bool) -> list[Message]:
+    """:func:`parse_transcript`; with ``strict``, a file that is not a regular file, is larger
+    than :data:`MAX_SESSION_BYTES`, or has lines but no JSON object among them is
+    :class:`Refused` instead (12.4 reads such a file as a session without messages)."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    name = path.name
     try:
         fd = os.open(path, flags)
-    except OSError:
-        return []  # unreadable: a session without messages
+    except OSError as exc:
+        raise Refused(f"session {name} cannot be read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return []
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(f"session {name} is not a regular file")
+        if strict and info.st_size > MAX_SESSION_BYTES:
+            raise Refused(
+                f"session {name} is {info.st_size} bytes, over the limit of "
+                f"{MAX_SESSION_BYTES} bytes for one transcript"
+            )
         messages: list[Message] = []
-        read = 0
+        read = lines = objects = 0
         while read <= MAX_SESSION_BYTES:
             raw = f.readline(MAX_LINE_BYTES + 1)
             read += len(raw)
             if not raw:
                 break
             if len(raw) > MAX_LINE_BYTES:  # skip the rest of an oversized line unread
+                lines += 1
                 while raw and not raw.endswith(b"\n") and read <= MAX_SESSION_BYTES:
                     raw = f.readline(MAX_LINE_BYTES + 1)
                     read += len(raw)
                 continue
+            if not raw.strip():
+                continue
+            lines += 1
             try:
                 obj = json.loads(raw)
             except ValueError:
                 continue
-            if not isinstance(obj, dict) or obj.get("type") not in ("user", "assistant"):
+            if not isinstance(obj, dict):
+                continue
+            objects += 1
+            if obj.get("type") not in ("user", "assistant"):
                 continue
             message = obj.get("message")
             if not isinstance(message, dict):
@@ -188,6 +225,8 @@ def parse_transcript(path: Path) -> list[Message]:
                 if any(marker in text for marker in NOISE):
                     continue
                 messages.append(Message(obj["type"], text))
+    if strict and lines and not objects:
+        raise Refused(f"session {name} is not a JSONL transcript: no line is a JSON object")
     return messages
 
 
@@ -282,18 +321,105 @@ def session_files(directory: Path, ids: list[str] | None, count: int) -> list[Pa
     return [p for _, p in kept]
 
 
-def harvest_files(paths: list[Path], types: set[str], min_confidence: float) -> list[Session]:
+def session_id_problem(session_id: str) -> str | None:
+    """Why ``session_id`` names no transcript file of a directory (None: it may)."""
+    if not session_id or session_id in (".", ".."):
+        return "empty or a directory name"
+    if len(session_id) > MAX_ID:
+        return f"longer than {MAX_ID} characters"
+    if any(ch in session_id for ch in "/\\\0") or not session_id.isprintable():
+        return "a path separator or a control character"
+    return None
+
+
+def strict_session_files(directory: Path, ids: list[str] | None, count: int) -> list[Path]:
+    """:func:`session_files`, for a caller that is not the transcripts' owner: an odd session
+    id, or a named transcript that is a link out of ``directory``, is :class:`Refused`
+    (:func:`session_files` ignores them). A named transcript that does not exist is left out,
+    as 12.4 does."""
+    root = directory.resolve()
+    for sid in ids or ():
+        if (problem := session_id_problem(sid)) is not None:
+            raise Refused(f"invalid session id {sid!r}: {problem}")
+        path = root / f"{sid}.jsonl"
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise Refused(f"session {sid} is a link out of the project directory")
+    return session_files(directory, ids, count)
+
+
+def harvest_files(
+    paths: list[Path], types: set[str], min_confidence: float, *, strict: bool = False
+) -> list[Session]:
+    """Each transcript's messages and candidates (blocking file reads: run it in a thread).
+
+    With ``strict`` every transcript is read before any result is returned, so a
+    :class:`Refused` one leaves nothing harvested."""
     result = []
     for path in paths:
-        messages = parse_transcript(path)
+        messages = read_transcript(path, strict=strict) if strict else parse_transcript(path)
         candidates = [
             c
             for msg in messages
             for c in extract(msg)
             if c.confidence >= min_confidence and c.memory_type in types
         ]
-        result.append(Session(path.stem, messages, candidates))
+        result.append(Session(path.stem, len(messages), candidates))
     return result
+
+
+async def store_candidates(daemon: Daemon, session: Session) -> tuple[int, int]:
+    """Store each candidate of ``session`` through the daemon with 12.4's tags and metadata:
+    (stored, skipped). A candidate the daemon refuses (a duplicate, too large) is skipped; any
+    other failure (overloaded, stopping) is raised, the candidates before it stored."""
+    stored = skipped = 0
+    for c in session.candidates:
+        delivery = await daemon.call(
+            m.Store(
+                id=0,
+                content=c.content,
+                tags=["session-harvest", "harvest:method:heuristic", f"harvest:{c.memory_type}"],
+                memory_type=c.memory_type,
+                metadata={
+                    "confidence": round(c.confidence, 2),
+                    "source": "harvest",
+                    "harvest_method": "heuristic",
+                    "harvest_model": None,
+                    "harvest_pipeline_version": 3,
+                    "harvest_session_id": session.session_id,
+                },
+            )
+        )
+        if delivery.error is None:
+            stored += 1
+        elif isinstance(delivery.error, Duplicate | BadRequest | TooLarge):
+            skipped += 1
+        else:
+            raise delivery.error
+    return stored, skipped
+
+
+def session_result(session: Session, stored: int) -> dict[str, Any]:
+    """One session's entry of 12.4's ``results`` (the tool's and the REST route's)."""
+    by_type: dict[str, int] = {}
+    for c in session.candidates:
+        by_type[c.memory_type] = by_type.get(c.memory_type, 0) + 1
+    return {
+        "session_id": session.session_id,
+        "total_messages": session.total_messages,
+        "found": len(session.candidates),
+        "stored": stored,
+        "by_type": by_type,
+        "candidates": [
+            {
+                "type": c.memory_type,
+                "content": c.content[:PREVIEW],
+                "confidence": round(c.confidence, 2),
+                "tags": [f"harvest:{c.memory_type}"],
+            }
+            for c in session.candidates
+        ],
+        "coverage": {},  # 12.4 records no coverage counters for Claude Code transcripts
+    }
 
 
 # -- the tool --------------------------------------------------------------------------------
@@ -317,32 +443,6 @@ async def _tracked(daemon: Daemon) -> tuple[set[str], list[str]]:
     newest = max(trackers, key=lambda r: r.created_at)
     ids = {i for i in newest.content[len(TRACKER_PREFIX) :].split(",") if i}
     return ids, [r.content_hash for r in trackers]
-
-
-async def _store(daemon: Daemon, session: Session) -> tuple[int, int]:
-    stored = skipped = 0
-    for c in session.candidates:
-        delivery = await daemon.call(
-            m.Store(
-                id=0,
-                content=c.content,
-                tags=["session-harvest", "harvest:method:heuristic", f"harvest:{c.memory_type}"],
-                memory_type=c.memory_type,
-                metadata={
-                    "confidence": round(c.confidence, 2),
-                    "source": "harvest",
-                    "harvest_method": "heuristic",
-                    "harvest_model": None,
-                    "harvest_pipeline_version": 3,
-                    "harvest_session_id": session.session_id,
-                },
-            )
-        )
-        if delivery.error is None:
-            stored += 1
-        else:
-            skipped += 1
-    return stored, skipped
 
 
 async def _commit(daemon: Daemon, session: Session, agent_id: str) -> dict[str, Any]:
@@ -421,29 +521,8 @@ async def harvest(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     for session in found:
         stored = 0
         if not dry_run:
-            stored, _ = await _store(daemon, session)
-        by_type: dict[str, int] = {}
-        for c in session.candidates:
-            by_type[c.memory_type] = by_type.get(c.memory_type, 0) + 1
-        results.append(
-            {
-                "session_id": session.session_id,
-                "total_messages": len(session.messages),
-                "found": len(session.candidates),
-                "stored": stored,
-                "by_type": by_type,
-                "candidates": [
-                    {
-                        "type": c.memory_type,
-                        "content": c.content[:PREVIEW],
-                        "confidence": round(c.confidence, 2),
-                        "tags": [f"harvest:{c.memory_type}"],
-                    }
-                    for c in session.candidates
-                ],
-                "coverage": {},
-            }
-        )
+            stored, _ = await store_candidates(daemon, session)
+        results.append(session_result(session, stored))
     if not dry_run and found:
         every_id = sorted(tracked | {s.session_id for s in found})
         for old in trackers:

@@ -59,7 +59,7 @@ from memhub.storage.postgres.connections import (
 from memhub.storage.postgres.graph import GraphReads
 from memhub.storage.postgres.target import PgTarget
 from memhub.storage.postgres.writer import PgWriteSession
-from memhub.storage.quality import QualitySummary
+from memhub.storage.quality import QualitySummary, ScoreBucket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,6 +110,9 @@ class PgSnapshot(GraphReads):
 
     def stale_count(self, store: str, before: float) -> int:
         return quality.stale_count(self.cur, store, before)
+
+    def score_buckets(self, start: float, end: float) -> list[ScoreBucket]:
+        return quality.score_buckets(self.cur, start, end)
 
     def exact_search(self, query: str, filters: Filters, limit: int) -> list[m.Hit]:
         return queries.exact_search(self.cur, query, filters, limit)

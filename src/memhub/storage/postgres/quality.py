@@ -11,6 +11,7 @@ from typing import Any, Final
 import psycopg
 
 from memhub.storage.quality import (
+    BUCKET_S,
     DEFAULT_PROVIDER,
     DEFAULT_SCORE,
     HIGH,
@@ -19,6 +20,7 @@ from memhub.storage.quality import (
     RANKED,
     QualitySummary,
     RankedMemory,
+    ScoreBucket,
 )
 
 Cursor = psycopg.Cursor[Any]
@@ -93,3 +95,27 @@ def stale_count(cur: Cursor, store: str, before: float) -> int:
     )
     row = cur.fetchone()
     return int(row[0]) if row else 0
+
+
+def score_buckets(cur: Cursor, start: float, end: float) -> list[ScoreBucket]:
+    """The SQLite engine's :func:`~memhub.storage.sqlite.quality.score_buckets`."""
+    cur.execute(
+        f"SELECT floor(r.c / {BUCKET_S})::bigint AS b, COUNT(*), COALESCE(SUM(r.s), 0), "
+        "MAX(r.s), MIN(r.s) FROM (SELECT q.c, "
+        "CASE WHEN jsonb_typeof(q.j -> 'quality_score') = 'number' "
+        f"THEN (q.j ->> 'quality_score')::float8 ELSE {DEFAULT_SCORE} END AS s "
+        f"FROM (SELECT m.created_at AS c, {_JSON} AS j FROM memories m "
+        "WHERE m.deleted_at IS NULL AND m.created_at BETWEEN %s AND %s OFFSET 0) q) r "
+        "GROUP BY b ORDER BY b",
+        (start, end),
+    )
+    return [
+        ScoreBucket(
+            start=int(b) * BUCKET_S,
+            count=int(n),
+            score_sum=float(total),
+            best=float(best),
+            worst=float(worst),
+        )
+        for b, n, total, best, worst in cur.fetchall()
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from memhub.storage.quality import (
+    BUCKET_S,
     DEFAULT_PROVIDER,
     DEFAULT_SCORE,
     HIGH,
@@ -17,6 +18,7 @@ from memhub.storage.quality import (
     RANKED,
     QualitySummary,
     RankedMemory,
+    ScoreBucket,
 )
 from memhub.storage.sqlite import filters as sql_filters
 from memhub.storage.sqlite.values import as_float, as_int, text
@@ -110,3 +112,27 @@ def stale_count(conn: apsw.Connection, schema: Schema, store: str, before: float
         (before,),
     ).fetchall()
     return as_int(n)
+
+
+def score_buckets(
+    conn: apsw.Connection, schema: Schema, start: float, end: float
+) -> list[ScoreBucket]:
+    """The scores of the live memories of every store created in ``[start, end]``, per
+    :data:`BUCKET_S` of ``created_at`` (one scan of the range, by ``created_at``'s index)."""
+    found = conn.execute(
+        f"SELECT CAST(q.c / {BUCKET_S} AS INTEGER) AS b, COUNT(*), TOTAL(q.s), MAX(q.s), "
+        f"MIN(q.s) FROM (SELECT m.created_at AS c, {_SCORE} AS s FROM memories m "
+        f"WHERE {sql_filters.visible(schema, None)} AND m.created_at BETWEEN ? AND ? "
+        "LIMIT -1) q GROUP BY b ORDER BY b",
+        (start, end),
+    ).fetchall()
+    return [
+        ScoreBucket(
+            start=as_int(b) * BUCKET_S,
+            count=as_int(n),
+            score_sum=as_float(total),
+            best=as_float(best),
+            worst=as_float(worst),
+        )
+        for b, n, total, best, worst in found
+    ]

@@ -28,7 +28,7 @@ from memhub.storage.sqlite.schema import Schema
 if TYPE_CHECKING:
     from memhub.protocol import messages as m
     from memhub.storage.model import Filters, FloatArray
-    from memhub.storage.quality import QualitySummary
+    from memhub.storage.quality import QualitySummary, ScoreBucket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,6 +113,9 @@ class SqliteSnapshot(GraphReads):
 
     def stale_count(self, store: str, before: float) -> int:
         return quality.stale_count(self.conn, self.schema, store, before)
+
+    def score_buckets(self, start: float, end: float) -> list[ScoreBucket]:
+        return quality.score_buckets(self.conn, self.schema, start, end)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         if self.log is None:
