@@ -229,3 +229,76 @@ async def test_anonymous_read_scope_refuses_write_tools(tmp_path: Path) -> None:
                 read = await session.call_tool("memory_search", {"query": "no"})
     assert "Insufficient scope: this tool requires 'write' access" in write.content[0].text  # type: ignore[union-attr]
     assert not read.is_error
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_12_4_extra_tools_are_served_with_their_scope(tmp_path: Path) -> None:
+    # The key has every scope; a request without one is anonymous and may only read.
+    env = {"MCP_ALLOW_ANONYMOUS_ACCESS": "true", "MCP_ANONYMOUS_SCOPE": "read"}
+    with http_daemon(tmp_path / "db.sqlite", env) as daemon:
+        with trio.fail_after(120):
+            async with http_session(daemon.url, daemon.key) as keyed:
+                stored = await keyed.call_tool(
+                    "memory_store", {"content": "the deploy script lives in ops/"}
+                )
+                assert not stored.is_error
+                content_hash = re.findall(r"\b[0-9a-f]{64}\b", _text(stored))[0]
+                # A read tool and a write tool of 12.4's nineteen, both over /mcp.
+                explored = await keyed.call_tool("memory_explore", {"query": "deploy script"})
+                assert not explored.is_error
+                assert "entities" in json.loads(_text(explored))
+                rated = await keyed.call_tool(
+                    "memory_quality",
+                    {"action": "rate", "content_hash": content_hash, "rating": "1"},
+                )
+                assert not rated.is_error, _text(rated)
+                assert "not served over HTTP" not in _text(rated)
+
+            async with http_session(daemon.url, None, name="reader") as anonymous:
+                read = await anonymous.call_tool("memory_explore", {"query": "deploy script"})
+                graph = await anonymous.call_tool(
+                    "memory_graph", {"action": "connected", "hash": content_hash}
+                )
+                note = await anonymous.call_tool(
+                    "mistake_note_add",
+                    {
+                        "error_pattern": "ran the wrong script",
+                        "context_signature": "deploy",
+                        "incorrect_action": "ran deploy.sh",
+                        "correct_action": "ran ops/deploy.sh",
+                    },
+                )
+                down = await anonymous.call_tool(
+                    "memory_quality",
+                    {"action": "rate", "content_hash": content_hash, "rating": "-1"},
+                )
+                # 12.4 classifies by tool: memory_quality needs write even to look.
+                get = await anonymous.call_tool(
+                    "memory_quality", {"action": "get", "content_hash": content_hash}
+                )
+                dry = await anonymous.call_tool(
+                    "memory_delete", {"content_hash": content_hash, "dry_run": True}
+                )
+
+            async with http_session(daemon.url, daemon.key) as keyed:
+                notes = await keyed.call_tool("mistake_note_search", {"query": "wrong script"})
+                after = await keyed.call_tool(
+                    "memory_quality", {"action": "get", "content_hash": content_hash}
+                )
+                listed = await keyed.call_tool("memory_list", {})
+
+    assert not read.is_error
+    assert not graph.is_error
+    assert json.loads(_text(read)) == json.loads(_text(explored))
+    refusal = "Insufficient scope: this tool requires 'write' access"
+    for refused in (note, down, get, dry):
+        assert refused.is_error
+        assert _text(refused) == refusal
+    # Nothing the anonymous session tried was written: no note, the rating is the keyed one.
+    assert "ran the wrong script" not in _text(notes)
+    assert "ran the wrong script" not in _text(listed)
+    assert "the deploy script lives in ops/" in _text(listed)
+    assert "Quality Score: 0.900" in _text(after)  # the keyed thumbs up, not the refused down
