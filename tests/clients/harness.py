@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.clients import fixtures
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 TS_DIR = HERE / "ts"
@@ -39,6 +41,9 @@ SESSION_TIMEOUT_S = 900
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 _EPOCH = re.compile(r"\b1[6-9]\d{8}(?:\.\d+)?\b")
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
+# A time cut short by an excerpt ("2026-12-03T17:45:..." in memory_quality's top-10 lists).
+_ISO_CUT = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:]*(?=\.\.\.)")
+_SECONDS = re.compile(r"(Processing time: )\d+\.\d+( seconds)")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
 
@@ -100,10 +105,15 @@ def load_steps() -> list[dict[str, Any]]:
 def run_session(client: str, server: dict[str, Any], work: Path) -> dict[str, Any]:
     """Run the session with ``client`` (``"ts"`` or ``"fastmcp"``) against ``server``.
 
-    ``server`` is ``{command, args, env}`` for a stdio MCP server.
+    ``server`` is ``{command, args, env}`` for a stdio MCP server (run with ``HOME`` in the
+    work directory, where :mod:`fixtures` puts the transcript), or ``{url, headers}``.
     """
+    home = fixtures.write(work)
+    if "env" in server:
+        server = {**server, "env": {**server["env"], **home}}
     spec = work / f"spec-{client}.json"
-    spec.write_text(json.dumps({**server, "steps": load_steps()}))
+    steps = fixtures.substitute(load_steps(), work)
+    spec.write_text(json.dumps({**server, "steps": steps}))
     if client == "ts":
         node = shutil.which("node")
         assert node is not None
@@ -119,13 +129,16 @@ def run_session(client: str, server: dict[str, Any], work: Path) -> dict[str, An
     for step in result["steps"]:
         for key in ("text", "error"):
             if isinstance(step.get(key), str):
-                step[key] = step[key].replace(str(work), "<WORK>")
+                text = step[key].replace(str(work.resolve()), "<WORK>")
+                step[key] = text.replace(str(work), "<WORK>")
     return result
 
 
 def normalize(text: str) -> str:
-    """The text with times, epochs and uuids replaced by placeholders."""
+    """The text with times, epochs, durations and uuids replaced by placeholders."""
     text = _ISO.sub("<ISO>", text)
+    text = _ISO_CUT.sub("<ISO>", text)
+    text = _SECONDS.sub(r"\1<S>\2", text)
     text = _EPOCH.sub("<EPOCH>", text)
     return _UUID.sub("<UUID>", text)
 

@@ -30,8 +30,10 @@ async def http_session(
 
 
 @asynccontextmanager
-async def stdio_session(db: Path, name: str = "memhub-http-test") -> AsyncIterator[ClientSession]:
-    params = bridge_params(db, db.parent / f"exit-{name}")
+async def stdio_session(
+    db: Path, name: str = "memhub-http-test", **env: str
+) -> AsyncIterator[ClientSession]:
+    params = bridge_params(db, db.parent / f"exit-{name}", **env)
     async with stdio_client(params) as (read, write):
         info = mcp_types.Implementation(name=name, version="1.0")
         async with ClientSession(read, write, client_info=info) as session:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.client.session import ClientSession
 
-from tests.clients import harness
+from tests.clients import fixtures, harness
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _HASH_REF = re.compile(r"^\$hash\((.*)\)$", re.S)
 
@@ -67,10 +70,12 @@ async def _step(session: ClientSession, step: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown op {op}")
 
 
-async def run_steps(session: ClientSession) -> list[dict[str, Any]]:
-    """Every step of the session; a step that raises is recorded with its error."""
+async def run_steps(session: ClientSession, work: Path) -> list[dict[str, Any]]:
+    """Every step of the session, its files in ``work`` (:func:`fixtures.write`: the server
+    must find them there); a step that raises is recorded with its error."""
+    fixtures.write(work)
     out = []
-    for step in harness.load_steps():
+    for step in fixtures.substitute(harness.load_steps(), work):
         try:
             out.append({"id": step["id"], **(await _step(session, step))})
         except Exception as exc:

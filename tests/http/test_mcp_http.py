@@ -16,6 +16,7 @@ import httpx2
 import pytest
 import trio
 
+from memhub.mcp_bridge.v12_tools.catalog import LOCAL_ONLY
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 from tests.clients import harness
@@ -32,14 +33,14 @@ async def test_the_scripted_session_over_http_answers_as_over_stdio(tmp_path: Pa
     stdio_db = stdio_dir / "sqlite_vec.db"
     try:
         with trio.fail_after(240):
-            async with stdio_session(stdio_db) as session:
-                over_stdio = await run_steps(session)
+            async with stdio_session(stdio_db, HOME=str(stdio_dir / "home")) as session:
+                over_stdio = await run_steps(session, stdio_dir)
     finally:
         cleanup_daemons(stdio_db)
     with http_daemon(http_dir / "sqlite_vec.db") as daemon:
         with trio.fail_after(240):
             async with http_session(daemon.url, daemon.key) as session:
-                over_http = await run_steps(session)
+                over_http = await run_steps(session, http_dir)
     assert_same_session(over_http, http_dir, over_stdio, stdio_dir)
 
 
@@ -74,9 +75,25 @@ def assert_same_session(
     stdio_dir: Path,
 ) -> None:
     ours, theirs = _comparable(over_http, http_dir), _comparable(over_stdio, stdio_dir)
-    assert [s["id"] for s in ours] == [s["id"] for s in harness.load_steps()]
+    steps = harness.load_steps()
+    assert [s["id"] for s in ours] == [s["id"] for s in steps]
     assert not [s for s in ours if "error" in s], "a step raised over HTTP"
-    differing = [(a, b) for a, b in zip(ours, theirs, strict=True) if a != b]
+    # 12.4's local-only tools read the server's files: refused over HTTP (as 12.4's remote
+    # transports do), so what they would have written is not there either.
+    apart = set()
+    for step, answer in zip(steps, ours, strict=True):
+        if step.get("tool") in LOCAL_ONLY:
+            refusal = {"error": f"Tool not available over this transport: {step['tool']}"}
+            assert json.loads(answer["text"]) == refusal
+            assert not answer["isError"]
+            apart.add(step["id"])
+        elif step.get("reads_local_only"):
+            apart.add(step["id"])
+    ingested = next(s for s in ours if s["id"] == "list_ingested")
+    assert json.loads(ingested["text"])["total"] == 0
+    differing = [
+        (a, b) for a, b in zip(ours, theirs, strict=True) if a != b and a["id"] not in apart
+    ]
     detail = [
         "\n".join(
             difflib.unified_diff(
@@ -229,3 +246,76 @@ async def test_anonymous_read_scope_refuses_write_tools(tmp_path: Path) -> None:
                 read = await session.call_tool("memory_search", {"query": "no"})
     assert "Insufficient scope: this tool requires 'write' access" in write.content[0].text  # type: ignore[union-attr]
     assert not read.is_error
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_12_4_extra_tools_are_served_with_their_scope(tmp_path: Path) -> None:
+    # The key has every scope; a request without one is anonymous and may only read.
+    env = {"MCP_ALLOW_ANONYMOUS_ACCESS": "true", "MCP_ANONYMOUS_SCOPE": "read"}
+    with http_daemon(tmp_path / "db.sqlite", env) as daemon:
+        with trio.fail_after(120):
+            async with http_session(daemon.url, daemon.key) as keyed:
+                stored = await keyed.call_tool(
+                    "memory_store", {"content": "the deploy script lives in ops/"}
+                )
+                assert not stored.is_error
+                content_hash = re.findall(r"\b[0-9a-f]{64}\b", _text(stored))[0]
+                # A read tool and a write tool of 12.4's nineteen, both over /mcp.
+                explored = await keyed.call_tool("memory_explore", {"query": "deploy script"})
+                assert not explored.is_error
+                assert "entities" in json.loads(_text(explored))
+                rated = await keyed.call_tool(
+                    "memory_quality",
+                    {"action": "rate", "content_hash": content_hash, "rating": "1"},
+                )
+                assert not rated.is_error, _text(rated)
+                assert "not served over HTTP" not in _text(rated)
+
+            async with http_session(daemon.url, None, name="reader") as anonymous:
+                read = await anonymous.call_tool("memory_explore", {"query": "deploy script"})
+                graph = await anonymous.call_tool(
+                    "memory_graph", {"action": "connected", "hash": content_hash}
+                )
+                note = await anonymous.call_tool(
+                    "mistake_note_add",
+                    {
+                        "error_pattern": "ran the wrong script",
+                        "context_signature": "deploy",
+                        "incorrect_action": "ran deploy.sh",
+                        "correct_action": "ran ops/deploy.sh",
+                    },
+                )
+                down = await anonymous.call_tool(
+                    "memory_quality",
+                    {"action": "rate", "content_hash": content_hash, "rating": "-1"},
+                )
+                # 12.4 classifies by tool: memory_quality needs write even to look.
+                get = await anonymous.call_tool(
+                    "memory_quality", {"action": "get", "content_hash": content_hash}
+                )
+                dry = await anonymous.call_tool(
+                    "memory_delete", {"content_hash": content_hash, "dry_run": True}
+                )
+
+            async with http_session(daemon.url, daemon.key) as keyed:
+                notes = await keyed.call_tool("mistake_note_search", {"query": "wrong script"})
+                after = await keyed.call_tool(
+                    "memory_quality", {"action": "get", "content_hash": content_hash}
+                )
+                listed = await keyed.call_tool("memory_list", {})
+
+    assert not read.is_error
+    assert not graph.is_error
+    assert json.loads(_text(read)) == json.loads(_text(explored))
+    refusal = "Insufficient scope: this tool requires 'write' access"
+    for refused in (note, down, get, dry):
+        assert refused.is_error
+        assert _text(refused) == refusal
+    # Nothing the anonymous session tried was written: no note, the rating is the keyed one.
+    assert "ran the wrong script" not in _text(notes)
+    assert "ran the wrong script" not in _text(listed)
+    assert "the deploy script lives in ops/" in _text(listed)
+    assert "Quality Score: 0.900" in _text(after)  # the keyed thumbs up, not the refused down

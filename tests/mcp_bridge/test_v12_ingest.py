@@ -93,6 +93,27 @@ def test_json_is_flattened_with_python_spellings() -> None:
     assert flat == ["a.b: 1", "a.c[0]: 1", "a.c[1]: 2", "a.c[2].d: True", "e: None"]
 
 
+def test_pdf_chunks_are_counted_per_page_as_12_4_does(tmp_path: Path) -> None:
+    pytest.importorskip("pypdf")
+    from tests.clients.fixtures import pdf_bytes
+
+    long_page = [f"Line {i} of a long first page, " + "word " * 30 for i in range(40)]
+    doc = tmp_path / "two.pdf"
+    doc.write_bytes(pdf_bytes([long_page, ["A short second page with one paragraph only."]]))
+    chunks = ing.load(doc, OPTIONS)
+    first = [c.metadata for c in chunks if c.metadata["page_number"] == 1]
+    second = [c.metadata for c in chunks if c.metadata["page_number"] == 2]
+    assert len(first) > 1
+    assert len(second) == 1
+    # 12.4 chunks each page on its own: index and count are the page's, in 12.4's key order.
+    assert [meta["chunk_index"] for meta in first] == list(range(len(first)))
+    assert {meta["total_chunks"] for meta in first} == {len(first)}
+    assert (second[0]["chunk_index"], second[0]["total_chunks"]) == (0, 1)
+    keys = list(second[0])
+    order = ["page_number", "chunk_index", "chunk_length", "total_chunks", "chunking_strategy"]
+    assert [k for k in keys if k in order] == order
+
+
 def test_load_gives_12_4s_metadata(tmp_path: Path) -> None:
     doc = tmp_path / "notes.txt"
     doc.write_text("\n\n".join(_paragraph(n, 400) for n in range(5)), encoding="utf-8")

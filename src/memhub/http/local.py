@@ -8,7 +8,8 @@ MCP session is one :class:`~memhub.credentials.Caller`, named after the client's
 ``clientInfo.name``, opened when the session first calls and closed when it ends.
 
 The caller's HTTP identity decides, per request, what it may do: a read needs scope ``read``,
-a write ``write`` (upstream's per-tool rule for anonymous access with ``MCP_ANONYMOUS_SCOPE``).
+a write ``write`` (:func:`memhub.http.scopes.needed_scope`; the tool's own scope, 12.4's rule,
+is checked before the tool runs, by the endpoint).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import attrs
 from memhub.credentials import Caller
 from memhub.errors import InternalError, ServiceError, Unauthorized
 from memhub.http.auth import Identity
+from memhub.http.scopes import needed_scope
 from memhub.mcp_bridge.calls import BridgeStats, Delivery
 from memhub.protocol import messages as m
 
@@ -31,21 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READS: Final = (m.Search, m.ListMemories, m.Get, m.Health, m.CountTags, m.CountTypes, m.CountDays)
-WRITES: Final = (m.Store, m.StoreSession, m.Delete, m.Update, m.CleanupDuplicates)
 UNNAMED_CLIENT: Final = "mcp-http-client"
+SCOPE_REFUSAL: Final = "Insufficient scope: this tool requires '{op}' access"
 _ids = itertools.count(1)
-
-
-def needed_scope(request: m.Request) -> str | None:
-    """``read`` or ``write`` for what the tools send; None for what HTTP never serves."""
-    if isinstance(request, m.Delete | m.CleanupDuplicates) and request.dry_run:
-        return "read"
-    if isinstance(request, WRITES):
-        return "write"
-    if isinstance(request, READS):
-        return "read"
-    return None
 
 
 def client_name(raw: str | None) -> str:
@@ -78,7 +68,7 @@ class LocalDaemon:
             error: ServiceError = Unauthorized(f"{type(request).__name__} is not served over HTTP")
             return Delivery(error=error, sent_at=sent_at)
         if identity is None or not identity.may(op):
-            error = Unauthorized(f"Insufficient scope: this tool requires '{op}' access")
+            error = Unauthorized(SCOPE_REFUSAL.format(op=op))
             return Delivery(error=error, sent_at=sent_at)
         request = attrs.evolve(request, id=next(_ids))
         try:

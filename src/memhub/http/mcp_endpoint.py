@@ -20,9 +20,10 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
-from memhub.http.auth import AuthPolicy, Refusal
+from memhub.http.auth import AuthPolicy, Identity, Refusal
 from memhub.http.guard import json_response
-from memhub.http.local import AuthorizedDaemon, SessionCallers
+from memhub.http.local import SCOPE_REFUSAL, AuthorizedDaemon, SessionCallers
+from memhub.http.scopes import tool_scope
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
@@ -59,10 +60,23 @@ class HttpBacking:
     def daemon_ready(self) -> bool:
         return True  # in process: the service is up whenever a request arrives
 
-    async def early_answer(self, tool: str) -> ToolResult | None:
+    async def early_answer(
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any] | None
+    ) -> ToolResult | None:
+        """12.4's order: a local-only tool is refused first, then a call the caller's scope does
+        not cover (:func:`~memhub.http.scopes.tool_scope`), before anything runs."""
+        from memhub.mcp_bridge.calls import ToolResult
         from memhub.mcp_bridge.v12_tools.catalog import remote_refusal
 
-        return remote_refusal(tool)
+        refused = remote_refusal(tool)
+        if refused is not None:
+            return refused
+        op = tool_scope(tool, arguments)
+        identity = ctx.request.scope.get(IDENTITY_KEY) if ctx.request is not None else None
+        if isinstance(identity, Identity) and identity.may(op):
+            return None
+        # 12.4 refuses the call itself (403 on its /mcp, isError on its SDK transports).
+        return ToolResult(SCOPE_REFUSAL.format(op=op), is_error=True)
 
 
 def session_manager(

@@ -113,7 +113,9 @@ class Bridge:
     def daemon_ready(self) -> bool:
         return self.link.connected
 
-    async def early_answer(self, tool: str) -> ToolResult | None:
+    async def early_answer(
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any] | None
+    ) -> ToolResult | None:
         if tool in HEALTH_TOOLS:
             return await self._health_while_starting()
         return None

@@ -50,9 +50,12 @@ class Backing(Protocol):
         """Whether a daemon answers at once (optional extras are skipped otherwise)."""
         ...
 
-    async def early_answer(self, tool: str) -> ToolResult | None:
+    async def early_answer(
+        self, ctx: ServerRequestContext[Any], tool: str, arguments: dict[str, Any] | None
+    ) -> ToolResult | None:
         """An answer that does not need the daemon (a bridge whose daemon is still starting
-        answers ``memory_health`` with "starting"), or None to run the tool."""
+        answers ``memory_health`` with "starting"; HTTP refuses a call the caller's scope does
+        not cover), or None to run the tool."""
         ...
 
 
@@ -97,7 +100,7 @@ class _Surface:
 
         daemon = self.backing.daemon(ctx)
         try:
-            result = await self.backing.early_answer(params.name)
+            result = await self.backing.early_answer(ctx, params.name, params.arguments)
             if result is None:
                 result = await call_tool(daemon, params.name, params.arguments)
             text, is_error = result.text, result.is_error

@@ -63,6 +63,12 @@ def input_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def tool_annotations(name: str) -> dict[str, Any]:
+    """12.4's annotations of tool ``name`` (``{}`` if it has none; KeyError if no such tool)."""
+    found: dict[str, Any] = _by_name()[name].get("annotations") or {}
+    return dict(found)
+
+
 def is_12x_tool(name: str) -> bool:
     return name in _by_name()
 

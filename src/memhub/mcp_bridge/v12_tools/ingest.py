@@ -309,12 +309,16 @@ def load(path: Path, options: Options) -> list[Chunk]:
     if ext == "pdf":
         pages, method = _pdf_pages(data)
         for number, page in enumerate(pages, start=1):
-            for i, text in enumerate(paragraph_chunks(PARAGRAPH_BREAK.split(page), size, overlap)):
+            # 12.4 chunks each page on its own: index, length and count are the page's.
+            texts = paragraph_chunks(PARAGRAPH_BREAK.split(page), size, overlap)
+            for i, text in enumerate(texts):
                 meta = {
                     "page_number": number,
                     "extraction_method": method,
                     "content_type": "pdf_page",
                     "chunk_index": i,
+                    "chunk_length": len(text),
+                    "total_chunks": len(texts),
                     "chunking_strategy": "paragraph_aware",
                 }
                 pieces.append((text, meta))
@@ -362,7 +366,9 @@ def load(path: Path, options: Options) -> list[Chunk]:
     extracted = datetime.now().isoformat()  # 12.4 writes naive local time
     chunks = []
     for index, (text_, meta) in enumerate(pieces):
-        full = {**base, **meta, "chunk_length": len(text_), "total_chunks": len(pieces)}
+        full = {**base, **meta}
+        full.setdefault("chunk_length", len(text_))
+        full.setdefault("total_chunks", len(pieces))
         full.setdefault("chunk_index", index)
         full.update(source=str(path), extracted_at=extracted)
         chunks.append(Chunk(text_, full))
