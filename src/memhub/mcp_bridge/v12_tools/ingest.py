@@ -23,7 +23,7 @@ Differences from 12.4, on purpose:
   repeats the end of a JSON text (12.4's window loop adds one);
 * markdown splits at headings only (12.4 also splits at numbered-list lines);
 * files are taken in sorted order (12.4: per extension, in the file system's order);
-* PDF needs ``pypdf`` or ``pdfplumber`` installed (12.4 depends on ``pypdf``).
+* PDF text comes from ``pypdf`` (a dependency of memhub, as of 12.4: pure Python, no build).
 """
 
 from __future__ import annotations
@@ -266,21 +266,8 @@ def count_keys(value: Any) -> int:
 def _pdf_pages(data: bytes) -> tuple[list[str], str]:
     import io
 
-    try:
-        import pypdf
-    except ImportError:
-        try:
-            import pdfplumber  # type: ignore[import-not-found]
-        except ImportError:
-            raise IngestError(
-                "PDF support needs a PDF parser, and none is installed: "
-                "`pip install pypdf` (or pdfplumber) in memhub's environment"
-            ) from None
-        try:
-            with pdfplumber.open(io.BytesIO(data)) as pdf:
-                return [(p.extract_text() or "").strip() for p in pdf.pages], "pdfplumber"
-        except Exception as exc:
-            raise IngestError(f"Failed to extract PDF content: {exc}") from None
+    import pypdf  # a dependency (pure Python, 12.4's own parser); imported on first use
+
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         return [(p.extract_text() or "").strip() for p in reader.pages], "pypdf"
