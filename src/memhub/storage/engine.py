@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from memhub.protocol import messages as m
     from memhub.storage.mirror import VectorIndex
     from memhub.storage.model import (
+        Candidate,
         ChangeBatch,
         Filters,
         FloatArray,
@@ -210,6 +211,19 @@ class Snapshot(Protocol):
 
     def stale_count(self, store: str, before: float) -> int:
         """Live memories of ``store`` whose last access (else creation) is before ``before``."""
+        ...
+
+    # -- 12.4's consolidation (memhub.extras.consolidation_run) ---------------------------------
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        """Live memories of every store (superseded ones too) created in ``[after, before]``,
+        the least recently consolidated first (``metadata.last_consolidated_at``, else
+        ``created_at``), at most ``limit``, each with its vector and ``last_accessed``."""
+        ...
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Distinct live graph neighbours of each of ``hashes`` (``has_entity`` rows left
+        out; hashes without any are absent)."""
         ...
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:

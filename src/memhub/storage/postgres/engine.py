@@ -39,6 +39,7 @@ from memhub.storage.engine import Cursor as FeedCursor
 from memhub.storage.engine import ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import (
+    Candidate,
     Change,
     ChangeBatch,
     Filters,
@@ -47,7 +48,7 @@ from memhub.storage.model import (
     Totals,
     local_day,
 )
-from memhub.storage.postgres import quality, queries, writes
+from memhub.storage.postgres import consolidation, quality, queries, writes
 from memhub.storage.postgres.connections import (
     Conn,
     Connector,
@@ -124,6 +125,12 @@ class PgSnapshot(GraphReads):
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]:
         return queries.hybrid_search(self.cur, self.index, query, vector, filters, limit)
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        return consolidation.batch(self.cur, after, before, limit)
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        return consolidation.neighbour_counts(self.cur, hashes)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], FeedCursor] | None:
         return count_all(self.cur)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import apsw
@@ -18,8 +18,8 @@ import attrs
 from memhub.errors import DatabaseError, InternalError
 from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
-from memhub.storage.model import Totals
-from memhub.storage.sqlite import aggregates, quality, queries
+from memhub.storage.model import Candidate, Totals
+from memhub.storage.sqlite import aggregates, consolidation, quality, queries
 from memhub.storage.sqlite.feed import ChangeLog, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
 from memhub.storage.sqlite.schema import Schema
@@ -93,6 +93,12 @@ class SqliteSnapshot(GraphReads):
 
     def stale_count(self, store: str, before: float) -> int:
         return quality.stale_count(self.conn, self.schema, store, before)
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        return consolidation.batch(self.conn, self.schema, after, before, limit)
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        return consolidation.neighbour_counts(self.conn, self.schema, hashes)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         if self.log is None:
