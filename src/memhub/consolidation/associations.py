@@ -173,7 +173,7 @@ def _similarities(pool: Sequence[Candidate], pairs: list[tuple[int, int]]) -> li
                 out.append(0.0)
             continue
         cos = float(matrix[i] @ matrix[j]) / (norms[i] * norms[j])
-        out.append((cos + 1) / 2)
+        out.append(float((cos + 1) / 2))
     return out
 
 

@@ -118,10 +118,6 @@ def _retention(env: Mapping[str, str], kind: str, days: int) -> int:
     return _int(env, f"MCP_RETENTION_{kind.upper()}", days, 1, 365 if kind == "temporary" else 3650)
 
 
-def _retention(env: Mapping[str, str], kind: str, days: int) -> int:
-    return _int(env, f"MCP_RETENTION_{kind.upper()}", days, 1, 365 if kind == "temporary" else 3650)
-
-
 def _graph_mode(env: Mapping[str, str]) -> str:
     mode = env.get("MCP_GRAPH_STORAGE_MODE", "dual_write").lower()
     return mode if mode in ("memories_only", "dual_write", "graph_only") else "dual_write"
