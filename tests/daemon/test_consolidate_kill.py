@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import trio
 
+from memhub.extras.consolidation_writes import METADATA_CHUNK as CHUNK
 from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 
@@ -26,7 +27,6 @@ from .helpers import assert_consistent, start_daemon, stop_process, wait_for_run
 pytestmark = pytest.mark.slow
 MEMORIES = 500
 NO_DEDUP = {"MCP_SEMANTIC_DEDUP_ENABLED": "false"}
-CHUNK = 200  # memhub.extras.consolidation_writes.METADATA_CHUNK
 
 
 def count(db: Path, sql: str) -> int:

@@ -4,10 +4,11 @@
 ``<YYYYmmdd_HHMMSS>_<hash12>.json`` for archived memories; ``compressed/original_…`` the
 originals of compressed ones; ``metadata/deleted_…`` a copy of each deleted one, and
 ``metadata/forgetting_log.jsonl`` a line per archive and compression (12.4 logs no deletion).
-Differences from 12.4, on purpose: directories are 0700 and files 0600 (memories are private);
-each file is written to a temporary name and renamed, so a kill never leaves half a JSON
-document; a hash that is not a plain token (another program wrote it) is reduced to safe
-characters before it names a file.
+Differences from 12.4, on purpose: directories are 0700 and files 0600 (memories are
+private); each file is written to a temporary name and renamed, so a killed daemon never leaves
+half a JSON document (not synced to disk: like 12.4's, a power cut may lose the newest files);
+a hash that is not a plain token (another program wrote it) is reduced to safe characters
+before it names a file.
 """
 
 from __future__ import annotations
@@ -79,9 +80,7 @@ class Archive:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, path)  # whole or absent after a kill (no fsync: 12.4 has none)
         return path
 
     def log(self, record: m.MemoryRecord, path: Path, action: str) -> None:

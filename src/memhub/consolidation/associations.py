@@ -121,7 +121,9 @@ def _temporal(a: Candidate, b: Candidate) -> str | None:
     return None
 
 
-def analyse(a: Candidate, b: Candidate, similarity: float) -> Association:
+def analyse(
+    a: Candidate, b: Candidate, similarity: float, cache: dict[str, set[str]] | None = None
+) -> Association:
     overlap = sorted(set(a.record.tags) & set(b.record.tags))
     reasons = []
     if overlap:
@@ -129,7 +131,11 @@ def analyse(a: Candidate, b: Candidate, similarity: float) -> Association:
     temporal = _temporal(a, b)
     if temporal:
         reasons.append("temporal_proximity")
-    shared = sorted(concepts(a.record.content) & concepts(b.record.content))
+    cache = {} if cache is None else cache
+    for c in (a, b):
+        if c.record.content_hash not in cache:
+            cache[c.record.content_hash] = concepts(c.record.content)
+    shared = sorted(cache[a.record.content_hash] & cache[b.record.content_hash])
     if shared:
         reasons.append("shared_concepts")
     if _similar_structure(a.record.content, b.record.content):
@@ -197,9 +203,10 @@ def discover(
         if tuple(sorted((pool[i].record.content_hash, pool[j].record.content_hash))) not in existing
     ]
     found = []
+    cache: dict[str, set[str]] = {}  # each memory's concepts, extracted once
     for (i, j), similarity in zip(pairs, _similarities(pool, pairs), strict=True):
         if min_similarity <= similarity <= max_similarity:
-            association = analyse(pool[i], pool[j], similarity)
+            association = analyse(pool[i], pool[j], similarity, cache)
             if association.confidence >= MIN_CONFIDENCE:
                 found.append(association)
     return found, len(pairs)

@@ -25,10 +25,11 @@ if TYPE_CHECKING:
     from memhub.storage.engine import WriteTxn
 
 log = logging.getLogger(__name__)
-#: Rows one chunk changes: small enough that an interactive write queued behind a chunk waits
-#: a few milliseconds, large enough that a run of 12.4's 500-memory batch is a few commits.
-METADATA_CHUNK: Final = 200
-STORE_CHUNK: Final = 50
+#: Rows one chunk changes: an interactive write queued behind a chunk waits for it (tens of
+#: milliseconds on a busy 2-core machine, see bench/consolidation_figures.py); a run of 12.4's
+#: 500-memory batch is still only a few dozen commits.
+METADATA_CHUNK: Final = 100
+STORE_CHUNK: Final = 20
 #: Texts embedded per request to the embedder (interactive embeds interleave between them).
 EMBED_CHUNK: Final = 64
 
