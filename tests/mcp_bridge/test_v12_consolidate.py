@@ -147,6 +147,12 @@ async def test_run_refusals_and_busy(on: None, monkeypatch: pytest.MonkeyPatch) 
         "store (monthly, asked by cursor at 2026-12-03T17:00:00Z); nothing was started. Run it "
         "again when that one has finished."
     )
+    elsewhere = data(busy=True, horizon=None, client=None, since=None)
+    assert await consolidate(FakeDaemon(elsewhere), action="run", time_horizon="weekly") == (
+        "Error during consolidation: a consolidation run is already in progress for this "
+        "store (by another machine's daemon); nothing was started. Run it again when that one "
+        "has finished."
+    )
     failed = await consolidate(
         FakeDaemon(BadRequest("archive_path is required")), action="run", time_horizon="yearly"
     )

@@ -11,10 +11,11 @@ and ``memory_graph`` edges each), cluster summaries (when clusters exist), forge
   pairing and clustering in a worker thread, and every write is a bounded chunk of the writer
   (:mod:`memhub.extras.consolidation_writes`): a ``memory_store`` queued meanwhile waits one
   chunk at most.
-* **One run at a time per daemon** (so per SQLite store: one daemon owns the file), however
-  many bridges ask: a second ``run`` is answered ``busy`` with who runs what since when. A
-  team store's daemons on other machines do not see this daemon's run (see the notes on the
-  limit: two machines' runs interleave chunk by chunk, each chunk atomic).
+* **One run at a time per store**, however many bridges ask: a second ``run`` is answered
+  ``busy`` with who runs what since when. Across a team store's machines the engine's
+  store-wide lock (:meth:`~memhub.storage.engine.Storage.try_hold`: a PostgreSQL advisory
+  lock on a session of its own, gone with a crashed daemon) answers ``busy`` too, without the
+  details (they are the other machine's).
 * **A kill at any instant** leaves whole chunks; running again is safe (a rerun finds the
   stored associations and summaries and does not write them twice).
 """
@@ -56,6 +57,7 @@ FORGETTING: Final = frozenset({"monthly", "quarterly", "yearly"})
 MAX_BATCH: Final = 10_000
 MAX_PAIRS: Final = 100_000
 MAX_ASSOCIATION_TAGGED: Final = 1_000_000
+LOCK: Final = "consolidation"
 
 
 @attrs.frozen
@@ -113,9 +115,17 @@ async def run(svc: MemoryService, req: m.ConsolidateRun, client: str) -> m.ToolD
                 "since": iso_utc(busy.since)}  # fmt: skip
         return m.ToolData(id=req.id, data=data)
     _running[svc] = Running(req.horizon, client, time.time())
-    started = time.monotonic()
     try:
-        report = await pipeline(svc, req, client)
+        # Across machines: a team store's other daemons hold the same store-wide lock.
+        held = await trio.to_thread.run_sync(svc.storage.try_hold, LOCK)
+        if held is None:
+            data = {"busy": True, "horizon": None, "client": None, "since": None}
+            return m.ToolData(id=req.id, data=data)
+        started = time.monotonic()
+        try:
+            report = await pipeline(svc, req, client)
+        finally:
+            await trio.to_thread.run_sync(held.release)
     finally:
         del _running[svc]
     return m.ToolData(

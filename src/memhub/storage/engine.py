@@ -313,6 +313,13 @@ class ReadSession(Protocol):
     def close(self) -> None: ...
 
 
+class Held(Protocol):
+    """A lock held across every daemon of a store, until :meth:`release` (or this daemon's
+    end: a crashed daemon's locks go with its connection)."""
+
+    def release(self) -> None: ...
+
+
 class Storage(Protocol):
     """A storage engine, opened on one store."""
 
@@ -362,6 +369,13 @@ class Storage(Protocol):
         ...
 
     def describe(self) -> StorageStats: ...
+
+    def try_hold(self, name: str) -> Held | None:
+        """Take the store-wide lock ``name`` if no daemon of the store holds it (None: one
+        does). For long jobs that must not run twice at once on one store (a consolidation
+        run), never for writes: the writer's own lock orders those. Blocking: call it in a
+        worker thread."""
+        ...
 
     def close(self) -> None:
         """Close every connection (after the writer and readers stopped)."""

@@ -35,6 +35,11 @@ BUSY: Final = (
     "({horizon}, asked by {client} at {since}); nothing was started. Run it again when that "
     "one has finished."
 )
+BUSY_ELSEWHERE: Final = (
+    "Error during consolidation: a consolidation run is already in progress for this store "
+    "(by another machine's daemon); nothing was started. Run it again when that one has "
+    "finished."
+)
 #: This bridge process's totals, as 12.4's status prints its consolidator's (in-process).
 STATS: Final = {
     "total_runs": 0,
@@ -177,6 +182,8 @@ async def run(daemon: Daemon, horizon: object) -> ToolResult:
             text += " (the connection was lost: the run may have gone on; run it again)"
         return ToolResult(text, is_error=outcomes.is_infrastructure_failure(delivery.error))
     data = expect(delivery.unwrap(), m.ToolData).data
+    if data.get("busy") and data.get("horizon") is None:
+        return ToolResult(BUSY_ELSEWHERE)
     if data.get("busy"):
         return ToolResult(BUSY.format(horizon=data["horizon"], client=data["client"] or "a client",
                                       since=data["since"]))  # fmt: skip

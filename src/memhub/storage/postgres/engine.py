@@ -19,6 +19,7 @@ nothing is acked that did not commit, and the next call reconnects.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -243,6 +244,19 @@ class PgReadSession:
         pass  # the pool's connections are closed with the storage
 
 
+@attrs.define
+class HeldLock:
+    """:class:`~memhub.storage.engine.Held`: the connection that holds the advisory lock."""
+
+    conn: Conn
+
+    def release(self) -> None:
+        try:
+            self.conn.close()  # ends the session, and with it its advisory locks
+        except psycopg.Error as exc:
+            log.warning("closing a lock's connection failed (the server drops it): %s", exc)
+
+
 class PgStorage:
     """The engine, opened on one team store."""
 
@@ -462,6 +476,25 @@ class PgStorage:
                 log.info("listening for other daemons' commits again")
             self._listen_failures = 0
             return conn, True
+
+    def try_hold(self, name: str) -> HeldLock | None:
+        """A session-level advisory lock on a connection of its own, held until released
+        (or until this daemon's connection dies with it, so a crash never leaves it taken)."""
+        digest = hashlib.sha256(f"memhub:{self._target.schema}:{name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        try:
+            conn = self._connector.connect(autocommit=True)
+        except psycopg.Error as exc:
+            raise unreachable(self._target, exc, f"take the {name} lock") from None
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise unreachable(self._target, exc, f"take the {name} lock") from None
+        if not row or not row[0]:
+            conn.close()
+            return None
+        return HeldLock(conn)
 
     def describe(self) -> StorageStats:
         size = 0
