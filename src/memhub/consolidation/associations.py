@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any, Final
@@ -204,7 +205,9 @@ def discover(
     ]
     found = []
     cache: dict[str, set[str]] = {}  # each memory's concepts, extracted once
-    for (i, j), similarity in zip(pairs, _similarities(pool, pairs), strict=True):
+    for n, ((i, j), similarity) in enumerate(zip(pairs, _similarities(pool, pairs), strict=True)):
+        if n % 50 == 0:
+            time.sleep(0)  # let the daemon's other threads have the GIL now and then
         if min_similarity <= similarity <= max_similarity:
             association = analyse(pool[i], pool[j], similarity, cache)
             if association.confidence >= MIN_CONFIDENCE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
@@ -57,21 +58,32 @@ def low_quality(content: str) -> bool:
     return len(text) < 100 and any(p in lower for p in LOW_VALUE)
 
 
-def near_duplicate(a: str, b: str) -> bool:
-    x = a.strip().lower()
-    if len(x) < 20:
+@attrs.frozen
+class Folded:
+    """A content as the duplicate test compares it: stripped, lower-cased, its word set."""
+
+    text: str
+    words: frozenset[str]
+
+    @classmethod
+    def of(cls, content: str) -> Folded:
+        text = content.strip().lower()
+        return cls(text, frozenset(text.split()))
+
+
+def near_duplicate(x: Folded, y: Folded) -> bool:
+    """12.4's ``_is_near_duplicate_of`` (``x`` the memory, ``y`` the other)."""
+    if len(x.text) < 20:
         return False
-    y = b.strip().lower()
-    if x == y:
+    if x.text == y.text:
         return True
-    if min(len(x), len(y)) <= 50:
+    if min(len(x.text), len(y.text)) <= 50:
         return False
-    if x in y or y in x:
+    if x.text in y.text or y.text in x.text:
         return True
-    wx, wy = set(x.split()), set(y.split())
-    if min(len(wx), len(wy)) <= 5:
+    if min(len(x.words), len(y.words)) <= 5:
         return False
-    return len(wx & wy) / len(wx | wy) > 0.8
+    return len(x.words & y.words) / len(x.words | y.words) > 0.8
 
 
 def _rank(c: Candidate, scores: dict[str, Relevance]) -> tuple[float, float, str]:
@@ -80,14 +92,25 @@ def _rank(c: Candidate, scores: dict[str, Relevance]) -> tuple[float, float, str
             c.record.content_hash or "")  # fmt: skip
 
 
-def _redundant(c: Candidate, pool: Sequence[Candidate], scores: dict[str, Relevance]) -> bool:
-    mine = _rank(c, scores)
-    return any(
-        other.record.content_hash != c.record.content_hash
-        and near_duplicate(c.record.content, other.record.content)
-        and _rank(other, scores) < mine
-        for other in pool
-    )
+def redundant_copies(pool: Sequence[Candidate], scores: dict[str, Relevance]) -> set[str]:
+    """12.4's ``_is_redundant_copy`` for the whole pool at once: the memories that have a
+    near-duplicate which outranks them. Quadratic, as 12.4's (the pool is one batch), with
+    every content folded once; the GIL is let go now and then for the daemon's other work."""
+    folded = [Folded.of(c.record.content) for c in pool]
+    ranks = [_rank(c, scores) for c in pool]
+    found: set[str] = set()
+    for i, c in enumerate(pool):
+        if i % 25 == 0:
+            time.sleep(0)
+        if len(folded[i].text) < 20:
+            continue
+        mine = c.record.content_hash
+        for j, other in enumerate(pool):
+            if (ranks[j] < ranks[i] and other.record.content_hash != mine
+                    and near_duplicate(folded[i], folded[j])):  # fmt: skip
+                found.add(mine)
+                break
+    return found
 
 
 def _inactivity_threshold(q: float, settings: m.ConsolidationSettings) -> int:
@@ -100,7 +123,7 @@ def _inactivity_threshold(q: float, settings: m.ConsolidationSettings) -> int:
 
 
 def _decide(
-    c: Candidate, pool: Sequence[Candidate], scores: dict[str, Relevance],
+    c: Candidate, redundant: set[str], scores: dict[str, Relevance],
     settings: m.ConsolidationSettings, horizon: str, now: float,
 ) -> Decision | None:  # fmt: skip
     record = c.record
@@ -127,7 +150,7 @@ def _decide(
     if low_quality(record.content):
         reasons.append("low_quality")
         priority = min(priority, 2)
-    if _redundant(c, pool, scores):
+    if record.content_hash in redundant:
         reasons.append("potential_duplicate")
         deletable, priority = True, 1
     if not reasons:
@@ -143,11 +166,12 @@ def decide(
     settings: m.ConsolidationSettings, horizon: str, now: float,
 ) -> list[Decision]:  # fmt: skip
     """12.4's ``_identify_forgetting_candidates``, in its order (priority, then relevance)."""
+    redundant = redundant_copies(pool, scores)
     found = [
         d
         for c in pool
         if not is_protected(c.record) and c.record.content_hash in scores
-        if (d := _decide(c, pool, scores, settings, horizon, now)) is not None
+        if (d := _decide(c, redundant, scores, settings, horizon, now)) is not None
     ]
     found.sort(key=lambda d: (d.priority, -d.score.total_score))
     return found

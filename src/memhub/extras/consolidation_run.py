@@ -341,7 +341,9 @@ def _files(
     archive = Archive(root)
     at = datetime.now().isoformat()
     replaced = []
-    for d in decisions:
+    for n, d in enumerate(decisions):
+        if n % 25 == 0:
+            time.sleep(0)  # let the daemon's other threads have the GIL now and then
         record = d.candidate.record
         meta = metadata[record.content_hash]
         if d.action == "archived":
