@@ -390,3 +390,21 @@ async def test_a_run_on_another_machine_holds_a_team_store(store: Store) -> None
     else:  # one daemon per file: nothing else can hold it
         assert answer["memories_processed"] == 1
     assert (await run(store, "daily"))["memories_processed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("horizon", "clusters", "associates"),
+    [("daily", 0, False), ("quarterly", 1, False), ("yearly", 0, False), ("monthly", 1, True)],
+)
+async def test_each_horizon_runs_12_4s_phases(
+    store: Store, horizon: str, clusters: int, associates: bool
+) -> None:
+    for c in CLUSTER + OTHERS:
+        await put(store, c, tags=["deploy"])
+    report = await run(store, horizon)
+    assert report["time_horizon"] == horizon
+    assert report["memories_processed"] == 8
+    assert report["clusters_created"] == clusters
+    assert report["memories_compressed"] == clusters
+    assert (report["associations_discovered"] > 0) is associates
+    assert report["errors"] == []
