@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import numpy as np
 
-from memhub.errors import ServiceError
+from memhub.errors import BadRequest, ServiceError
 from memhub.storage.model import DEFAULT_STORE, Filters, FloatArray, NewMemory
 from memhub.storage.relations import SYMMETRIC, Edge
 
@@ -74,8 +74,12 @@ def _merger(chunk: Sequence[tuple[str, dict[str, Any]]]) -> Callable[[WriteTxn],
         for content_hash, keys in chunk:
             if txn.get(content_hash) is None:
                 continue  # deleted since the run read it (12.4 logs and goes on)
-            txn.update(content_hash, tags=None, memory_type=None, metadata=keys,
-                       preserve_timestamps=True)  # fmt: skip
+            try:
+                txn.update(content_hash, tags=None, memory_type=None, metadata=keys,
+                           preserve_timestamps=True)  # fmt: skip
+            except BadRequest as exc:  # refused before writing: stored metadata unreadable
+                log.warning("consolidation left %s as it is: %s", content_hash, exc.message)
+                continue
             n += 1
         return n
 
