@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from memhub.storage.engine import WriteTxn
 from memhub.storage.model import Filters
 from memhub.storage.relations import Edge
 
@@ -26,11 +27,15 @@ def test_the_batch_is_the_least_recently_consolidated_of_the_window(engine: Engi
               for i in range(5)]  # fmt: skip
     a, b, c, d, e = hashes
     now = time.time()
-    stamps = {a: now + 300, b: now + 100, c: "not a number"}
+    stamps: dict[str, object] = {a: now + 300, b: now + 100, c: "not a number"}
     for h, stamp in stamps.items():
-        engine.write(lambda txn, h=h, s=stamp: txn.update(
-            h, tags=None, memory_type=None, metadata={"last_consolidated_at": s},
-            preserve_timestamps=True))  # fmt: skip
+        keys = {"last_consolidated_at": stamp}
+
+        def stamped(txn: WriteTxn, h: str = h, keys: dict[str, object] = keys) -> object:
+            return txn.update(h, tags=None, memory_type=None, metadata=keys,
+                              preserve_timestamps=True)  # fmt: skip
+
+        engine.write(stamped)
     engine.write(lambda txn: txn.resolve_conflict(e, d))  # d superseded: still in the batch
     gone = store(engine, embedder, "deleted before the run").content_hash
     engine.write(lambda txn: txn.delete_matching(Filters(), gone))
