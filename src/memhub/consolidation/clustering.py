@@ -3,8 +3,8 @@
 scikit-learn is not a memhub dependency, so ``auto`` is 12.4's ``simple`` (what 12.4 runs
 without scikit-learn), and naming ``dbscan`` or ``hierarchical`` is 12.4's configuration error.
 ``simple`` is greedy: each memory not yet placed takes every later unplaced one whose cosine
-reaches 0.7; a group of fewer than ``min_cluster_size`` goes back to noise. The cosines are one
-matrix product over the batch (at most ``batch_size`` rows).
+reaches 0.7; a group of fewer than ``min_cluster_size`` goes back to noise. The cosines of a
+memory to the later ones are one matrix-vector product.
 """
 
 from __future__ import annotations
@@ -64,7 +64,6 @@ def simple_labels(vectors: npt.NDArray[np.float64], min_size: int) -> list[int]:
     norms = np.linalg.norm(vectors, axis=1)
     norms[norms == 0] = np.inf  # a zero vector is similar to nothing (12.4 divides to nan)
     unit = vectors / norms[:, None]
-    sims = unit @ unit.T
     labels = [-1] * len(vectors)
     current = 0
     for i in range(len(vectors)):
@@ -72,7 +71,8 @@ def simple_labels(vectors: npt.NDArray[np.float64], min_size: int) -> list[int]:
             continue
         members = [i]
         labels[i] = current
-        for j in np.nonzero(sims[i, i + 1 :] >= THRESHOLD)[0] + i + 1:
+        # one row of cosines at a time: memory stays linear in the batch
+        for j in np.nonzero(unit[i + 1 :] @ unit[i] >= THRESHOLD)[0] + i + 1:
             if labels[j] == -1:
                 labels[j] = current
                 members.append(int(j))

@@ -1,0 +1,57 @@
+"""Run mcp-memory-service 12.x's pure consolidation functions on given inputs.
+
+Executed with the Python of an mcp-memory-service 12.x virtualenv (see ``mms_env.py``); reads
+``{"infer": [...], "analyse": [...], "clusters": [...]}`` on stdin and prints the same keys
+with 12.x's answers: relationship inference ``[label, confidence]`` (after the review band),
+association analysis ``[reasons, sorted shared concepts, sorted tag overlap, confidence]``,
+and the ``simple`` clustering labels of each set of vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from mcp_memory_service.consolidation.associations import CreativeAssociationEngine
+from mcp_memory_service.consolidation.base import ConsolidationConfig
+from mcp_memory_service.consolidation.clustering import SemanticClusteringEngine
+from mcp_memory_service.consolidation.relationship_inference import (
+    RelationshipInferenceEngine,
+    apply_review_band,
+)
+from mcp_memory_service.models.memory import Memory
+
+
+def memory(doc: dict[str, Any]) -> Memory:
+    iso = datetime.utcfromtimestamp(doc["created_at"]).isoformat() + "Z"
+    return Memory(content=doc["content"], content_hash=doc["hash"], tags=doc.get("tags", []),
+                  memory_type=doc.get("memory_type"), created_at=doc["created_at"],
+                  created_at_iso=iso)  # fmt: skip
+
+
+async def run(doc: dict[str, Any]) -> dict[str, Any]:
+    engine = RelationshipInferenceEngine(min_confidence=0.6)
+    inferred = []
+    for case in doc["infer"]:
+        label, confidence = await engine.infer_relationship_type(**case)
+        inferred.append([*apply_review_band(label, confidence), confidence])
+    associations = CreativeAssociationEngine(ConsolidationConfig())
+    analysed = []
+    for a, b, similarity in doc["analyse"]:
+        found = await associations._analyze_association(memory(a), memory(b), similarity)
+        analysed.append([found.connection_reasons, sorted(found.shared_concepts),
+                         sorted(found.tag_overlap), found.confidence_score])  # fmt: skip
+    clustering = SemanticClusteringEngine(ConsolidationConfig(clustering_algorithm="simple"))
+    labels = [
+        [int(x) for x in await clustering._simple_clustering(np.array(vectors))]
+        for vectors in doc["clusters"]
+    ]
+    return {"infer": inferred, "analyse": analysed, "clusters": labels}
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(json.loads(sys.stdin.read())))))

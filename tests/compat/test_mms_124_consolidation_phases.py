@@ -1,0 +1,131 @@
+"""memhub's consolidation phases against mcp-memory-service 12.4.0's own functions, on a few
+hundred generated inputs: edge labels (inference and review band), association analysis
+(reasons, shared concepts and tags, confidence) and ``simple`` clustering labels
+(``mms_phases_driver.py`` runs 12.4's code). No model, no store: fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memhub.consolidation.associations import analyse
+from memhub.consolidation.clustering import simple_labels
+from memhub.consolidation.inference import infer, review_band
+from memhub.domain.tags import read_back
+from memhub.protocol import messages as m
+from memhub.storage.model import Candidate
+
+from .mms_env import ensure_mms_venv, mms_env
+
+pytestmark = pytest.mark.compat
+
+VERSION = "12.4.0"
+DRIVER = Path(__file__).with_name("mms_phases_driver.py")
+TYPES = ["learning", "error", "decision", "observation", "pattern", "note", "insight", "bug",
+         "learning/insight", "error/bug", "session", None]  # fmt: skip
+TEXTS = [
+    "Fixed the login error by patching the token refresh",
+    "The outage was caused by a full disk and triggered alerts",
+    "This approach supports the decision and helps the team",
+    "That claim is wrong and never true, it contradicts the docs",
+    "Login error: token refresh fails with a timeout",
+    "Meeting notes about the roadmap for Q3",
+    'Is the "blue green" deploy ready? See https://example.com/deploy on 2024-05-01',
+    "- first item\n- second item\n## Header\nmail ops@example.com about parseConfig",
+    "The database migration problem was resolved with a solution from the DBA team",
+    "Lunch at the ramen place; PostgreSQL and Redis came up, version 12.4",
+]
+TAGS = [[], ["ops"], ["ops", "deploy"], ["python"], ["deploy", "important"]]
+
+
+def run_124(doc: dict[str, Any], work: Path) -> dict[str, Any]:
+    python = ensure_mms_venv(VERSION)
+    done = subprocess.run(
+        [str(python), str(DRIVER)],
+        input=json.dumps(doc),
+        env=mms_env(python, work),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mcp-memory-service {VERSION} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def candidate(doc: dict[str, Any]) -> Candidate:
+    """The memory as memhub reads it from a store (no tags read back as ``untagged``, as in
+    12.4's ``Memory``)."""
+    record = m.MemoryRecord(
+        content_hash=doc["hash"], content=doc["content"], tags=read_back(doc["tags"]),
+        memory_type=doc.get("memory_type") or "note", metadata={}, created_at=doc["created_at"],
+        updated_at=doc["created_at"], created_at_iso="", updated_at_iso="",
+    )  # fmt: skip
+    return Candidate(record=record, vector=None, last_accessed=None)
+
+
+def cases(rng: random.Random) -> dict[str, Any]:
+    base = 1_700_000_000.0
+    infer_cases = []
+    for _ in range(400):
+        ts = base + rng.choice([0, 600, 7200, 86400 * 3])
+        tt = base + rng.choice([0, 1800, 86400])
+        infer_cases.append({
+            "source_type": rng.choice(TYPES), "target_type": rng.choice(TYPES),
+            "source_content": rng.choice(TEXTS), "target_content": rng.choice(TEXTS),
+            "source_timestamp": ts, "target_timestamp": tt,
+            "source_tags": rng.choice(TAGS), "target_tags": rng.choice(TAGS),
+            "similarity": rng.choice([0.3, 0.44, 0.45, 0.5, 0.6, 0.9]),
+        })  # fmt: skip
+    analyse_cases = []
+    for i in range(200):
+        pair = [
+            {"hash": f"h{i}{side}", "content": rng.choice(TEXTS), "tags": rng.choice(TAGS),
+             "created_at": base + rng.choice([0, 3600, 86400 * 2, 86400 * 10])}
+            for side in "ab"
+        ]  # fmt: skip
+        analyse_cases.append([*pair, rng.choice([0.3, 0.5, 0.55, 0.7])])
+    gen = np.random.default_rng(3)
+    clusters = []
+    for _ in range(20):
+        centres = gen.standard_normal((3, 16))
+        rows = [centres[gen.integers(3)] + gen.normal(0, gen.choice([0.2, 0.6]), 16)
+                for _ in range(int(gen.integers(5, 40)))]  # fmt: skip
+        clusters.append(np.array(rows).tolist())
+    return {"infer": infer_cases, "analyse": analyse_cases, "clusters": clusters}
+
+
+def test_phases_agree_with_12_4(tmp_path: Path) -> None:
+    doc = cases(random.Random(5))
+    upstream = run_124(doc, tmp_path)
+    for case, (label, review, confidence) in zip(doc["infer"], upstream["infer"], strict=True):
+        ours, conf = infer(
+            (case["source_type"], case["target_type"]),
+            (case["source_content"], case["target_content"]),
+            (case["source_timestamp"], case["target_timestamp"]),
+            (case["source_tags"], case["target_tags"]),
+            case["similarity"],
+        )
+        assert [*review_band(ours, conf)] == [label, review], case
+        assert math.isclose(conf, confidence), case
+    for (a, b, sim), (reasons, shared, overlap, confidence) in zip(
+        doc["analyse"], upstream["analyse"], strict=True
+    ):
+        found = analyse(candidate(a), candidate(b), sim)
+        assert found.reasons == reasons, (a, b)
+        assert found.shared_concepts == shared, (a, b)
+        assert found.tag_overlap == overlap, (a, b)
+        assert math.isclose(found.confidence, confidence), (a, b)
+    for vectors, labels in zip(doc["clusters"], upstream["clusters"], strict=True):
+        assert simple_labels(np.array(vectors), 5) == labels
+    labelled = [label for labels in upstream["clusters"] for label in labels]
+    assert max(labelled) >= 1  # the inputs do make clusters
