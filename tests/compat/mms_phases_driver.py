@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from mcp_memory_service.consolidation.associations import CreativeAssociationEngine
 from mcp_memory_service.consolidation.base import ConsolidationConfig
 from mcp_memory_service.consolidation.clustering import SemanticClusteringEngine
+from mcp_memory_service.consolidation.decay import RelevanceScore
+from mcp_memory_service.consolidation.forgetting import ControlledForgettingEngine
 from mcp_memory_service.consolidation.relationship_inference import (
     RelationshipInferenceEngine,
     apply_review_band,
@@ -50,7 +52,29 @@ async def run(doc: dict[str, Any]) -> dict[str, Any]:
         [int(x) for x in await clustering._simple_clustering(np.array(vectors))]
         for vectors in doc["clusters"]
     ]
-    return {"infer": inferred, "analyse": analysed, "clusters": labels}
+    return {"infer": inferred, "analyse": analysed, "clusters": labels,
+            "forget": [await forget(case, doc["archive"]) for case in doc["forget"]]}  # fmt: skip
+
+
+async def forget(case: dict[str, Any], archive: str) -> list[Any]:
+    """12.x's forgetting candidates of a pool: [hash, reasons, priority, deletable]."""
+    engine = ControlledForgettingEngine(ConsolidationConfig(archive_location=archive))
+    pool = []
+    for doc in case["memories"]:
+        x = memory(doc)
+        x.metadata = doc.get("metadata", {})
+        x.updated_at = doc["updated_at"]
+        pool.append(x)
+    scores = {
+        h: RelevanceScore(memory_hash=h, total_score=t, base_importance=1.0, decay_factor=1.0,
+                          connection_boost=1.0, access_boost=1.0, metadata={})
+        for h, t in case["scores"].items()
+    }  # fmt: skip
+    access = {h: datetime.fromtimestamp(t, timezone.utc)  # noqa: UP017 - 12.x's Python
+              for h, t in case["access"].items()}  # fmt: skip
+    found = await engine._identify_forgetting_candidates(pool, scores, access, case["horizon"])
+    return [[c.memory.content_hash, c.forgetting_reasons, c.archive_priority, c.can_be_deleted]
+            for c in found]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,15 +10,20 @@ import json
 import math
 import random
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
+from memhub.consolidation import forgetting
 from memhub.consolidation.associations import analyse
 from memhub.consolidation.clustering import simple_labels
+from memhub.consolidation.decay import Relevance, as_12_4_reads
 from memhub.consolidation.inference import infer, review_band
+from memhub.domain.ontology import known_types
 from memhub.domain.tags import read_back
 from memhub.protocol import messages as m
 from memhub.storage.model import Candidate
@@ -62,12 +67,15 @@ def run_124(doc: dict[str, Any], work: Path) -> dict[str, Any]:
     return result
 
 
+DAY = 86400.0
+
+
 def candidate(doc: dict[str, Any]) -> Candidate:
     """The memory as memhub reads it from a store (no tags read back as ``untagged``, as in
     12.4's ``Memory``)."""
     record = m.MemoryRecord(
         content_hash=doc["hash"], content=doc["content"], tags=read_back(doc["tags"]),
-        memory_type=doc.get("memory_type") or "note", metadata={}, created_at=doc["created_at"],
+        memory_type=doc.get("memory_type") or "standard", metadata={}, created_at=doc["created_at"],
         updated_at=doc["created_at"], created_at_iso="", updated_at_iso="",
     )  # fmt: skip
     return Candidate(record=record, vector=None, last_accessed=None)
@@ -101,11 +109,52 @@ def cases(rng: random.Random) -> dict[str, Any]:
         rows = [centres[gen.integers(3)] + gen.normal(0, gen.choice([0.2, 0.6]), 16)
                 for _ in range(int(gen.integers(5, 40)))]  # fmt: skip
         clusters.append(np.array(rows).tolist())
-    return {"infer": infer_cases, "analyse": analyse_cases, "clusters": clusters}
+    return {"infer": infer_cases, "analyse": analyse_cases, "clusters": clusters,
+            "forget": [forget_case(rng, horizon) for horizon in HORIZONS * 5]}  # fmt: skip
+
+
+HORIZONS = ["monthly", "quarterly", "yearly"]
+OLD_TEXTS = [
+    *TEXTS,
+    "test",
+    "temp note 1234",
+    "12 34 56 78 90 !! ?? 12 34",
+    "the same words the same words the same words again",
+    "The staging database was moved to the new rack in the basement last spring",
+    "The staging database was moved to the new rack in the basement last spring, finally",
+]
+
+
+def forget_case(rng: random.Random, horizon: str) -> dict[str, Any]:
+    """A pool of old memories (times as offsets from now in days, x.5 so that whole days
+    do not flip between the two runs), their scores and last accesses."""
+    now = time.time()
+    memories, scores, access = [], {}, {}
+    for i in range(rng.randint(3, 12)):
+        created = now - (rng.choice([366, 400, 800]) + 0.5) * DAY
+        updated = now - (rng.choice([5, 100, 200, 366, 400, 800]) + 0.5) * DAY
+        doc = {
+            "hash": f"f{i:02d}{rng.randrange(10**6)}", "content": rng.choice(OLD_TEXTS),
+            "tags": rng.choice([*TAGS, ["temporary"], ["t:temporary"], ["critical"]]),
+            "memory_type": rng.choice(["note", "temporary", "decision", "mistake", None]),
+            "created_at": created, "updated_at": max(created, updated),
+            "metadata": rng.choice([{}, {"quality_score": 0.8}, {"computed_quality": 0.2},
+                                    {"failure_count": 4}]),
+        }  # fmt: skip
+        memories.append(doc)
+        scores[doc["hash"]] = rng.choice([0.01, 0.05, 0.2, 0.2, 1.3])
+        if rng.random() < 0.4:
+            access[doc["hash"]] = now - (rng.choice([3, 150, 250, 500]) + 0.5) * DAY
+    return {"memories": memories, "scores": scores, "access": access, "horizon": horizon}
+
+
+def relevance(h: str, total: float) -> Relevance:
+    return Relevance(memory_hash=h, total_score=total, base_importance=1.0, decay_factor=1.0,
+                     connection_boost=1.0, access_boost=1.0, metadata={})  # fmt: skip
 
 
 def test_phases_agree_with_12_4(tmp_path: Path) -> None:
-    doc = cases(random.Random(5))
+    doc = {**cases(random.Random(5)), "archive": str(tmp_path / "archive")}
     upstream = run_124(doc, tmp_path)
     for case, (label, review, confidence) in zip(doc["infer"], upstream["infer"], strict=True):
         ours, conf = infer(
@@ -129,3 +178,19 @@ def test_phases_agree_with_12_4(tmp_path: Path) -> None:
         assert simple_labels(np.array(vectors), 5) == labels
     labelled = [label for labels in upstream["clusters"] for label in labels]
     assert max(labelled) >= 1  # the inputs do make clusters
+    settings = m.ConsolidationSettings()
+    now = time.time()
+    for case, theirs in zip(doc["forget"], upstream["forget"], strict=True):
+        pool = [
+            attrs.evolve(candidate(x), last_accessed=case["access"].get(x["hash"]))
+            for x in case["memories"]
+        ]
+        pool = [attrs.evolve(c, record=attrs.evolve(c.record, metadata=x["metadata"],
+                                                     updated_at=x["updated_at"]))
+                for c, x in zip(pool, case["memories"], strict=True)]  # fmt: skip
+        pool = [as_12_4_reads(c, known_types()) for c in pool]
+        scores = {h: relevance(h, t) for h, t in case["scores"].items()}
+        decided = forgetting.decide(pool, scores, settings, case["horizon"], now)
+        assert [[d.candidate.record.content_hash, d.reasons, d.priority, d.deletable]
+                for d in decided] == theirs, case  # fmt: skip
+    assert any(t for t in upstream["forget"])

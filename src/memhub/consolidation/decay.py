@@ -17,6 +17,7 @@ import attrs
 
 from memhub.domain.ontology import TAXONOMY
 from memhub.protocol import messages as m
+from memhub.storage.model import Candidate
 
 DAY: Final = 86400.0
 #: 12.4's ``retention_periods`` defaults (``MCP_RETENTION_<TYPE>``), in days.
@@ -60,6 +61,15 @@ class Relevance:
     connection_boost: float
     access_boost: float
     metadata: dict[str, Any]
+
+
+def as_12_4_reads(candidate: Candidate, known: frozenset[str]) -> Candidate:
+    """The memory with the type 12.4's ``Memory`` gives it: a type that is not a known one
+    (another program stored ``temporary`` or ``standard``) is read as ``observation``."""
+    kind = candidate.record.memory_type
+    if not kind or kind in known:
+        return candidate
+    return attrs.evolve(candidate, record=attrs.evolve(candidate.record, memory_type="observation"))
 
 
 def whole_days(now: float, then: float) -> int:

@@ -35,6 +35,7 @@ import trio
 from memhub.consolidation import associations, clustering, compression, decay, forgetting
 from memhub.consolidation.archive import Archive
 from memhub.consolidation.inference import infer, review_band
+from memhub.domain.ontology import custom_types_from_env, known_types
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest
 from memhub.extras import consolidation_writes as writes
@@ -143,15 +144,23 @@ async def run(svc: MemoryService, req: m.ConsolidateRun, client: str) -> m.ToolD
     )
 
 
-def _batch(after: float, before: float, limit: int) -> Any:
-    return lambda snap: snap.consolidation_batch(after, before, limit)
+def _batch(svc: MemoryService, after: float, before: float, limit: int) -> Any:
+    """The batch as 12.4 reads it (its ``Memory`` turns unknown types into ``observation``)."""
+    raw = svc.settings.custom_memory_types
+    known = known_types(custom_types_from_env({"MCP_CUSTOM_MEMORY_TYPES": raw} if raw else {}))
+
+    def read(snap: Snapshot) -> list[Candidate]:
+        return [decay.as_12_4_reads(c, known)
+                for c in snap.consolidation_batch(after, before, limit)]  # fmt: skip
+
+    return read
 
 
 async def pipeline(svc: MemoryService, req: m.ConsolidateRun, client: str) -> Report:
     s, horizon = req.settings, req.horizon
     now = time.time()
     limit = s.batch_size if s.incremental_mode else MAX_BATCH
-    memories = await svc.readers.submit(_batch(now - WINDOWS[horizon] * DAY, now, limit))
+    memories = await svc.readers.submit(_batch(svc, now - WINDOWS[horizon] * DAY, now, limit))
     report = Report(horizon=horizon, processed=len(memories))
     if not memories:
         return report
@@ -313,7 +322,7 @@ async def _forget(
 ) -> int:
     s = req.settings
     floor = max(s.forgetting_min_age_days, WINDOWS[req.horizon])
-    pool = await svc.readers.submit(_batch(0.0, now - floor * DAY, s.batch_size))
+    pool = await svc.readers.submit(_batch(svc, 0.0, now - floor * DAY, s.batch_size))
     if not pool:
         return 0
     scores = await _scores(svc, pool, s, now)
