@@ -19,6 +19,7 @@ import numpy as np
 from mcp_memory_service.consolidation.associations import CreativeAssociationEngine
 from mcp_memory_service.consolidation.base import ConsolidationConfig
 from mcp_memory_service.consolidation.clustering import SemanticClusteringEngine
+from mcp_memory_service.consolidation.compression import SemanticCompressionEngine
 from mcp_memory_service.consolidation.decay import RelevanceScore
 from mcp_memory_service.consolidation.forgetting import ControlledForgettingEngine
 from mcp_memory_service.consolidation.relationship_inference import (
@@ -53,7 +54,33 @@ async def run(doc: dict[str, Any]) -> dict[str, Any]:
         for vectors in doc["clusters"]
     ]
     return {"infer": inferred, "analyse": analysed, "clusters": labels,
-            "forget": [await forget(case, doc["archive"]) for case in doc["forget"]]}  # fmt: skip
+            "forget": [await forget(case, doc["archive"]) for case in doc["forget"]],
+            "compress": [await compress(case, clustering) for case in doc["compress"]]}  # fmt: skip
+
+
+async def compress(case: list[dict[str, Any]], clustering: SemanticClusteringEngine) -> Any:
+    """12.x's pieces of a cluster's summary: theme keywords, key concepts (sorted: ties are
+    in set order), representative sentences, tags, aggregated metadata, temporal span."""
+    members = []
+    for doc in case:
+        x = memory(doc)
+        x.metadata = doc.get("metadata", {})
+        members.append(x)
+    engine = SemanticCompressionEngine(ConsolidationConfig())
+    themes = await clustering._extract_theme_keywords(members)
+    concepts = await engine._extract_key_concepts(members, themes)
+    metadata = engine._aggregate_metadata(members)
+    for key, value in metadata.items():
+        if key.startswith("varied_"):
+            metadata[key] = sorted(value)
+    return {
+        "themes": themes,
+        "concepts": sorted(concepts),
+        "sentences": engine._select_representative_sentences(members, concepts),
+        "tags": engine._aggregate_tags(members),
+        "metadata": metadata,
+        "span": engine._calculate_temporal_span(members),
+    }
 
 
 async def forget(case: dict[str, Any], archive: str) -> list[Any]:

@@ -18,9 +18,9 @@ import attrs
 import numpy as np
 import pytest
 
-from memhub.consolidation import forgetting
+from memhub.consolidation import compression, forgetting
 from memhub.consolidation.associations import analyse
-from memhub.consolidation.clustering import simple_labels
+from memhub.consolidation.clustering import simple_labels, theme_keywords
 from memhub.consolidation.decay import Relevance, as_12_4_reads
 from memhub.consolidation.inference import infer, review_band
 from memhub.domain.ontology import known_types
@@ -110,7 +110,20 @@ def cases(rng: random.Random) -> dict[str, Any]:
                 for _ in range(int(gen.integers(5, 40)))]  # fmt: skip
         clusters.append(np.array(rows).tolist())
     return {"infer": infer_cases, "analyse": analyse_cases, "clusters": clusters,
-            "forget": [forget_case(rng, horizon) for horizon in HORIZONS * 5]}  # fmt: skip
+            "forget": [forget_case(rng, horizon) for horizon in HORIZONS * 5],
+            "compress": [compress_case(rng) for _ in range(40)]}  # fmt: skip
+
+
+def compress_case(rng: random.Random) -> list[dict[str, Any]]:
+    """A cluster of 2–4 memories (most with fewer than 15 key concepts)."""
+    base = 1_700_000_000.0
+    return [
+        {"hash": f"c{i}{rng.randrange(10**6)}", "content": rng.choice(TEXTS[:6]),
+         "tags": rng.choice(TAGS), "created_at": base + rng.choice([0, 3600, 86400 * 9]),
+         "metadata": rng.choice([{}, {"source": "hook"}, {"source": "cli", "n": 2},
+                                 {"decay_factor": 0.5, "common_source": "x"}])}
+        for i in range(rng.randint(2, 4))
+    ]  # fmt: skip
 
 
 HORIZONS = ["monthly", "quarterly", "yearly"]
@@ -194,3 +207,23 @@ def test_phases_agree_with_12_4(tmp_path: Path) -> None:
         assert [[d.candidate.record.content_hash, d.reasons, d.priority, d.deletable]
                 for d in decided] == theirs, case  # fmt: skip
     assert any(t for t in upstream["forget"])
+    compared = 0
+    for case, theirs in zip(doc["compress"], upstream["compress"], strict=True):
+        members = [attrs.evolve(c, record=attrs.evolve(c.record, metadata=x["metadata"]))
+                   for c, x in zip(map(candidate, case), case, strict=True)]  # fmt: skip
+        themes = theme_keywords(members)
+        concepts = compression.key_concepts(members, themes)
+        if len(concepts) >= 15:
+            continue  # at the cut, 12.4 keeps whichever ties its set order gives
+        compared += 1
+        metadata = compression.aggregate_metadata(members)
+        got = {
+            "themes": themes,
+            "concepts": sorted(concepts),
+            "sentences": compression.representative(members, concepts),
+            "tags": compression._tags(members),
+            "metadata": metadata,
+            "span": compression.temporal_span(members),
+        }
+        assert json.loads(json.dumps(got)) == theirs, case
+    assert compared >= 20
