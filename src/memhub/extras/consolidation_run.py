@@ -59,6 +59,9 @@ MAX_BATCH: Final = 10_000
 MAX_PAIRS: Final = 100_000
 MAX_ASSOCIATION_TAGGED: Final = 1_000_000
 LOCK: Final = "consolidation"
+#: The reads that scan a window (or every association memory) get longer than an interactive
+#: read's deadline: on a store of millions they are seconds of the run's own work.
+READ_TIMEOUT: Final = 300.0
 
 
 @attrs.frozen
@@ -160,7 +163,8 @@ async def pipeline(svc: MemoryService, req: m.ConsolidateRun, client: str) -> Re
     s, horizon = req.settings, req.horizon
     now = time.time()
     limit = s.batch_size if s.incremental_mode else MAX_BATCH
-    memories = await svc.readers.submit(_batch(svc, now - WINDOWS[horizon] * DAY, now, limit))
+    window = _batch(svc, now - WINDOWS[horizon] * DAY, now, limit)
+    memories = await svc.readers.submit(window, timeout_s=READ_TIMEOUT)
     report = Report(horizon=horizon, processed=len(memories))
     if not memories:
         return report
@@ -274,7 +278,7 @@ async def _associate(
     svc: MemoryService, client: str, memories: list[Candidate], s: m.ConsolidationSettings,
     report: Report,
 ) -> int:  # fmt: skip
-    existing = await svc.readers.submit(_existing_pairs)
+    existing = await svc.readers.submit(_existing_pairs, timeout_s=READ_TIMEOUT)
 
     def compute() -> list[writes.Planned]:
         found, _ = associations.discover(
@@ -322,7 +326,8 @@ async def _forget(
 ) -> int:
     s = req.settings
     floor = max(s.forgetting_min_age_days, WINDOWS[req.horizon])
-    pool = await svc.readers.submit(_batch(svc, 0.0, now - floor * DAY, s.batch_size))
+    stale = _batch(svc, 0.0, now - floor * DAY, s.batch_size)
+    pool = await svc.readers.submit(stale, timeout_s=READ_TIMEOUT)
     if not pool:
         return 0
     scores = await _scores(svc, pool, s, now)
