@@ -408,3 +408,17 @@ async def test_each_horizon_runs_12_4s_phases(
     assert report["memories_compressed"] == clusters
     assert (report["associations_discovered"] > 0) is associates
     assert report["errors"] == []
+
+
+async def test_an_unusable_archive_forgets_nothing(store: Store) -> None:
+    text = "the old staging cluster in the basement rack was decommissioned in the spring"
+    original = await put(store, text)
+    copy = await put(store, text + " of that year")
+    for h in (original, copy):
+        age(store, h, 400)
+    await put(store, "a fresh memory in the window")
+    store.archive.write_text("a file where the archive directory should be")
+    with pytest.raises(BadRequest, match="cannot be used"):
+        await run(store, "monthly")
+    hashes = {r.content_hash for r in await every(store)}
+    assert {original, copy} <= hashes  # the duplicate was not deleted without its copy

@@ -338,40 +338,61 @@ async def _forget(
         await writes.merge_metadata(svc, client, keys)
         after = {h: {**meta, **keys[h]} for h, meta in after.items()}
     decisions = await trio.to_thread.run_sync(forgetting.decide, pool, scores, s, req.horizon, now)
-    replaced = await trio.to_thread.run_sync(_files, Path(s.archive_path), decisions, after)
+    filed = await trio.to_thread.run_sync(_files, Path(s.archive_path), decisions, after)
+    report.errors += filed.problems
     stamp = {"last_consolidated_at": datetime.now().timestamp()}
     await writes.merge_metadata(svc, client, {c.record.content_hash: stamp for c in pool})
-    gone = [d.candidate.record.content_hash for d in decisions if d.action == "deleted"]
+    gone = [d.candidate.record.content_hash for d in filed.done if d.action == "deleted"]
     await writes.delete_all(svc, client, gone)
-    report.errors += await writes.store_all(svc, client, replaced)
-    return sum(1 for d in decisions if d.action in ("archived", "deleted"))
+    report.errors += await writes.store_all(svc, client, filed.replaced)
+    return sum(1 for d in filed.done if d.action in ("archived", "deleted"))
+
+
+@attrs.define
+class Filed:
+    """What the archive step did: the compressed replacements to store, the decisions whose
+    file was written (only those are applied), and the files that could not be written."""
+
+    replaced: list[writes.Planned] = attrs.field(factory=list)
+    done: list[forgetting.Decision] = attrs.field(factory=list)
+    problems: list[str] = attrs.field(factory=list)
 
 
 def _files(
     root: Path, decisions: list[forgetting.Decision], metadata: dict[str, dict[str, Any]]
-) -> list[writes.Planned]:
+) -> Filed:
     """Write 12.4's archive files (before the database changes: a kill between the two leaves
-    a file too many, never a memory lost without its copy); the compressed replacements."""
-    archive = Archive(root)
+    a file too many, never a memory lost without its copy). A file that cannot be written
+    skips its memory, as 12.4's ``skipped`` result does."""
+    try:
+        archive = Archive(root)
+    except OSError as exc:
+        raise BadRequest(f"the archive directory {root} cannot be used: {exc}") from None
     at = datetime.now().isoformat()
-    replaced = []
+    filed = Filed()
     for n, d in enumerate(decisions):
         if n % 25 == 0:
             time.sleep(0)  # let the daemon's other threads have the GIL now and then
         record = d.candidate.record
         meta = metadata[record.content_hash]
-        if d.action == "archived":
-            archive.keep(d, meta)
-        elif d.action == "deleted":
-            archive.deleted(d, meta)
-        else:
-            archive.original(d, meta)
-            d_meta = attrs.evolve(
-                d, candidate=attrs.evolve(d.candidate, record=attrs.evolve(record, metadata=meta))
+        try:
+            if d.action == "archived":
+                archive.keep(d, meta)
+            elif d.action == "deleted":
+                archive.deleted(d, meta)
+            else:
+                archive.original(d, meta)
+        except OSError as exc:
+            filed.problems.append(f"{record.content_hash[:12]}: {exc}")
+            continue
+        filed.done.append(d)
+        if d.action == "compressed":
+            read = attrs.evolve(record, metadata=meta)
+            content, new_hash, tags, new_meta = forgetting.compressed_version(
+                attrs.evolve(d, candidate=attrs.evolve(d.candidate, record=read)), at
             )
-            content, new_hash, tags, new_meta = forgetting.compressed_version(d_meta, at)
-            replaced.append(writes.Planned(
+            filed.replaced.append(writes.Planned(
                 content=content, content_hash=new_hash, tags=tags, memory_type="pattern",
                 metadata=new_meta, vector=d.candidate.vector, replaces=record.content_hash,
             ))  # fmt: skip
-    return replaced
+    return filed
