@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from memhub.consolidation import associations, clustering, compression, decay, forgetting
-from memhub.consolidation.archive import Archive
+from memhub.consolidation import associations, clustering, compression, decay
 from memhub.consolidation.inference import infer, review_band
 from memhub.domain.ontology import custom_types_from_env, known_types
 from memhub.domain.timestamps import iso_utc
 from memhub.errors import BadRequest
+from memhub.extras import consolidation_forget as forget
 from memhub.extras import consolidation_writes as writes
 from memhub.protocol import messages as m
 from memhub.storage.model import Candidate, Filters
@@ -161,6 +161,9 @@ def _batch(svc: MemoryService, after: float, before: float, limit: int) -> Any:
 
 async def pipeline(svc: MemoryService, req: m.ConsolidateRun, client: str) -> Report:
     s, horizon = req.settings, req.horizon
+    if s.forgetting_enabled and horizon in FORGETTING:
+        # 12.4 makes its archive directories before any run; a refusal writes nothing
+        await trio.to_thread.run_sync(forget.archive_at, Path(s.archive_path))
     now = time.time()
     limit = s.batch_size if s.incremental_mode else MAX_BATCH
     window = _batch(svc, now - WINDOWS[horizon] * DAY, now, limit)
@@ -337,62 +340,4 @@ async def _forget(
         keys = {h: decay.metadata_keys(score, at) for h, score in scores.items()}
         await writes.merge_metadata(svc, client, keys)
         after = {h: {**meta, **keys[h]} for h, meta in after.items()}
-    decisions = await trio.to_thread.run_sync(forgetting.decide, pool, scores, s, req.horizon, now)
-    filed = await trio.to_thread.run_sync(_files, Path(s.archive_path), decisions, after)
-    report.errors += filed.problems
-    stamp = {"last_consolidated_at": datetime.now().timestamp()}
-    await writes.merge_metadata(svc, client, {c.record.content_hash: stamp for c in pool})
-    gone = [d.candidate.record.content_hash for d in filed.done if d.action == "deleted"]
-    await writes.delete_all(svc, client, gone)
-    report.errors += await writes.store_all(svc, client, filed.replaced)
-    return sum(1 for d in filed.done if d.action in ("archived", "deleted"))
-
-
-@attrs.define
-class Filed:
-    """What the archive step did: the compressed replacements to store, the decisions whose
-    file was written (only those are applied), and the files that could not be written."""
-
-    replaced: list[writes.Planned] = attrs.field(factory=list)
-    done: list[forgetting.Decision] = attrs.field(factory=list)
-    problems: list[str] = attrs.field(factory=list)
-
-
-def _files(
-    root: Path, decisions: list[forgetting.Decision], metadata: dict[str, dict[str, Any]]
-) -> Filed:
-    """Write 12.4's archive files (before the database changes: a kill between the two leaves
-    a file too many, never a memory lost without its copy). A file that cannot be written
-    skips its memory, as 12.4's ``skipped`` result does."""
-    try:
-        archive = Archive(root)
-    except OSError as exc:
-        raise BadRequest(f"the archive directory {root} cannot be used: {exc}") from None
-    at = datetime.now().isoformat()
-    filed = Filed()
-    for n, d in enumerate(decisions):
-        if n % 25 == 0:
-            time.sleep(0)  # let the daemon's other threads have the GIL now and then
-        record = d.candidate.record
-        meta = metadata[record.content_hash]
-        try:
-            if d.action == "archived":
-                archive.keep(d, meta)
-            elif d.action == "deleted":
-                archive.deleted(d, meta)
-            else:
-                archive.original(d, meta)
-        except OSError as exc:
-            filed.problems.append(f"{record.content_hash[:12]}: {exc}")
-            continue
-        filed.done.append(d)
-        if d.action == "compressed":
-            read = attrs.evolve(record, metadata=meta)
-            content, new_hash, tags, new_meta = forgetting.compressed_version(
-                attrs.evolve(d, candidate=attrs.evolve(d.candidate, record=read)), at
-            )
-            filed.replaced.append(writes.Planned(
-                content=content, content_hash=new_hash, tags=tags, memory_type="pattern",
-                metadata=new_meta, vector=d.candidate.vector, replaces=record.content_hash,
-            ))  # fmt: skip
-    return filed
+    return await forget.apply(svc, client, req, pool, scores, after, now, report.errors)
