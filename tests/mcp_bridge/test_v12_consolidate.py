@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from memhub.errors import BadRequest, Duplicate, NotFound, Unavailable
 from memhub.mcp_bridge.calls import Delivery
 from memhub.mcp_bridge.tools import call_tool
+from memhub.mcp_bridge.v12_tools import consolidate_run
 from memhub.protocol import messages as m
 
 from .fakes import FakeDaemon, health_report
@@ -32,6 +33,7 @@ def on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def v12(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consolidate_run, "STATS", dict.fromkeys(consolidate_run.STATS, 0))
     monkeypatch.setenv("MEMHUB_TOOL_SCHEMAS", "v12")
     monkeypatch.delenv("MCP_CONSOLIDATION_ENABLED", raising=False)
 
@@ -63,16 +65,98 @@ async def test_schema_and_action_refusals(on: None) -> None:
     )
 
 
-async def test_run_says_what_memhub_does_not_do(on: None) -> None:
-    daemon = FakeDaemon()
-    text = await consolidate(daemon, action="run", time_horizon="daily")
+def report(**over: Any) -> m.ToolData:
+    values: dict[str, Any] = {
+        "time_horizon": "weekly", "duration": 1.234, "memories_processed": 8,
+        "associations_discovered": 13, "clusters_created": 1, "memories_compressed": 1,
+        "memories_archived": 0, "errors": [],
+    }  # fmt: skip
+    return m.ToolData(id=1, data={**values, **over})
+
+
+async def test_run_prints_12_4s_report(on: None) -> None:
+    daemon = FakeDaemon(report())
+    text = await consolidate(daemon, action="run", time_horizon="weekly")
     assert text == (
-        "Error during consolidation: memhub does not run 12.4's consolidation pipeline "
-        "(decay, associations, clustering, compression, forgetting); nothing was changed"
+        "Consolidation completed successfully!\n\n"
+        "Time Horizon: weekly\nDuration: 1.23 seconds\nMemories Processed: 8\n"
+        "Associations Discovered: 13\nClusters Created: 1\nMemories Compressed: 1\n"
+        "Memories Archived: 0"
+    )
+    [sent] = daemon.requests
+    assert isinstance(sent, m.ConsolidateRun)
+    assert sent.horizon == "weekly"
+    assert sent.settings == m.ConsolidationSettings(
+        retention=sent.settings.retention, archive_path=sent.settings.archive_path
+    )  # 12.4's defaults
+    assert sent.settings.retention["temporary"] == 7
+    warned = await consolidate(FakeDaemon(report(errors=["a", "b"])), action="run",
+                               time_horizon="weekly")  # fmt: skip
+    assert warned.endswith("Memories Archived: 0\n\nWarnings/Errors:\n- a\n- b")
+    alias = await call_tool(
+        FakeDaemon(report()), "consolidate_memories", {"time_horizon": "weekly"}
+    )
+    assert alias.text.startswith("Consolidation completed successfully!")
+
+
+async def test_run_reads_12_4s_environment(on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_ASSOCIATION_MAX_PAIRS", "50")
+    monkeypatch.setenv("MCP_DECAY_ENABLED", "False")
+    monkeypatch.setenv("MCP_RETENTION_DECISION", "nonsense")
+    monkeypatch.setenv("MCP_CONSOLIDATION_QUALITY_BOOST_FACTOR", "3.5")
+    monkeypatch.setenv("MCP_GRAPH_STORAGE_MODE", "graph_only")
+    monkeypatch.setenv("MCP_CONSOLIDATION_ARCHIVE_PATH", "/tmp/arch")
+    daemon = FakeDaemon(report())
+    await consolidate(daemon, action="run", time_horizon="monthly")
+    [sent] = daemon.requests
+    assert isinstance(sent, m.ConsolidateRun)
+    s = sent.settings
+    assert s.max_pairs == 50
+    assert s.decay_enabled is False  # 12.4: anything but "true" (any case) is off
+    assert s.retention["decision"] == 365
+    assert s.quality_boost_factor == 1.2  # out of 12.4's range: its default
+    assert (s.association_memories, s.association_edges) == (False, True)
+    assert s.archive_path == "/tmp/arch"
+
+
+async def test_run_refusals_and_busy(on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    invalid = (
+        "Error: Invalid time_horizon. Must be one of: daily, weekly, monthly, quarterly, "
+        "yearly, incremental"
+    )
+    refused = await call_tool(FakeDaemon(), "memory_consolidate",
+                              {"action": "run", "time_horizon": "hourly"})  # fmt: skip
+    assert refused.is_error
+    assert refused.text.startswith("Input validation error: 'hourly' is not one of")
+    for horizon in ("hourly", 7, ["weekly"]):  # past the schema (12.4's /mcp shim)
+        assert (await consolidate_run.run(FakeDaemon(), horizon)).text == invalid
+    text = (await consolidate_run.run(FakeDaemon(), "incremental")).text
+    assert text.startswith("Error during consolidation: memhub runs the named horizons")
+    monkeypatch.setenv("MCP_CLUSTERING_ALGORITHM", "dbscan")
+    daemon = FakeDaemon()
+    text = await consolidate(daemon, action="run", time_horizon="weekly")
+    assert text.startswith(
+        "Error: Consolidation system not available (Clustering algorithm 'dbscan' requires "
+        "scikit-learn, which is not installed."
     )
     assert daemon.requests == []
-    alias = await call_tool(FakeDaemon(), "consolidate_memories", {"time_horizon": "weekly"})
-    assert alias.text == text
+    monkeypatch.delenv("MCP_CLUSTERING_ALGORITHM")
+    busy = data(busy=True, horizon="monthly", client="cursor", since="2026-12-03T17:00:00Z")
+    assert await consolidate(FakeDaemon(busy), action="run", time_horizon="weekly") == (
+        "Error during consolidation: a consolidation run is already in progress for this "
+        "store (monthly, asked by cursor at 2026-12-03T17:00:00Z); nothing was started. Run it "
+        "again when that one has finished."
+    )
+    elsewhere = data(busy=True, horizon=None, client=None, since=None)
+    assert await consolidate(FakeDaemon(elsewhere), action="run", time_horizon="weekly") == (
+        "Error during consolidation: a consolidation run is already in progress for this "
+        "store (by another machine's daemon); nothing was started. Run it again when that one "
+        "has finished."
+    )
+    failed = await consolidate(
+        FakeDaemon(BadRequest("archive_path is required")), action="run", time_horizon="yearly"
+    )
+    assert failed == "Error during consolidation: archive_path is required"
 
 
 async def test_scheduler_pause_resume_have_no_jobs(on: None) -> None:
@@ -88,23 +172,17 @@ async def test_scheduler_pause_resume_have_no_jobs(on: None) -> None:
 async def test_status_in_12_4s_shape(on: None) -> None:
     text = await consolidate(FakeDaemon(health_report()), action="status")
     text = re.sub(r"Last Updated: \S+", "Last Updated: <iso>", text)
-    pipeline = "    Error: memhub does not run 12.4's consolidation pipeline"
     assert text == "\n".join(
         [
             "Consolidation System Status: UNHEALTHY",
             "Last Updated: <iso>",
             "",
             "Component Health:",
-            "  decay_calculator: UNHEALTHY",
-            pipeline,
-            "  association_engine: UNHEALTHY",
-            pipeline,
-            "  clustering_engine: UNHEALTHY",
-            pipeline,
-            "  compression_engine: UNHEALTHY",
-            pipeline,
-            "  forgetting_engine: UNHEALTHY",
-            pipeline,
+            "  decay_calculator: HEALTHY",
+            "  association_engine: HEALTHY",
+            "  clustering_engine: HEALTHY",
+            "  compression_engine: HEALTHY",
+            "  forgetting_engine: HEALTHY",
             "  scheduler: UNHEALTHY",
             "    Error: memhub runs no background consolidation scheduler",
             "  storage_backend: HEALTHY",

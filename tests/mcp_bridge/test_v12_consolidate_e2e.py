@@ -147,5 +147,10 @@ async def test_reporting_actions_with_the_switch_on(db: Path) -> None:
                 "Error: Consolidation scheduler not available"
             )
             ran = await call_ok(c, "memory_consolidate", {"action": "run", "time_horizon": "daily"})
-            assert ran.startswith("Error during consolidation: memhub does not run")
-            assert len(rows(db, "SELECT 1 FROM memories WHERE deleted_at IS NULL")) == 3
+            assert ran.startswith("Consolidation completed successfully!\n\nTime Horizon: daily\n")
+            assert "\nMemories Processed: 3\nAssociations Discovered: 0\n" in ran
+            scored = rows(db, "SELECT 1 FROM memories WHERE json_extract(metadata, "
+                          "'$.relevance_score') IS NOT NULL")  # fmt: skip
+            assert len(scored) == 3
+            status = await call_ok(c, "memory_consolidate", {"action": "status"})
+            assert "  Total consolidation runs: 1\n" in status

@@ -44,6 +44,8 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return st.none()
     if tp == dict[str, Any]:
         return JSON_OBJECTS
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=8), strategy_for(get_args(tp)[1]), max_size=3)
     if origin is Literal:
         return st.sampled_from(get_args(tp))
     if origin is list:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memhub.extras import consolidation, entities, evolution, graph, mistakes, quality
+from memhub.extras import (
+    consolidation,
+    consolidation_run,
+    entities,
+    evolution,
+    graph,
+    mistakes,
+    quality,
+)
 from memhub.protocol import extras
 from memhub.protocol import messages as m
 
@@ -44,4 +52,6 @@ async def handle(svc: MemoryService, request: m.Request, client: str) -> m.Reply
             return await consolidation.recommend(svc, request)
         case m.ConsolidateMerge():
             return await consolidation.merge(svc, request, client)
+        case m.ConsolidateRun():
+            return await consolidation_run.run(svc, request, client)
     raise TypeError(f"not an extra tool's request: {type(request).__name__}")

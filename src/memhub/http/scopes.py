@@ -55,6 +55,7 @@ REQUEST_SCOPES: Final[dict[type[Any], str | None]] = {
     m.QualityMaintain: "write",  # as Delete
     m.ConsolidateRecommend: "read",
     m.ConsolidateMerge: "write",
+    m.ConsolidateRun: "write",
 }
 """Every request type of :data:`memhub.protocol.messages.Request` (a test keeps it complete)."""
 

@@ -82,6 +82,7 @@ TAGS: Final[dict[type, str]] = {
     m.QualityMaintain: "quality_maintain",
     m.ConsolidateRecommend: "consolidate_recommend",
     m.ConsolidateMerge: "consolidate_merge",
+    m.ConsolidateRun: "consolidate_run",
     m.MistakeNoted: "mistake_noted",
     m.ConflictList: "conflict_list",
     m.Versioned: "versioned",

@@ -196,6 +196,56 @@ class ConsolidateMerge:
     memory_type: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class ConsolidationSettings:
+    """12.4's ``CONSOLIDATION_CONFIG`` and the settings its pipeline reads beside it, as the
+    bridge's environment gives them (``MCP_DECAY_ENABLED``, ``MCP_ASSOCIATION_*``, ...).
+    ``archive_path``: the directory archives are written to (the bridge resolves 12.4's
+    ``MCP_CONSOLIDATION_ARCHIVE_PATH`` / ``MCP_MEMORY_ARCHIVE_PATH`` / base-directory rule)."""
+
+    decay_enabled: bool = True
+    associations_enabled: bool = True
+    min_similarity: float = 0.3
+    max_similarity: float = 0.7
+    max_pairs: int = 1000
+    clustering_enabled: bool = True
+    min_cluster_size: int = 5
+    clustering_algorithm: str = "auto"
+    compression_enabled: bool = True
+    max_summary_length: int = 500
+    forgetting_enabled: bool = True
+    relevance_threshold: float = 0.1
+    forgetting_min_age_days: int = 365
+    batch_size: int = 500
+    incremental_mode: bool = True
+    retention: dict[str, int] = attrs.field(factory=dict)
+    quality_boost_enabled: bool = True
+    quality_boost_min_connections: int = 5
+    quality_boost_factor: float = 1.2
+    retention_high: int = 365
+    retention_medium: int = 180
+    retention_low_min: int = 30
+    retention_low_max: int = 90
+    typed_edges: bool = True
+    association_memories: bool = True
+    association_edges: bool = True
+    archive_path: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ConsolidateRun:
+    """12.4's ``memory_consolidate run`` for ``horizon`` (daily, weekly, monthly, quarterly,
+    yearly): decay, clustering, associations, compression and forgetting as that horizon runs
+    them, persisted in chunks of one write transaction each. One run at a time per store:
+    ``busy`` while another runs. Answered with :class:`ToolData` 12.4's report
+    ``{"time_horizon", "duration", "memories_processed", "associations_discovered",
+    "clusters_created", "memories_compressed", "memories_archived", "errors"}``."""
+
+    id: int
+    horizon: str
+    settings: ConsolidationSettings = attrs.field(factory=ConsolidationSettings)
+
+
 # ---------------------------------------------------------------------------------------------
 # Daemon -> client
 
@@ -259,5 +309,6 @@ REQUESTS = (
     QualityMaintain,
     ConsolidateRecommend,
     ConsolidateMerge,
+    ConsolidateRun,
 )
 REPLIES = (MistakeNoted, ConflictList, Versioned, ToolData)

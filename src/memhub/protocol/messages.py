@@ -19,6 +19,8 @@ from memhub.protocol.extras import ConflictInfo as ConflictInfo
 from memhub.protocol.extras import ConflictList as ConflictList
 from memhub.protocol.extras import ConsolidateMerge as ConsolidateMerge
 from memhub.protocol.extras import ConsolidateRecommend as ConsolidateRecommend
+from memhub.protocol.extras import ConsolidateRun as ConsolidateRun
+from memhub.protocol.extras import ConsolidationSettings as ConsolidationSettings
 from memhub.protocol.extras import EntityDetail as EntityDetail
 from memhub.protocol.extras import ExploreEntities as ExploreEntities
 from memhub.protocol.extras import GraphQuery as GraphQuery
@@ -307,6 +309,7 @@ Request = (
     | QualityMaintain
     | ConsolidateRecommend
     | ConsolidateMerge
+    | ConsolidateRun
 )
 ClientMsg = Hello | Request
 

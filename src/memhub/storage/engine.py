@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from memhub.protocol import messages as m
     from memhub.storage.mirror import VectorIndex
     from memhub.storage.model import (
+        Candidate,
         ChangeBatch,
         Filters,
         FloatArray,
@@ -217,6 +218,19 @@ class Snapshot(Protocol):
         aggregated by the engine per :data:`~memhub.storage.quality.BUCKET_S` of creation."""
         ...
 
+    # -- 12.4's consolidation (memhub.extras.consolidation_run) ---------------------------------
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        """Live memories of every store (superseded ones too) created in ``[after, before]``,
+        the least recently consolidated first (``metadata.last_consolidated_at``, else
+        ``created_at``), at most ``limit``, each with its vector and ``last_accessed``."""
+        ...
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Distinct live graph neighbours of each of ``hashes`` (``has_entity`` rows left
+        out; hashes without any are absent)."""
+        ...
+
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         """Counts over every active memory by store, and the feed cursor they are exact at;
         None when a commit raced this snapshot's start (ask again in a new snapshot).
@@ -304,6 +318,13 @@ class ReadSession(Protocol):
     def close(self) -> None: ...
 
 
+class Held(Protocol):
+    """A lock held across every daemon of a store, until :meth:`release` (or this daemon's
+    end: a crashed daemon's locks go with its connection)."""
+
+    def release(self) -> None: ...
+
+
 class Storage(Protocol):
     """A storage engine, opened on one store."""
 
@@ -353,6 +374,13 @@ class Storage(Protocol):
         ...
 
     def describe(self) -> StorageStats: ...
+
+    def try_hold(self, name: str) -> Held | None:
+        """Take the store-wide lock ``name`` if no daemon of the store holds it (None: one
+        does). For long jobs that must not run twice at once on one store (a consolidation
+        run), never for writes: the writer's own lock orders those. Blocking: call it in a
+        worker thread."""
+        ...
 
     def close(self) -> None:
         """Close every connection (after the writer and readers stopped)."""

@@ -275,3 +275,13 @@ class Totals:
 
     def days_since(self, first_day: str) -> list[tuple[str, int]]:
         return sorted((d, n) for d, n in self.days.items() if d >= first_day and n > 0)
+
+
+@attrs.frozen(kw_only=True)
+class Candidate:
+    """A memory as 12.4's consolidation reads it: the record, its unit vector (None: the row
+    has none) and ``last_accessed`` (the column; None when never set or absent)."""
+
+    record: m.MemoryRecord
+    vector: FloatArray | None = attrs.field(eq=False)
+    last_accessed: float | None

@@ -1,18 +1,19 @@
-"""``memory_consolidate``: 12.4's status, recommend, scheduler, pause, resume and merge.
+"""``memory_consolidate``: 12.4's run, status, recommend, scheduler, pause, resume and merge.
 
 12.4's master switch is ``MCP_CONSOLIDATION_ENABLED`` (off by default): while it is off every
 action but ``merge`` answers ``Consolidation is disabled``, as 12.4 does. With it on:
 
-* ``status`` prints 12.4's health report. memhub has no consolidation engines, so the five
-  pipeline components are reported ``UNHEALTHY`` with the reason, the scheduler likewise, and
-  the storage backend from the daemon's health; the statistics are this process's (no run).
+* ``run`` runs 12.4's pipeline for the horizon in the daemon (settings from this bridge's
+  environment: :mod:`memhub.mcp_bridge.v12_tools.consolidate_run`) and prints 12.4's report.
+  One run at a time per store: a second one, from any client, is told that one is in progress.
+* ``status`` prints 12.4's health report: the five pipeline components healthy, the scheduler
+  unhealthy with the reason (memhub runs none), the storage backend from the daemon's health;
+  the statistics are this bridge process's runs (12.4's are its server process's).
 * ``recommend`` is 12.4's recommendation over the same selection (the daemon reads it:
   :mod:`memhub.extras.consolidation`).
 * ``scheduler`` answers 12.4's "scheduler disabled" shape with the reason: memhub runs no
   background scheduler, so there are no jobs to list; ``pause``/``resume`` answer 12.4's
   text for a missing scheduler.
-* ``run`` answers 12.4's ``Error during consolidation: …`` saying that memhub does not run the
-  pipeline; nothing is changed.
 
 ``merge`` works with the switch off, as in 12.4: one write transaction in the daemon.
 """
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 from memhub.errors import BadRequest, NotFound, ServiceError, TooLarge
 from memhub.mcp_bridge import outcomes
 from memhub.mcp_bridge.calls import ToolResult, expect
+from memhub.mcp_bridge.v12_tools import consolidate_run
 from memhub.mcp_bridge.v12_tools.dispatch import OLD_DAEMON
 from memhub.mcp_bridge.v12_tools.texts import compact
 from memhub.protocol import messages as m
@@ -53,12 +55,7 @@ COMPONENTS: Final = (
     "compression_engine",
     "forgetting_engine",
 )
-NO_PIPELINE: Final = "memhub does not run 12.4's consolidation pipeline"
 NO_SCHEDULER: Final = "memhub runs no background consolidation scheduler"
-NOT_RUN: Final = (
-    "memhub does not run 12.4's consolidation pipeline (decay, associations, clustering, "
-    "compression, forgetting); nothing was changed"
-)
 STATISTICS: Final = (
     "Total consolidation runs",
     "Successful runs",
@@ -94,7 +91,7 @@ async def consolidate(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
         case "run":
             if not horizon:
                 return ToolResult("Error: time_horizon is required for 'run' action")
-            return run(horizon)
+            return await consolidate_run.run(daemon, horizon)
         case "status":
             return await status(daemon)
         case "recommend":
@@ -106,18 +103,9 @@ async def consolidate(daemon: Daemon, args: dict[str, Any]) -> ToolResult:
     return ToolResult("Error: Consolidation scheduler not available")  # pause, resume
 
 
-def run(horizon: object) -> ToolResult:
-    if not isinstance(horizon, str) or horizon not in WINDOWS:
-        return ToolResult(
-            "Error: Invalid time_horizon. Must be one of: daily, weekly, monthly, quarterly, "
-            "yearly, incremental"
-        )
-    return ToolResult(f"Error during consolidation: {NOT_RUN}")
-
-
 async def status(daemon: Daemon) -> ToolResult:
     delivery = await daemon.call(m.Health(id=0))
-    components: list[tuple[str, str, str]] = [(c, "unhealthy", NO_PIPELINE) for c in COMPONENTS]
+    components: list[tuple[str, str, str]] = [(c, "healthy", "") for c in COMPONENTS]
     components.append(("scheduler", "unhealthy", NO_SCHEDULER))
     if delivery.error is not None:
         components.append(("storage_backend", "unhealthy", delivery.error.message))
@@ -136,7 +124,10 @@ async def status(daemon: Daemon) -> ToolResult:
         lines.append(f"  {name}: {state.upper()}")
         if state == "unhealthy" and error:
             lines.append(f"    Error: {error}")
-    lines.extend(["", "Statistics:", *(f"  {label}: 0" for label in STATISTICS)])
+    totals = consolidate_run.STATS.values()
+    lines.extend(
+        ["", "Statistics:", *(f"  {k}: {n}" for k, n in zip(STATISTICS, totals, strict=True))]
+    )
     return ToolResult("\n".join(lines))
 
 

@@ -19,6 +19,7 @@ nothing is acked that did not commit, and the next call reconnects.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from memhub.storage.engine import Cursor as FeedCursor
 from memhub.storage.engine import ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import (
+    Candidate,
     Change,
     ChangeBatch,
     Filters,
@@ -47,7 +49,7 @@ from memhub.storage.model import (
     Totals,
     local_day,
 )
-from memhub.storage.postgres import quality, queries, writes
+from memhub.storage.postgres import consolidation, quality, queries, writes
 from memhub.storage.postgres.connections import (
     Conn,
     Connector,
@@ -127,6 +129,12 @@ class PgSnapshot(GraphReads):
         self, query: str, vector: FloatArray, filters: Filters, limit: int
     ) -> list[m.Hit]:
         return queries.hybrid_search(self.cur, self.index, query, vector, filters, limit)
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        return consolidation.batch(self.cur, after, before, limit)
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        return consolidation.neighbour_counts(self.cur, hashes)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], FeedCursor] | None:
         return count_all(self.cur)
@@ -237,6 +245,19 @@ class PgReadSession:
 
     def close(self) -> None:
         pass  # the pool's connections are closed with the storage
+
+
+@attrs.define
+class HeldLock:
+    """:class:`~memhub.storage.engine.Held`: the connection that holds the advisory lock."""
+
+    conn: Conn
+
+    def release(self) -> None:
+        try:
+            self.conn.close()  # ends the session, and with it its advisory locks
+        except psycopg.Error as exc:
+            log.warning("closing a lock's connection failed (the server drops it): %s", exc)
 
 
 class PgStorage:
@@ -458,6 +479,25 @@ class PgStorage:
                 log.info("listening for other daemons' commits again")
             self._listen_failures = 0
             return conn, True
+
+    def try_hold(self, name: str) -> HeldLock | None:
+        """A session-level advisory lock on a connection of its own, held until released
+        (or until this daemon's connection dies with it, so a crash never leaves it taken)."""
+        digest = hashlib.sha256(f"memhub:{self._target.schema}:{name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        try:
+            conn = self._connector.connect(autocommit=True)
+        except psycopg.Error as exc:
+            raise unreachable(self._target, exc, f"take the {name} lock") from None
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise unreachable(self._target, exc, f"take the {name} lock") from None
+        if not row or not row[0]:
+            conn.close()
+            return None
+        return HeldLock(conn)
 
     def describe(self) -> StorageStats:
         size = 0

@@ -328,6 +328,13 @@ def _data_version(conn: apsw.Connection) -> int:
     return as_int(conn.execute("PRAGMA data_version").fetchall()[0][0])
 
 
+class NoLock:
+    """:class:`~memhub.storage.engine.Held` for a store only one daemon can open."""
+
+    def release(self) -> None:
+        return None
+
+
 class SqliteStorage:
     """The engine, opened on one database file: its write session, readers, feed and mirror."""
 
@@ -436,6 +443,11 @@ class SqliteStorage:
             store_bytes=_size(self.path),
             log_bytes=_size(Path(f"{self.path}-wal")),
         )
+
+    def try_hold(self, name: str) -> NoLock:
+        """Always granted: one daemon owns a file (its flock), so the daemon's own bookkeeping
+        is the whole of it (a program other than memhub is not asked)."""
+        return NoLock()
 
     def close(self) -> None:
         with self._side_lock:

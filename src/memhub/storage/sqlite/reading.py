@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import apsw
@@ -18,9 +18,9 @@ import attrs
 from memhub.errors import DatabaseError, InternalError
 from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
-from memhub.storage.model import Totals
+from memhub.storage.model import Candidate, Totals
 from memhub.storage.narrowing import few_rows
-from memhub.storage.sqlite import aggregates, quality, queries
+from memhub.storage.sqlite import aggregates, consolidation, quality, queries
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
 from memhub.storage.sqlite.schema import Schema
@@ -116,6 +116,12 @@ class SqliteSnapshot(GraphReads):
 
     def score_buckets(self, start: float, end: float) -> list[ScoreBucket]:
         return quality.score_buckets(self.conn, self.schema, start, end)
+
+    def consolidation_batch(self, after: float, before: float, limit: int) -> list[Candidate]:
+        return consolidation.batch(self.conn, self.schema, after, before, limit)
+
+    def neighbour_counts(self, hashes: Sequence[str]) -> dict[str, int]:
+        return consolidation.neighbour_counts(self.conn, self.schema, hashes)
 
     def aggregate_totals(self) -> tuple[dict[str, Totals], Cursor] | None:
         if self.log is None:
