@@ -391,6 +391,26 @@ def mms_env(python: Path, work: Path) -> dict[str, str]:
     return env
 
 
+def run_driver(driver: Path, doc: dict[str, Any], work: Path, *, version: str) -> Any:
+    """Run a compat driver script under mcp-memory-service ``version``: ``doc`` as JSON on its
+    stdin, its last stdout line parsed as JSON. With ``doc["db"]`` the store is that file."""
+    python = ensure_mms_venv(version)
+    env = mms_env(python, work)
+    if "db" in doc:
+        env["MCP_MEMORY_SQLITE_PATH"] = str(doc["db"])
+    done = subprocess.run(
+        [str(python), str(driver)],
+        input=json.dumps(doc),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mcp-memory-service {version} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def describe() -> dict[str, Any]:
     """What is cached: per version, the marker (install time, size) or None."""
     return {"root": str(venv_root()), "venvs": {v: venv_info(v) for v in VERSIONS.values()}}

@@ -21,7 +21,7 @@ from memhub.storage.sqlite import schema as schema_mod
 from memhub.transport.client import open_daemon_client
 from tests.daemon.helpers import assert_consistent, daemon_process
 
-from .mms_env import ensure_mms_venv, mms_env
+from .mms_env import ensure_mms_venv, mms_env, run_driver
 from .test_mms_compat import THEIRS, memhub_round, memhub_round_readonly, mms_round, sqlite_master
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
@@ -42,18 +42,7 @@ OURS_SCOPED = {
 
 
 def run_agent_ops(db: Path, ops: list[dict[str, Any]], work: Path) -> list[Any]:
-    python = ensure_mms_venv(VERSION)
-    done = subprocess.run(
-        [str(python), str(AGENT_DRIVER)],
-        input=json.dumps({"db": str(db), "ops": ops}),
-        env=dict(mms_env(python, work), MCP_MEMORY_SQLITE_PATH=str(db)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mcp-memory-service {VERSION} failed:\n{done.stderr[-4000:]}")
-    result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: list[Any] = run_driver(AGENT_DRIVER, {"db": str(db), "ops": ops}, work, version=VERSION)
     return result
 
 

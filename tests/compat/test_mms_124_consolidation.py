@@ -10,10 +10,8 @@ code).
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from memhub.mcp_bridge.v12_tools import consolidate_run
 from memhub.transport.client import open_daemon_client
 from tests.daemon.helpers import assert_consistent, daemon_process
 
-from .mms_env import ensure_mms_venv, mms_env
+from .mms_env import run_driver
 from .test_mms_124_quality import ClientDaemon
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
@@ -49,18 +47,7 @@ ITEMS: list[dict[str, Any]] = [
 
 
 def run_124(db: Path, ops: list[dict[str, Any]], work: Path) -> list[Any]:
-    python = ensure_mms_venv(VERSION)
-    done = subprocess.run(
-        [str(python), str(DRIVER)],
-        input=json.dumps({"db": str(db), "ops": ops}),
-        env=dict(mms_env(python, work), MCP_MEMORY_SQLITE_PATH=str(db)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mcp-memory-service {VERSION} failed:\n{done.stderr[-4000:]}")
-    result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: list[Any] = run_driver(DRIVER, {"db": str(db), "ops": ops}, work, version=VERSION)
     return result
 
 

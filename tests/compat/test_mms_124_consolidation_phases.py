@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from memhub.domain.tags import read_back
 from memhub.protocol import messages as m
 from memhub.storage.model import Candidate
 
-from .mms_env import ensure_mms_venv, mms_env
+from .mms_env import run_driver
 
 pytestmark = pytest.mark.compat
 
@@ -52,18 +51,7 @@ TAGS = [[], ["ops"], ["ops", "deploy"], ["python"], ["deploy", "important"]]
 
 
 def run_124(doc: dict[str, Any], work: Path) -> dict[str, Any]:
-    python = ensure_mms_venv(VERSION)
-    done = subprocess.run(
-        [str(python), str(DRIVER)],
-        input=json.dumps(doc),
-        env=mms_env(python, work),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mcp-memory-service {VERSION} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = run_driver(DRIVER, doc, work, version=VERSION)
     return result
 
 

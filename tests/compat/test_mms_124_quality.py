@@ -8,7 +8,6 @@ each side's ``get`` and ``analyze`` texts must be the same for every memory, who
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from memhub.protocol import messages as m
 from memhub.transport.client import open_daemon_client
 from tests.daemon.helpers import assert_consistent, daemon_process
 
-from .mms_env import ensure_mms_venv, mms_env
+from .mms_env import run_driver
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -36,18 +35,7 @@ CONTENTS = [
 
 
 def run_124(db: Path, ops: list[dict[str, Any]], work: Path) -> list[Any]:
-    python = ensure_mms_venv(VERSION)
-    done = subprocess.run(
-        [str(python), str(DRIVER)],
-        input=json.dumps({"db": str(db), "ops": ops}),
-        env=dict(mms_env(python, work), MCP_MEMORY_SQLITE_PATH=str(db)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"mcp-memory-service {VERSION} failed:\n{done.stderr[-4000:]}")
-    result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: list[Any] = run_driver(DRIVER, {"db": str(db), "ops": ops}, work, version=VERSION)
     return result
 
 

@@ -8,43 +8,23 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
 
-from memhub.credentials import Caller
-from memhub.daemon import DaemonHandle, run_daemon
 from memhub.errors import BadRequest, Duplicate, NotFound, TooLarge
 from memhub.protocol import messages as m
 from memhub.storage.engine import WriteTxn
 from memhub.storage.relations import Edge
-from tests.pgserver import PgServer
-from tests.storage.engines import ENGINES, prepare_team_store
 
-from .conftest import InProcess, service_settings
+from .conftest import InProcess
 
 _databases = itertools.count()
 
 
-@pytest.fixture(params=ENGINES)
-async def svc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InProcess]:
-    overrides = {}
-    if request.param == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        name = f"consolidate_{next(_databases)}"
-        server.create_database(name, vector=False)
-        url = server.passwordless_url(dbname=name)
-        prepare_team_store(url)
-        overrides["database_url"] = url
-    settings = service_settings(tmp_path, semantic_dedup=False, **overrides)
-    async with trio.open_nursery() as nursery:
-        handle: DaemonHandle = await nursery.start(
-            lambda task_status: run_daemon(settings, write_runtime=False, task_status=task_status)
-        )
-        yield InProcess(handle, Caller(name="tests", kind="token"))
-        handle.stop()
+@pytest.fixture
+def svc(engine_daemon: InProcess) -> InProcess:
+    return engine_daemon  # each engine, semantic dedup off
 
 
 async def store(svc: InProcess, content: str, **kw: object) -> str:
