@@ -19,7 +19,7 @@ from memhub.mcp_bridge.v12_tools import ingest as ing
 from memhub.protocol import messages as m
 from memhub.storage.sqlite import schema as schema_mod
 
-from .e2e import call_ok, call_refused, cleanup_daemons, open_bridge
+from .e2e import call_ok, call_refused, cleanup_daemons, open_bridge, text_of
 from .fakes import FakeDaemon
 
 if TYPE_CHECKING:
@@ -623,3 +623,34 @@ async def test_http_neither_lists_nor_runs_them(tmp_path: Path) -> None:
         '{"error": "Tool not available over this transport: ingest_document"}',
     ]
     assert not any(r.is_error for r in answers)
+
+
+async def test_a_long_ingest_reports_progress_to_a_client_that_asks(
+    db: Path, tmp_path: Path
+) -> None:
+    """The SDK client sends a progressToken with a progress callback: the bridge reports the
+    chunks done (throttled; the first and the last report always go out), and the result is
+    the usual one. Without a callback nothing is sent (every other test)."""
+    doc = tmp_path / "long.txt"
+    doc.write_text("\n\n".join(_paragraph(n, 450) for n in range(24)), encoding="utf-8")
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def note(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    args = {"file_path": str(doc), "chunk_size": 500, "chunk_overlap": 0}
+    with trio.fail_after(90):
+        async with open_bridge(db, MEMHUB_TOOL_SCHEMAS="v12") as c:
+            result = await c.call_tool("memory_ingest", args, progress_callback=note)
+    text = text_of(result)
+    assert not result.is_error, text
+    processed = re.search(r"Chunks processed: (\d+)", text)
+    assert processed is not None, text
+    total = int(processed.group(1))
+    assert total > 1
+    done = [step[0] for step in seen]
+    assert len(done) >= 2
+    assert done == sorted(done)
+    assert done[0] == 1
+    last = f"{total} of {total} chunks processed, {total} stored"
+    assert seen[-1] == (total, total, last)

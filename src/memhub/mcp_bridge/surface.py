@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import trio
 
 from memhub import __version__
-from memhub.mcp_bridge import prompts, resources, schemas
+from memhub.mcp_bridge import progress, prompts, resources, schemas
 from memhub.mcp_bridge.tools import call_tool
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ class _Surface:
         try:
             result = await self.backing.early_answer(ctx, params.name, params.arguments)
             if result is None:
-                result = await call_tool(daemon, params.name, params.arguments)
+                with progress.reporting(ctx.session.report_progress):
+                    result = await call_tool(daemon, params.name, params.arguments)
             text, is_error = result.text, result.is_error
         except Exception as exc:
             # A bug of ours must not take the server down with it: report it as a tool error.

@@ -43,6 +43,7 @@ import trio
 from memhub.mcp_bridge import arguments as a
 from memhub.mcp_bridge import v12_arguments as v12
 from memhub.mcp_bridge.calls import ToolResult
+from memhub.mcp_bridge.progress import Progress
 from memhub.protocol import messages as m
 
 if TYPE_CHECKING:
@@ -427,13 +428,22 @@ def _error_lines(errors: list[str], header: str) -> list[str]:
 
 
 class _Writer:
-    """Stores chunks through the daemon, counting and noting refusals."""
+    """Stores chunks through the daemon, counting and noting refusals, and reports progress
+    to a client that asked for it (``total``: the chunks expected, when known)."""
 
     def __init__(self, daemon: Daemon, options: Options) -> None:
         self.daemon = daemon
         self.options = options
         self.stored = 0
         self.processed = 0
+        self.progress = Progress()
+        self.total: int | None = None
+        self.where = ""
+
+    async def report(self, *, last: bool = False) -> None:
+        of = f" of {self.total}" if self.total is not None else ""
+        message = f"{self.processed}{of} chunks processed, {self.stored} stored{self.where}"
+        await self.progress.step(self.processed, self.total, message, last=last)
 
     async def write(self, chunk: Chunk, tags: list[str], label: str, errors: list[str]) -> bool:
         if self.processed >= MAX_CHUNKS:
@@ -452,8 +462,10 @@ class _Writer:
         )
         if delivery.error is not None:
             errors.append(f"{label}: {delivery.error.message}")
+            await self.report()
             return False
         self.stored += 1
+        await self.report()
         return True
 
 
@@ -484,9 +496,11 @@ async def _ingest_file(daemon: Daemon, raw: str, options: Options) -> ToolResult
     except IngestError as exc:
         return ToolResult(f"Error ingesting document: {exc}")
     writer = _Writer(daemon, options)
+    writer.total = min(len(chunks), MAX_CHUNKS)
     errors: list[str] = []
     for chunk in chunks:
         await writer.write(chunk, options.tags, f"Chunk {chunk.metadata['chunk_index']}", errors)
+    await writer.report(last=True)
     lines = [
         f"✅ Document ingestion completed: {path.name}",
         f"📄 Chunks processed: {writer.processed}",
@@ -519,8 +533,9 @@ async def _ingest_directory(daemon: Daemon, raw: str, args: dict[str, Any]) -> T
     writer = _Writer(daemon, options)
     processed = failed = 0
     total = 0
-    for path in files:
+    for number, path in enumerate(files, start=1):
         name = path.name
+        writer.where = f" (file {number} of {len(files)}: {name})"
         try:
             total += await trio.to_thread.run_sync(_size, path)
             if total > MAX_TOTAL_BYTES:
@@ -540,6 +555,8 @@ async def _ingest_directory(daemon: Daemon, raw: str, args: dict[str, Any]) -> T
             processed += 1
         else:
             failed += 1
+    writer.where = f" ({len(files)} files)"
+    await writer.report(last=True)
     lines = [
         f"✅ Directory ingestion completed: {root.name}",
         f"📁 Files processed: {processed}/{len(files)}",
