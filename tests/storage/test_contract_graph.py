@@ -6,6 +6,8 @@ other must do too (``ENGINES`` in :mod:`tests.storage.engines`).
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from memhub.errors import BadRequest, Duplicate, NotFound
@@ -66,6 +68,28 @@ def test_an_edge_listing_says_when_it_was_cut(engine, embedder):
     assert len(engine.read(lambda snap: snap.edges_of_type("related", 100))) == 30
     among = engine.read(lambda snap: snap.edges_among([hub, *spokes[:3]]))
     assert {e.target for e in among} == set(spokes[:3])
+
+
+def test_edge_ends_are_the_edges_pairs_in_the_same_order_and_cut(engine, embedder):
+    """What a walk reads: the (source, target) of each edge an edge listing gives, nothing else."""
+    hub = store(engine, embedder, "hub of ends").content_hash
+    spokes = [f"{i:064x}" for i in range(30)]
+    back = [edge(s, hub, "causes") for s in spokes[:5]]
+    engine.write(lambda txn: txn.put_edges([edge(hub, s) for s in spokes] + back, replace=True))
+
+    def listed_both_ways(snap):
+        found = []
+        for direction, relationship, limit in itertools.product(
+            ("out", "in", "both"), (None, "causes"), (3, 100)
+        ):
+            asked = {"direction": direction, "relationship": relationship, "limit": limit}
+            full = [(e.source, e.target) for e in snap.edges([hub], **asked)]
+            found.append((asked, full, snap.edge_ends([hub], **asked)))
+        return found
+
+    for asked, full, ends in engine.read(listed_both_ways):
+        assert ends == full, asked
+    assert len(engine.read(lambda snap: snap.edge_ends([hub], direction="out", limit=10))) == 11
 
 
 def test_a_soft_delete_drops_every_edge_of_the_memory(engine, embedder):

@@ -18,7 +18,6 @@ from memhub.errors import BadRequest
 
 if TYPE_CHECKING:
     from memhub.storage.engine import Snapshot
-    from memhub.storage.relations import Edge
 
 WORK_LIMIT: Final = 200_000
 """Paths (connected, subgraph, infer) or edges (path, suggest) one walk may look at."""
@@ -42,10 +41,10 @@ class Neighbours:
         self._out: dict[str, list[str]] = {}
         self._hubs: set[str] = set()  # nodes past FANOUT_LIMIT (not read twice)
 
-    def _read(self, node: str, direction: str) -> list[Edge]:
+    def _read(self, node: str, direction: str) -> list[tuple[str, str]]:
         if node in self._hubs:
             raise TooLarge(f"memory {node} has more than {FANOUT_LIMIT} edges; walk from elsewhere")
-        edges = self._snap.edges(
+        edges = self._snap.edge_ends(
             [node],
             direction="both" if direction == "both" else "out",
             relationship=self._relationship,
@@ -60,13 +59,13 @@ class Neighbours:
         """The other end of every row touching ``node`` (a list: 12.x counts rows)."""
         if node not in self._both:
             self._both[node] = [
-                e.target if e.source == node else e.source for e in self._read(node, "both")
+                target if source == node else source for source, target in self._read(node, "both")
             ]
         return self._both[node]
 
     def out(self, node: str) -> list[str]:
         if node not in self._out:
-            self._out[node] = [e.target for e in self._read(node, "out")]
+            self._out[node] = [target for _, target in self._read(node, "out")]
         return self._out[node]
 
 
@@ -123,15 +122,15 @@ def path(snap: Snapshot, source: str, target: str, max_depth: int) -> dict[str, 
         nodes += 1
         # One read per level, not per node: a BFS level of thousands of nodes is one query
         # per 500 hashes.
-        out = snap.edges(frontier, direction="out", limit=WORK_LIMIT - work)
+        out = snap.edge_ends(frontier, direction="out", limit=WORK_LIMIT - work)
         work += len(out)
         if work > WORK_LIMIT - 1:
             raise TooLarge(
                 f"a path from {source} would look at more than {WORK_LIMIT} edges; lower max_depth"
             )
         by_source: dict[str, list[str]] = {}
-        for e in out:
-            by_source.setdefault(e.source, []).append(e.target)
+        for edge_source, edge_target in out:
+            by_source.setdefault(edge_source, []).append(edge_target)
         nxt: list[str] = []
         for node in frontier:
             for other in by_source.get(node, ()):

@@ -181,6 +181,17 @@ class Snapshot(Protocol):
         ``limit + 1`` (more than ``limit`` means the caller asked for too much)."""
         ...
 
+    def edge_ends(
+        self,
+        hashes: Sequence[str],
+        *,
+        direction: Direction,
+        relationship: str | None = None,
+        limit: int,
+    ) -> list[tuple[str, str]]:
+        """:meth:`edges` as ``(source, target)`` pairs only (what a walk needs)."""
+        ...
+
     def edges_among(self, nodes: Sequence[str]) -> list[Edge]:
         """Edges between ``nodes`` (at most 500)."""
         ...

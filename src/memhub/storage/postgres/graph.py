@@ -89,6 +89,29 @@ class GraphReads:
         relationship: str | None = None,
         limit: int,
     ) -> list[Edge]:
+        rows = self._edge_rows(hashes, EDGE_COLUMNS, direction, relationship, limit)
+        return [_edge(r) for r in rows]
+
+    def edge_ends(
+        self,
+        hashes: Sequence[str],
+        *,
+        direction: Direction,
+        relationship: str | None = None,
+        limit: int,
+    ) -> list[tuple[str, str]]:
+        columns = "g.source_hash, g.target_hash"
+        rows = self._edge_rows(hashes, columns, direction, relationship, limit)
+        return [(str(source), str(target)) for source, target in rows]
+
+    def _edge_rows(
+        self,
+        hashes: Sequence[str],
+        columns: str,
+        direction: Direction,
+        relationship: str | None,
+        limit: int,
+    ) -> list[Any]:
         if not hashes or not has_graph(self.cur):
             return []
         wanted = list(dict.fromkeys(hashes))
@@ -99,11 +122,11 @@ class GraphReads:
         }[direction]
         rel = " AND COALESCE(g.relationship_type, 'related') = %(r)s" if relationship else ""
         self.cur.execute(
-            f"SELECT {EDGE_COLUMNS} FROM memory_graph g WHERE {sides}{rel} "
+            f"SELECT {columns} FROM memory_graph g WHERE {sides}{rel} "
             'ORDER BY g.source_hash COLLATE "C", g.target_hash COLLATE "C" LIMIT %(n)s',
             {"h": wanted, "r": relationship, "n": limit + 1},
         )
-        return [_edge(r) for r in self.cur.fetchall()]
+        return self.cur.fetchall()
 
     def edges_among(self, nodes: Sequence[str]) -> list[Edge]:
         if not nodes or not has_graph(self.cur):

@@ -83,21 +83,21 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
 # reads
 
 
-def edges(
+def _edge_rows(
     conn: apsw.Connection,
     schema: Schema,
     hashes: Sequence[str],
+    columns: str,
     *,
     direction: Direction,
     relationship: str | None,
     limit: int,
-) -> list[Edge]:
-    """Edges leaving (``out``), entering (``in``) or touching (``both``) any of ``hashes``,
-    ordered by (source, target); at most ``limit`` (the caller treats a full answer as "too
-    many")."""
+) -> list[Sequence[Any]]:
+    """``columns`` of the edges leaving, entering or touching ``hashes``, by (source,
+    target); at most ``limit + 1`` rows."""
     if not schema.has_graph or not hashes:
         return []
-    found: list[Edge] = []
+    found: list[Sequence[Any]] = []
     for part in _chunks(list(dict.fromkeys(hashes))):
         marks = ",".join("?" * len(part))
         sides = {
@@ -110,16 +110,54 @@ def edges(
         if relationship is not None:
             rel = " AND COALESCE(g.relationship_type, 'related') = ?"
             params.append(relationship)
-        rows = conn.execute(
-            f"SELECT {EDGE_COLUMNS} FROM memory_graph g WHERE {sides}{rel} "
-            "ORDER BY g.source_hash, g.target_hash LIMIT ?",
-            [*params, limit - len(found) + 1],
-        ).fetchall()
-        found.extend(_edge(r) for r in rows)
+        found.extend(
+            conn.execute(
+                f"SELECT {columns} FROM memory_graph g WHERE {sides}{rel} "
+                "ORDER BY g.source_hash, g.target_hash LIMIT ?",
+                [*params, limit - len(found) + 1],
+            ).fetchall()
+        )
         if len(found) > limit:
             break
-    found.sort(key=lambda e: (e.source, e.target))
+    found.sort(key=lambda r: (text(r[0]), text(r[1])))
     return found[: limit + 1]
+
+
+def edges(
+    conn: apsw.Connection,
+    schema: Schema,
+    hashes: Sequence[str],
+    *,
+    direction: Direction,
+    relationship: str | None,
+    limit: int,
+) -> list[Edge]:
+    """Edges leaving (``out``), entering (``in``) or touching (``both``) any of ``hashes``,
+    ordered by (source, target); at most ``limit`` (the caller treats a full answer as "too
+    many")."""
+    rows = _edge_rows(
+        conn, schema, hashes, EDGE_COLUMNS, direction=direction, relationship=relationship,
+        limit=limit,
+    )  # fmt: skip
+    return [_edge(r) for r in rows]
+
+
+def edge_ends(
+    conn: apsw.Connection,
+    schema: Schema,
+    hashes: Sequence[str],
+    *,
+    direction: Direction,
+    relationship: str | None,
+    limit: int,
+) -> list[tuple[str, str]]:
+    """:func:`edges` as ``(source, target)`` only: a walk needs no edge's JSON columns, and
+    decoding them was most of a long ``path``'s time."""
+    rows = _edge_rows(
+        conn, schema, hashes, "g.source_hash, g.target_hash", direction=direction,
+        relationship=relationship, limit=limit,
+    )  # fmt: skip
+    return [(text(source), text(target)) for source, target in rows]
 
 
 def edges_among(conn: apsw.Connection, schema: Schema, nodes: Sequence[str]) -> list[Edge]:
@@ -280,6 +318,19 @@ class GraphReads:
         limit: int,
     ) -> list[Edge]:
         return edges(
+            self.conn, self.schema, hashes, direction=direction, relationship=relationship,
+            limit=limit,
+        )  # fmt: skip
+
+    def edge_ends(
+        self,
+        hashes: Sequence[str],
+        *,
+        direction: Direction,
+        relationship: str | None = None,
+        limit: int,
+    ) -> list[tuple[str, str]]:
+        return edge_ends(
             self.conn, self.schema, hashes, direction=direction, relationship=relationship,
             limit=limit,
         )  # fmt: skip
