@@ -1,13 +1,14 @@
-"""A tag listing without a query: the time-index walk against the facet index's few rows.
+"""A tag listing: the time-index walk (and count) against the facet index's few rows.
 
 Usage::
 
     python bench/rare_tag_listing.py --db /tmp/million/m1m.db [--repeat 7]
 
 On a store built by ``bench/million.py build``, times ``queries.recent`` (a search with tags and
-no query: newest first, limit 10) in one read transaction, for a tag no memory carries, the
-rare tag (every 1,000th row) and the common tag (~30%), both ways: ``scan`` (the SQL alone, as
-before) and ``facets`` (the rows the facet index names, :mod:`memhub.storage.narrowing`).
+no query: newest first, limit 10) and ``queries.list_page`` (``memory_list``'s first page of 10
+and its total) in one read transaction each, for a tag no memory carries, the rare tag (every
+1,000th row) and the common tag (~30%), both ways: ``scan`` (the SQL alone, as before) and
+``facets`` (the rows the facet index names, :mod:`memhub.storage.narrowing`).
 No transport, no embedding: the read as a reader actor runs it.
 """
 
@@ -44,22 +45,31 @@ def main() -> None:
     index.facets.load(facet_rows(conn, queries.store_column(snap.schema)))
     index.mark_loaded(index.position)
     conn.execute("COMMIT")
-    for tag in ("no-such-tag", mb.RARE_TAG, mb.COMMON_TAG):
-        filters = Filters(tags=[tag])
-        for label, narrow in (("scan", False), ("facets", True)):
-            took, hits, named = [], 0, "-"
-            for _ in range(args.repeat):
-                conn.execute("BEGIN")
-                started = time.perf_counter()
-                among = None
-                if narrow:
-                    among = few_rows(index, filters, past=index.position, changed=[])
-                hits = len(queries.recent(conn, snap.schema, filters, 10, among))
-                took.append((time.perf_counter() - started) * 1000)
-                conn.execute("COMMIT")
-                named = "-" if among is None else str(len(among.rows))
-            p50 = statistics.median(took)
-            print(f"{tag:14s} {label:7s} p50 {p50:8.2f} ms  hits {hits:2d}  rows named {named}")
+    for read in ("recent", "list"):
+        for tag in ("no-such-tag", mb.RARE_TAG, mb.COMMON_TAG):
+            filters = Filters(tags=[tag])
+            for label, narrow in (("scan", False), ("facets", True)):
+                took, found, named = [], 0, "-"
+                for _ in range(args.repeat):
+                    conn.execute("BEGIN")
+                    started = time.perf_counter()
+                    among = None
+                    if narrow:
+                        among = few_rows(index, filters, past=index.position, changed=[])
+                    if read == "recent":
+                        found = len(queries.recent(conn, snap.schema, filters, 10, among))
+                    else:
+                        _, found = queries.list_page(
+                            conn, snap.schema, filters, page=1, page_size=10, among=among
+                        )
+                    took.append((time.perf_counter() - started) * 1000)
+                    conn.execute("COMMIT")
+                    named = "-" if among is None else str(len(among.rows))
+                p50 = statistics.median(took)
+                print(
+                    f"{read:6s} {tag:14s} {label:7s} p50 {p50:8.2f} ms  "
+                    f"found {found:6d}  rows named {named}"
+                )
 
 
 if __name__ == "__main__":

@@ -94,3 +94,26 @@ async def test_a_listing_by_tag_is_the_same_newest_first_page(engine_daemon: InP
     assert isinstance(page, m.Page)
     assert [h.memory.content_hash for h in found.hits] == [r.content_hash for r in page.memories]
     assert len(found.hits) == 100
+
+
+async def test_a_listing_of_a_rare_tag_counts_every_acknowledged_write(
+    engine_daemon: InProcess,
+) -> None:
+    """memory_list's page and total for a rare tag come from the facet index's few rows plus
+    what it may not reflect yet: a new and an updated memory count at once, as a scan would."""
+    hashes = await _stored(engine_daemon)
+    for i in range(UPDATES // 4):
+        fresh = await engine_daemon.call(
+            m.Store(id=0, content=f"a listed note {i} on medlars", tags=[f"listed-{i}"])
+        )
+        assert isinstance(fresh, m.Stored)
+        await engine_daemon.call(
+            m.Update(id=0, content_hash=hashes[i], tags=["orchard", f"listed-{i}"])
+        )
+        page = await engine_daemon.call(m.ListMemories(id=0, tags=[f"listed-{i}"]))
+        assert isinstance(page, m.Page)
+        assert page.total == 2, i
+        assert {r.content_hash for r in page.memories} == {fresh.content_hash, hashes[i]}, i
+    common = await engine_daemon.call(m.ListMemories(id=0, tags=["orchard"], page_size=5))
+    assert isinstance(common, m.Page)
+    assert common.total == ROWS

@@ -96,7 +96,9 @@ class PgSnapshot(GraphReads):
     def list_page(
         self, filters: Filters, *, page: int, page_size: int, total: int | None = None
     ) -> tuple[list[m.MemoryRecord], int]:
-        return queries.list_page(self.cur, filters, page=page, page_size=page_size, total=total)
+        return queries.list_page(
+            self.cur, self.index, filters, page=page, page_size=page_size, total=total
+        )
 
     def matching_hashes(self, filters: Filters, content_hash: str | None) -> list[str]:
         return [h for _, h in queries.select_targets(self.cur, filters, content_hash)]

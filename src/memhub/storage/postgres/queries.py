@@ -81,21 +81,41 @@ def get_by_hash(cur: Cursor, content_hash: str) -> m.MemoryRecord | None:
 
 
 def list_page(
-    cur: Cursor, filters: Filters, *, page: int, page_size: int, total: int | None = None
+    cur: Cursor,
+    index: VectorIndex | None,
+    filters: Filters,
+    *,
+    page: int,
+    page_size: int,
+    total: int | None = None,
 ) -> tuple[list[m.MemoryRecord], int]:
+    """One page, newest first, and the count; a rare tag or store counts and reads only the
+    rows the facet index names (:mod:`memhub.storage.narrowing`)."""
     where, params = pg_filters.where(filters, for_search=False)
+    pick, pick_params = _among(cur, index, filters)
     if total is None:
-        cur.execute(f"SELECT count(*) FROM memories m WHERE {where}", params)
+        cur.execute(f"SELECT count(*) FROM memories m WHERE {pick}{where}", [*pick_params, *params])
         total = _one_int(cur)
     offset = (page - 1) * page_size
     if offset >= total:
         return [], total
     cur.execute(
-        f"SELECT {COLUMNS} FROM memories m WHERE {where} "
+        f"SELECT {COLUMNS} FROM memories m WHERE {pick}{where} "
         "ORDER BY m.created_at DESC NULLS LAST, m.id DESC LIMIT %s OFFSET %s",
-        [*params, page_size, offset],
+        [*pick_params, *params, page_size, offset],
     )
     return [row_to_record(r) for r in cur.fetchall()], total
+
+
+def _among(cur: Cursor, index: VectorIndex | None, filters: Filters) -> tuple[str, list[Any]]:
+    """The condition that keeps a read to the few rows the facet index names, or ``""``."""
+    if index is None or not filters.narrowing or not index.loaded:
+        return "", []
+    changed = tail_ids(cur, index.position)  # the position first, the facets last
+    among = few_rows(index, filters, past=None, changed=changed)
+    if among is None:
+        return "", []
+    return "m.id = ANY(%s) AND ", [list(among.rows)]
 
 
 def select_targets(
@@ -298,12 +318,7 @@ def recent(cur: Cursor, index: VectorIndex | None, filters: Filters, limit: int)
     """Matching memories newest first with the neutral score 0.5; a rare tag or store reads
     only the rows the facet index names (:mod:`memhub.storage.narrowing`)."""
     where, params = pg_filters.where(filters, for_search=True)
-    pick, pick_params = "", []
-    if index is not None and filters.narrowing and index.loaded:
-        changed = tail_ids(cur, index.position)  # the position first, the facets last
-        among = few_rows(index, filters, past=None, changed=changed)
-        if among is not None:
-            pick, pick_params = "m.id = ANY(%s) AND ", [list(among.rows)]
+    pick, pick_params = _among(cur, index, filters)
     cur.execute(
         f"SELECT {COLUMNS} FROM memories m WHERE {pick}{where} "
         "ORDER BY m.created_at DESC NULLS LAST, m.id DESC LIMIT %s",

@@ -149,20 +149,40 @@ def list_page(
     page: int,
     page_size: int,
     total: int | None = None,
+    among: FewRows | None = None,
 ) -> tuple[list[m.MemoryRecord], int]:
-    """One page, newest first, and the count of matching rows (``total`` if already known)."""
+    """One page, newest first, and the count of matching rows (``total`` if already known).
+
+    With ``among`` (see :func:`recent`) the count and the page read only those rows: counting a
+    rare tag's memories otherwise scans every live row (0.4 s at a million).
+    """
     where, params = sql_filters.where(filters, schema, for_search=False)
+    pick, pick_params = _among(among)
     if total is None:
         total = as_int(
-            conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params).fetchall()[0][0]
+            conn.execute(
+                f"SELECT COUNT(*) FROM memories m WHERE {pick}{where}", [*pick_params, *params]
+            ).fetchall()[0][0]
         )
     rows = conn.execute(
-        f"SELECT {record_columns(schema)} FROM memories m WHERE {where} "
+        f"SELECT {record_columns(schema)} FROM memories m WHERE {pick}{where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?",
         # A page past the end is empty; an offset past SQLite's 64-bit range is just as empty.
-        [*params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
+        [*pick_params, *params, page_size, min((page - 1) * page_size, _SQLITE_MAX_INT)],
     ).fetchall()
     return [reply_record(r) for r in rows], total
+
+
+def _among(among: FewRows | None) -> tuple[str, list[Any]]:
+    """The condition that keeps a read to the rows ``among`` names (``""`` for every row)."""
+    if among is None:
+        return "", []
+    assert among.past is not None  # SQLite numbers rows in commit order
+    pick = (
+        "m.id IN (SELECT value FROM json_each(?) "
+        "UNION ALL SELECT id FROM memories WHERE id > ?) AND "
+    )
+    return pick, [json.dumps(list(among.rows)), among.past]
 
 
 def select_targets(
@@ -440,14 +460,7 @@ def recent(
     lacks it (0.5 s at a million memories for a tag no memory carries).
     """
     where, params = sql_filters.where(filters, schema, for_search=True)
-    pick, pick_params = "", []
-    if among is not None:
-        assert among.past is not None  # SQLite numbers rows in commit order
-        pick = (
-            "m.id IN (SELECT value FROM json_each(?) "
-            "UNION ALL SELECT id FROM memories WHERE id > ?) AND "
-        )
-        pick_params = [json.dumps(list(among.rows)), among.past]
+    pick, pick_params = _among(among)
     rows = conn.execute(
         f"SELECT {record_columns(schema)} FROM memories m WHERE {pick}{where} "
         "ORDER BY m.created_at DESC, m.id DESC LIMIT ?",

@@ -19,7 +19,7 @@ from memhub.errors import DatabaseError, InternalError
 from memhub.storage.engine import Cursor, ReadTimeout
 from memhub.storage.mirror import VectorIndex
 from memhub.storage.model import Candidate, Totals
-from memhub.storage.narrowing import few_rows
+from memhub.storage.narrowing import FewRows, few_rows
 from memhub.storage.sqlite import aggregates, consolidation, quality, queries
 from memhub.storage.sqlite.feed import ChangeLog, SqliteCursor, snapshot_cursor
 from memhub.storage.sqlite.graph import GraphReads
@@ -55,9 +55,11 @@ class SqliteSnapshot(GraphReads):
     def list_page(
         self, filters: Filters, *, page: int, page_size: int, total: int | None = None
     ) -> tuple[list[m.MemoryRecord], int]:
+        among = self._few_rows(filters)
         return queries.list_page(
-            self.conn, self.schema, filters, page=page, page_size=page_size, total=total
-        )
+            self.conn, self.schema, filters, page=page, page_size=page_size, total=total,
+            among=among,
+        )  # fmt: skip
 
     def matching_hashes(self, filters: Filters, content_hash: str | None) -> list[str]:
         targets = queries.select_targets(self.conn, self.schema, filters, content_hash)
@@ -73,11 +75,14 @@ class SqliteSnapshot(GraphReads):
         return queries.exact_search(self.conn, self.schema, query, filters, limit)
 
     def recent(self, filters: Filters, limit: int) -> list[m.Hit]:
-        among = None
-        if self.index is not None and filters.narrowing:
-            past, changed = self.index.position, self._changed_in_place()
-            among = few_rows(self.index, filters, past=past, changed=changed)
-        return queries.recent(self.conn, self.schema, filters, limit, among)
+        return queries.recent(self.conn, self.schema, filters, limit, self._few_rows(filters))
+
+    def _few_rows(self, filters: Filters) -> FewRows | None:
+        """The few rows a rare tag or store names (:mod:`memhub.storage.narrowing`)."""
+        if self.index is None or not filters.narrowing:
+            return None
+        past, changed = self.index.position, self._changed_in_place()  # before the facets
+        return few_rows(self.index, filters, past=past, changed=changed)
 
     def semantic_search(self, vector: FloatArray, filters: Filters, limit: int) -> list[m.Hit]:
         changed = self._changed_in_place()
