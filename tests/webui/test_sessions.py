@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -63,6 +64,20 @@ def test_a_browser_session_cannot_stop_the_daemon(daemon: Daemon) -> None:
 
     trio.run(scenario)
     assert isinstance(daemon.call(m.Health(id=0)), m.HealthReport)
+
+
+def test_a_browser_session_cannot_run_a_consolidation(daemon: Daemon, tmp_path: Path) -> None:
+    """A run writes archive files where its request says: a page must not choose that."""
+    target = tmp_path / "chosen-by-a-page"
+    settings = m.ConsolidationSettings(archive_path=str(target))
+
+    async def scenario() -> None:
+        async with browser_session(daemon) as tab:
+            with pytest.raises(Unauthorized, match="cannot run a consolidation"):
+                await tab.call(m.ConsolidateRun(id=0, horizon="monthly", settings=settings))
+
+    trio.run(scenario)
+    assert not target.exists()
 
 
 def test_a_bulk_delete_needs_a_dry_run_of_the_same_session_first(daemon: Daemon) -> None:

@@ -6,6 +6,8 @@ session ends (:class:`~memhub.credentials.Session`: idle and absolute lifetimes)
 client cannot do:
 
 * stop the daemon: ``shutdown`` is refused (``unauthorized``); ``memhub stop`` is the way;
+* run a consolidation: ``consolidate_run`` names the directory the daemon writes archive files
+  to, which a page must not choose (the web UI never sends it; an MCP client does);
 * mint tickets for others (the service refuses ``issue_ticket`` to browser sessions);
 * delete in bulk with one request. A delete by tags or time, or a duplicate cleanup, is carried
   out for a browser session only as the confirmation of a dry run of the very same request
@@ -67,6 +69,11 @@ class BrowserPolicy:
         if isinstance(request, m.Shutdown):
             raise Unauthorized(
                 "a browser session cannot stop the daemon; run `memhub stop` in a terminal"
+            )
+        if isinstance(request, m.ConsolidateRun):
+            raise Unauthorized(
+                "a browser session cannot run a consolidation (it writes archive files to the "
+                "directory the request names); ask for it through an MCP client"
             )
         if not _is_bulk(request):
             return await handle(request)
