@@ -129,7 +129,10 @@ async def run(svc: MemoryService, req: m.ConsolidateRun, client: str) -> m.ToolD
         try:
             report = await pipeline(svc, req, client)
         finally:
-            await trio.to_thread.run_sync(held.release)
+            # Shielded: a run cancelled with its caller (a client gone) must still give the
+            # team store's lock back, or no machine could consolidate until this daemon ends.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(held.release)
     finally:
         del _running[svc]
     return m.ToolData(
