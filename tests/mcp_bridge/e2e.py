@@ -23,6 +23,7 @@ from mcp import Client, StdioServerParameters
 from mcp_types import Implementation
 
 from memhub.config import runtime_paths
+from memhub.storage.sqlite import schema as schema_mod
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -169,3 +170,12 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def rows(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """``sql``'s rows from ``db``, read on a read-only connection of its own (sqlite-vec loaded)."""
+    conn = schema_mod.connect(db, readonly=True, pragmas={})
+    try:
+        return [tuple(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()

@@ -26,7 +26,6 @@ from .e2e import (
     call_err,
     call_ok,
     call_refused,
-    cleanup_daemons,
     open_bridge,
     runtime_pid,
     serve_processes,
@@ -35,7 +34,6 @@ from .e2e import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
@@ -51,15 +49,6 @@ ADVERTISED = {
     "memory_stats",
     "memory_update",
 }
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
 
 
 def _lock_held(db: Path) -> bool:

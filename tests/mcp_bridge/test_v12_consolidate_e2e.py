@@ -9,38 +9,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import apsw
 import pytest
 import trio
 
-from memhub.storage.sqlite import schema as schema_mod
-
-from .e2e import call_err, call_ok, cleanup_daemons, open_bridge, stored_hash
+from .e2e import call_err, call_ok, open_bridge, rows, stored_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    conn = schema_mod.connect(db, readonly=True, pragmas={})
-    try:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-    except apsw.SQLError:
-        return []
-    finally:
-        conn.close()
 
 
 async def test_merge_end_to_end_with_the_switch_off(db: Path) -> None:

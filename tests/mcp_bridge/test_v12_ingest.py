@@ -9,7 +9,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import trio
@@ -17,13 +17,9 @@ import trio
 from memhub.mcp_bridge.v12_tools import harvest as hv
 from memhub.mcp_bridge.v12_tools import ingest as ing
 from memhub.protocol import messages as m
-from memhub.storage.sqlite import schema as schema_mod
 
-from .e2e import call_ok, call_refused, cleanup_daemons, open_bridge, text_of
+from .e2e import call_ok, call_refused, open_bridge, rows, text_of
 from .fakes import FakeDaemon
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 OPTIONS = ing.Options(
     tags=[], chunk_size=1000, chunk_overlap=200, memory_type="document", store="default"
@@ -307,23 +303,6 @@ def test_session_ids_cannot_leave_the_directory(tmp_path: Path) -> None:
 
 
 # -- end to end ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    conn = schema_mod.connect(db, readonly=True, pragmas={})
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def _corpus(tmp_path: Path) -> Path:

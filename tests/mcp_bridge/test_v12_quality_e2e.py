@@ -16,10 +16,9 @@ import trio
 
 from memhub.storage.sqlite import schema as schema_mod
 
-from .e2e import call_err, call_ok, cleanup_daemons, open_bridge, stored_hash
+from .e2e import call_err, call_ok, open_bridge, stored_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
@@ -48,15 +47,6 @@ ANALYZE_124 = (
         indent=2,
     )
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
 
 
 def metadata_of(db: Path, content_hash: str) -> dict[str, Any]:

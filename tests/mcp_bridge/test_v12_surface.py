@@ -8,22 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from .e2e import call_err, call_ok, call_refused, cleanup_daemons, open_bridge, stored_hash
+from .e2e import call_err, call_ok, call_refused, open_bridge, stored_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
 
 
 def hashes_in(text: str) -> set[str]:

@@ -14,32 +14,13 @@ import pytest
 import trio
 
 from memhub.domain.hashing import content_hash
-from memhub.storage.sqlite import schema as schema_mod
 
-from .e2e import call_err, call_ok, cleanup_daemons, open_bridge, stored_hash, text_of
+from .e2e import call_err, call_ok, open_bridge, rows, stored_hash, text_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "sqlite_vec.db"
-    try:
-        yield path
-    finally:
-        cleanup_daemons(path)
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    conn = schema_mod.connect(db, readonly=True, pragmas={})  # sqlite-vec loaded
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 NOTE = {
